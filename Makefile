@@ -1,0 +1,42 @@
+# Set-up and entry points. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: install test-install run demo test lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e .
+	# argostranslate's own dependencies pull stanza and torch; Dozor only needs its
+	# package manager and metadata, and runs the models through CTranslate2 itself.
+	$(PIP) install --no-deps argostranslate==1.11.0
+	touch $@
+
+# The tests also run argostranslate's own translate() as the reference for the batched
+# path, which needs stanza and therefore torch: the CPU build goes first.
+test-install: $(VENV)/.test-installed
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[test]' stanza==1.10.1
+	touch $@
+
+run: install
+	$(VENV)/bin/dozor run
+
+demo: install
+	$(VENV)/bin/dozor demo
+
+test: test-install
+	$(PY) -m pytest
+
+lint: test-install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,110 @@
+"""YAML configuration an analyst edits: loading, validation and errors that say where.
+
+Each config file has a pydantic model; `load_yaml` turns YAML and validation problems
+into a `ConfigError` naming the file, the entry (by its `name`) and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file is unreadable or invalid; str() is a message for the analyst."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _where(data: Any, loc: tuple[Any, ...]) -> str:
+    """'sources[2] (meduza) → feeds[0]' for a pydantic error location."""
+    out = ""
+    node = data
+    for key in loc:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            node = None
+        if isinstance(key, int):
+            out += f"[{key}]"
+            if isinstance(node, dict) and node.get("name"):
+                out += f" ({node['name']})"
+        else:
+            out += (" → " if out else "") + str(key)
+    return out or "(top level)"
+
+
+def load_yaml(path: Path | str, model: type[M]) -> M:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{at} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{path}: {exc.error_count()} problem(s)"]
+        for err in exc.errors():
+            lines.append(f"  {_where(data, tuple(err['loc']))}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+# --- sources.yaml -----------------------------------------------------------------
+
+Lang = Literal["ru", "uk", "en"]
+
+
+class Source(StrictModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    lang: Lang | None = None  # a hint, never trusted over the text
+    feeds: list[str] = []
+    sitemaps: list[str] = []
+    listings: list[str] = []  # section pages whose article links are followed one level
+    keep: Literal["all", "relevant"] = "all"
+    allowed_domains: list[str] = []  # extra domains articles may live on (CDN, mirrors)
+    notes: str = ""
+
+    @field_validator("feeds", "sitemaps", "listings")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"not an http(s) URL: {url!r}")
+        return urls
+
+
+class SourcesFile(StrictModel):
+    sources: list[Source]
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[Source]) -> list[Source]:
+        seen: set[str] = set()
+        for src in sources:
+            if src.name in seen:
+                raise ValueError(f"source name {src.name!r} is used twice")
+            if not (src.feeds or src.sitemaps or src.listings):
+                raise ValueError(f"source {src.name!r} has no feeds, sitemaps or listings")
+            seen.add(src.name)
+        return sources
+
+
+def load_sources(path: Path | str) -> list[Source]:
+    return load_yaml(path, SourcesFile).sources

@@ -1,0 +1,56 @@
+"""Operational settings (not sources, topics or rules): one optional YAML file.
+
+Looked up at $DOZOR_CONFIG, else `dozor.yaml` in the data directory; every field has
+a working default, so the file is only needed to change something.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from dozor import paths
+from dozor.config import StrictModel, load_yaml
+
+
+class CrawlSettings(StrictModel):
+    concurrent_requests_per_domain: int = 2
+    download_timeout: int = 30
+    download_maxsize: int = 20 * 1024 * 1024
+    retry_times: int = 2
+    autothrottle: bool = True
+    max_age_days: int = 14  # feed/sitemap entries older than this are not fetched
+    user_agent: str = "Dozor/0.1 (+news monitoring; contact via DOZOR_CONTACT)"
+    batch_size: int = 50  # pages per stage batch
+
+
+class TranslationSettings(StrictModel):
+    mode: Literal["all", "relevant", "none"] = "relevant"
+    models_dir: Path | None = None  # default: $DOZOR_MODELS_DIR or <data>/models
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    threads: int = 0  # 0: CTranslate2 picks
+    beam_size: int = 2
+    max_batch_tokens: int = 4096
+
+
+class Settings(StrictModel):
+    languages: list[str] = ["ru", "uk", "en"]
+    crawl: CrawlSettings = CrawlSettings()
+    translation: TranslationSettings = TranslationSettings()
+
+
+def settings_path() -> Path | None:
+    env = os.environ.get("DOZOR_CONFIG")
+    if env:
+        return Path(env)
+    candidate = paths.data_dir() / "dozor.yaml"
+    return candidate if candidate.exists() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    path = settings_path()
+    return load_yaml(path, Settings) if path else Settings()

@@ -1,0 +1,153 @@
+"""The records that flow through the stages.
+
+A `RawPage` is what the crawler fetched; an `Article` is what every later stage
+reads and fills in. The article's fields are the index's fields: the SQLite store
+and the Elasticsearch mapping both store exactly these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+TRANSLATION_STATUSES = ("done", "pending", "failed", "skipped")
+
+# The fields `dozor export --json` writes, in this order (DESIGN.md lists them).
+EXPORT_FIELDS = (
+    "url",
+    "canonical_url",
+    "source",
+    "lang",
+    "title",
+    "text",
+    "title_en",
+    "text_en",
+    "published_at",
+    "fetched_at",
+    "relevant",
+    "score",
+    "matched_terms",
+    "translation_status",
+    "cluster_id",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def article_id(canonical_url: str) -> str:
+    """Stable document id: the same canonical URL is the same record on every backend."""
+    return hashlib.sha1(canonical_url.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class RawPage:
+    """One fetched response, before any processing.
+
+    `url` is the canonical form of the URL that was requested; `final_url` is where
+    redirects ended. Hints come from the feed or sitemap entry that led here and are
+    only used when the page itself says nothing better.
+    """
+
+    url: str
+    final_url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    source: str
+    discovered_via: str = "feed"
+    fetched_at: datetime = field(default_factory=utcnow)
+    source_lang: str | None = None
+    feed_lang: str | None = None
+    feed_title: str | None = None
+    feed_published: datetime | None = None
+    warc_file: str | None = None
+    warc_record_id: str | None = None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass(slots=True)
+class Article:
+    url: str
+    canonical_url: str
+    source: str
+    fetched_at: datetime
+    final_url: str = ""
+    discovered_via: str = "feed"
+    status: int = 200
+    id: str = ""
+
+    # extract
+    title: str = ""
+    text: str = ""
+    authors: list[str] = field(default_factory=list)
+    description: str = ""
+    site_name: str = ""
+    html_lang: str | None = None
+    lang_hint: str | None = None
+    published_at: datetime | None = None
+    published_from: str | None = None  # page | feed | sitemap
+
+    # language
+    lang: str = "other"
+    lang_confidence: float = 0.0
+
+    # normalised terms (lemmas/stems) of every text field; both backends index it verbatim
+    terms: str = ""
+
+    # relevance
+    relevant: bool = False
+    score: float = 0.0
+    matched_terms: list[str] = field(default_factory=list)
+
+    # translation
+    title_en: str | None = None
+    text_en: str | None = None
+    translation_status: str = "skipped"
+    translation_engine: str | None = None
+    translation_model: str | None = None
+
+    # dedup
+    content_hash: str = ""
+    cluster_id: str = ""
+    lsh_bands: list[str] = field(default_factory=list)
+
+    # provenance
+    warc_file: str | None = None
+    warc_record_id: str | None = None
+    stored_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = article_id(self.canonical_url)
+        if not self.final_url:
+            self.final_url = self.url
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, dates as ISO 8601 strings: the document both backends store."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+    def export(self) -> dict[str, Any]:
+        doc = self.to_dict()
+        return {name: doc[name] for name in EXPORT_FIELDS}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Article:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in doc.items() if k in names}
+        for key in ("fetched_at", "published_at", "stored_at"):
+            value = kwargs.get(key)
+            if isinstance(value, str):
+                kwargs[key] = datetime.fromisoformat(value)
+        return cls(**kwargs)

@@ -1,0 +1,72 @@
+"""The stages in order, over one batch of fetched pages.
+
+Called by the Scrapy adapter during a crawl, by `dozor reprocess` over archived
+pages, and by tests directly. Each stage is a plain function over a list.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pipelines import dedup, extract, language, relevance, terms, translate
+from pipelines.article import Article, RawPage
+from pipelines.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    pages: int = 0
+    articles: int = 0
+    relevant: int = 0
+    dropped: int = 0  # kept out by a source's `keep: relevant`
+    new_ids: list[str] = field(default_factory=list)
+    spooled: int = 0
+
+
+@dataclass
+class Pipeline:
+    """Everything a batch needs besides the pages themselves."""
+
+    store: Store
+    profile: relevance.TopicProfile
+    languages: tuple[str, ...] = ("ru", "uk", "en")
+    translator: translate.Translator | None = None
+    keep_relevant_only: frozenset[str] = frozenset()  # sources with `keep: relevant`
+    totals: BatchResult = field(default_factory=BatchResult)
+
+    def process(self, pages: list[RawPage]) -> BatchResult:
+        result = BatchResult(pages=len(pages))
+        articles = extract.extract(pages)
+        articles = language.detect(articles, self.languages)
+        articles = terms.analyse(articles)
+        articles = relevance.classify(articles, self.profile)
+        kept = [a for a in articles if a.relevant or a.source not in self.keep_relevant_only]
+        result.dropped = len(articles) - len(kept)
+        if result.dropped:
+            kept_ids = {a.id for a in kept}
+            # not stored, but never fetched again either
+            self.store.mark_seen([a.canonical_url for a in articles if a.id not in kept_ids])
+        kept = dedup.dedup(kept, self.store)
+        if self.translator is not None:
+            kept = self.translator.translate(kept)
+            kept = terms.analyse(kept)
+        written = self.store.write(kept)
+        result.articles = len(kept)
+        result.relevant = sum(a.relevant for a in kept)
+        result.new_ids = written.new
+        result.spooled = written.spooled
+        self._add(result)
+        return result
+
+    def _add(self, result: BatchResult) -> None:
+        t = self.totals
+        t.pages += result.pages
+        t.articles += result.articles
+        t.relevant += result.relevant
+        t.dropped += result.dropped
+        t.new_ids.extend(result.new_ids)
+        t.spooled += result.spooled
+

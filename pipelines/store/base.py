@@ -1,0 +1,81 @@
+"""The one small interface every index backend implements.
+
+The rest of the code talks to a `Store` and never imports a backend module;
+`pipelines.store.open_store` picks the backend from a `--db` path or an `--es` URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from pipelines.article import Article
+
+
+class StoreError(RuntimeError):
+    """A backend could not do what was asked; the message says what and why."""
+
+
+@dataclass(slots=True)
+class SearchHit:
+    article: Article
+    rank: float
+    snippet: str  # text with the matching words wrapped in [ ] (terminal) or <mark> (UI)
+
+
+@dataclass(slots=True)
+class WriteResult:
+    new: list[str] = field(default_factory=list)  # ids stored for the first time
+    updated: list[str] = field(default_factory=list)
+    spooled: int = 0  # articles kept on disk for a later retry (backend unreachable)
+
+
+@dataclass(slots=True)
+class DupCandidate:
+    id: str
+    cluster_id: str
+    content_hash: str
+    minhash: list[int]
+
+
+@dataclass(slots=True)
+class Delivery:
+    rule: str
+    article_id: str
+    status: str  # pending | sent
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    # articles
+    def write(self, articles: list[Article]) -> WriteResult: ...
+    def get(self, article_id: str) -> Article | None: ...
+    def iter_articles(self, ids: Iterable[str] | None = None) -> Iterator[Article]: ...
+    def search(
+        self, query: str, lang: str | None = None, limit: int = 20
+    ) -> list[SearchHit]: ...
+    def count(self) -> int: ...
+
+    # crawl frontier: an URL whose article is stored is never fetched again
+    def seen(self, canonical_urls: Iterable[str]) -> set[str]: ...
+    def mark_seen(self, canonical_urls: Iterable[str]) -> None: ...
+
+    # dedup
+    def dup_candidates(
+        self, content_hashes: Iterable[str], lsh_bands: Iterable[str]
+    ) -> list[DupCandidate]: ...
+
+    # translation
+    def pending_translation(self, limit: int = 100, after_id: str = "") -> list[Article]: ...
+    def mark_translation(self, articles: list[Article]) -> None: ...
+
+    # alert delivery log: (rule, article) at most once
+    def add_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[str]: ...
+    def pending_deliveries(self, rule: str | None = None) -> list[Delivery]: ...
+    def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None: ...
+    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None: ...
+
+    def close(self) -> None: ...

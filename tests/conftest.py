@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.httpserver import NewsServer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_PAGES = REPO.parent / "shared" / "fixtures" / "pages"
+# read before the autouse fixture below clears it for every other test
+LIVE_ES_URL = os.environ.get("ELASTICSEARCH_URL")
+
+
+@pytest.fixture
+def news_server() -> Iterator[NewsServer]:
+    server = NewsServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the user's data directory, outbox or models."""
+    monkeypatch.setenv("DOZOR_DATA_DIR", str(tmp_path / "data"))
+    for var in ("DOZOR_OUTBOX", "DOZOR_MODELS_DIR", "DOZOR_WARC_DIR", "DOZOR_SPOOL_DIR",
+                "DOZOR_CONFIG", "DOZOR_SMTP_HOST", "ELASTICSEARCH_URL"):
+        monkeypatch.delenv(var, raising=False)
+    from dozor.settings import get_settings
+
+    get_settings.cache_clear()
