@@ -16,7 +16,7 @@ def canonicalize(url: str, base: str | None = None) -> str:
     """
     absolute = urljoin(base, url.strip()) if base else url.strip()
     try:
-        cleaned = normalize_url(absolute, strict=True)
+        cleaned = normalize_url(absolute)
     except ValueError:
         cleaned = absolute
     return canonicalize_url(cleaned, keep_fragments=False)
