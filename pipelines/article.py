@@ -124,6 +124,10 @@ class Article:
     warc_record_id: str | None = None
     stored_at: datetime | None = None
 
+    # dedup: MinHash signature of the text's word shingles (empty for short texts), kept
+    # so later batches can verify LSH candidates against it
+    minhash: list[int] = field(default_factory=list)
+
     def __post_init__(self) -> None:
         if not self.id:
             self.id = article_id(self.canonical_url)

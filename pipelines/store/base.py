@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from pipelines.article import Article
@@ -20,8 +21,9 @@ class StoreError(RuntimeError):
 @dataclass(slots=True)
 class SearchHit:
     article: Article
-    rank: float
+    rank: float  # higher is better; only comparable within one result list
     snippet: str  # text with the matching words wrapped in [ ] (terminal) or <mark> (UI)
+    matched_terms: list[str] = field(default_factory=list)  # normalised terms the query hit
 
 
 @dataclass(slots=True)
@@ -33,10 +35,12 @@ class WriteResult:
 
 @dataclass(slots=True)
 class DupCandidate:
+    """A stored article sharing a content hash or an LSH band key with a new one."""
+
     id: str
     cluster_id: str
     content_hash: str
-    minhash: list[int]
+    minhash: list[int]  # Article.minhash as stored; empty for short texts
 
 
 @dataclass(slots=True)
@@ -46,11 +50,14 @@ class Delivery:
     status: str  # pending | sent
     attempts: int = 0
     last_error: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
 
 
 @runtime_checkable
 class Store(Protocol):
-    # articles
+    # articles. `write` upserts by id in one batch: a stored article keeps the stored_at
+    # of its first write; the result says which ids were new and which were updated.
     def write(self, articles: list[Article]) -> WriteResult: ...
     def get(self, article_id: str) -> Article | None: ...
     def iter_articles(self, ids: Iterable[str] | None = None) -> Iterator[Article]: ...
@@ -59,20 +66,24 @@ class Store(Protocol):
     ) -> list[SearchHit]: ...
     def count(self) -> int: ...
 
-    # crawl frontier: an URL whose article is stored is never fetched again
+    # crawl frontier: an URL whose article is stored is never fetched again.
+    # `seen` answers from stored articles and from URLs marked seen (fetched, not stored).
     def seen(self, canonical_urls: Iterable[str]) -> set[str]: ...
     def mark_seen(self, canonical_urls: Iterable[str]) -> None: ...
 
-    # dedup
+    # dedup: stored articles with any of these content hashes or LSH band keys
     def dup_candidates(
         self, content_hashes: Iterable[str], lsh_bands: Iterable[str]
     ) -> list[DupCandidate]: ...
 
-    # translation
+    # translation: status "pending", ordered by id, strictly after `after_id`, so a
+    # backfill can resume where it stopped; mark_translation writes only the
+    # translation fields and `terms`
     def pending_translation(self, limit: int = 100, after_id: str = "") -> list[Article]: ...
     def mark_translation(self, articles: list[Article]) -> None: ...
 
-    # alert delivery log: (rule, article) at most once
+    # alert delivery log: (rule, article) recorded at most once; add_deliveries returns
+    # only the ids it newly recorded (as pending), so a story is never queued twice
     def add_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[str]: ...
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]: ...
     def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None: ...
