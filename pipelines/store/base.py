@@ -47,11 +47,12 @@ class DupCandidate:
 class Delivery:
     rule: str
     article_id: str
-    status: str  # pending | sent
+    status: str  # pending | sending | sent
     attempts: int = 0
     last_error: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
+    message_id: str | None = None  # the digest that carries it, set by mark_sending
 
 
 @runtime_checkable
@@ -85,7 +86,13 @@ class Store(Protocol):
     # alert delivery log: (rule, article) recorded at most once; add_deliveries returns
     # only the ids it newly recorded (as pending), so a story is never queued twice
     def add_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[str]: ...
+    # A digest's deliveries go pending -> sending (mark_sending, recorded before the
+    # SMTP conversation, with the digest's Message-ID) -> sent (mark_delivered), or back
+    # to pending with attempts+1 and last_error (mark_delivery_failed). pending_deliveries
+    # returns "pending" AND "sending" ones, oldest first: a "sending" one left by a crash
+    # may already be in a mailbox, so the next run settles it instead of sending it again.
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]: ...
+    def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None: ...
     def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None: ...
     def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None: ...
 
