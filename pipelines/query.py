@@ -1,0 +1,396 @@
+"""The query language of topic rules, alert rules and search: Lucene syntax (luqum).
+
+One compiled `Query` is evaluated three ways that must agree:
+
+* `Query.matches(article)` in Python (embedded default: topic profile, SQLite alerts);
+* `Query.to_es()` as Elasticsearch query DSL (search and percolator);
+* `Query.fts5_candidates()` to narrow an SQLite FTS5 search before `matches()`.
+
+Syntax
+------
+``AND`` / ``&&``, ``OR`` / ``||``, ``NOT`` / ``!`` / ``-x``, ``+x``, parentheses,
+phrases ``"a b"`` with optional slop ``"a b"~2``, wildcards ``*`` and ``?``, and fields
+``lang:``, ``source:``, ``relevant:true|false``, ``translation_status:``,
+``cluster_id:``; ``terms:`` names the default field explicitly. Bare terms next to each
+other are joined by **AND** (``Вагнер колония`` = ``Вагнер AND колония``). Operators are
+plain boolean logic: ``+x`` is ``x`` and ``-x`` is ``NOT x`` wherever they stand (not
+Lucene's scoring "should/must" rules). Boosts, fuzzy terms, ranges and regular
+expressions are rejected.
+
+Words in the default field are normalised like article text (`pipelines.terms`): a
+Cyrillic word matches every lemma its inflections may have in Russian or Ukrainian
+(``колонии`` matches ``колония``), a Latin word its English stem; a hyphenated word is
+a phrase of its parts (``Шторм-Z`` = ``"Шторм Z"``). Wildcards are matched against the
+normalised terms as they are (lower case, ё -> е): ``вербов*`` matches ``вербовка`` and
+``вербовать``; ``recruit*`` matches the stem ``recruit``.
+
+Contract with the Elasticsearch mapping
+---------------------------------------
+* ``terms``: a ``text`` field whose analyzer is the ``whitespace`` tokenizer and
+  nothing else (no lowercase, no stemming, no folding) — `Article.terms` is already
+  normalised, and the values in these queries are normalised the same way. Positions
+  must be kept (the default for ``text``) for phrases.
+* ``lang``, ``source``, ``translation_status``, ``cluster_id``: ``keyword`` fields.
+* ``relevant``: ``boolean``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from luqum import tree
+from luqum.exceptions import ParseError
+from luqum.thread import parse as luqum_parse
+
+from pipelines.article import TRANSLATION_STATUSES, Article
+from pipelines.terms import Pattern, TermDoc, TermError, term_doc, wildcard_regex
+
+TERMS_FIELD = "terms"
+KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id")
+FIELDS = (TERMS_FIELD, *KEYWORD_FIELDS, "relevant")
+LANG_VALUES = ("ru", "uk", "en", "other")
+# a phrase whose words have many lemma readings becomes one match_phrase per reading
+MAX_PHRASE_VARIANTS = 256
+_WILDCARD = re.compile(r"(?<!\\)[*?]")
+_POSITION_RE = re.compile(r"at position (\d+)")
+
+
+class QueryError(ValueError):
+    """A query that cannot be compiled; str() names the rule and the position."""
+
+    def __init__(self, name: str, text: str, offset: int, reason: str) -> None:
+        self.name = name
+        self.text = text
+        self.offset = offset
+        self.reason = reason
+        before = text[:offset]
+        self.line = before.count("\n") + 1
+        self.column = offset - (before.rfind("\n") + 1) + 1
+        super().__init__(f"{name}: {reason} at line {self.line}, column {self.column}")
+
+
+# --- compiled nodes -----------------------------------------------------------------
+
+
+class _Node(Protocol):
+    def evaluate(self, doc: TermDoc, article: Article) -> bool: ...
+    def es(self) -> dict[str, Any]: ...
+    def cover(self) -> frozenset[str] | None: ...
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]: ...
+
+
+def _fts5_quote(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+def _best_cover(covers: list[frozenset[str]]) -> frozenset[str] | None:
+    """Any one cover of an AND's operands is enough; prefer long, few alternatives
+    (long words are rarer, so the candidate set is smaller)."""
+    if not covers:
+        return None
+    return max(covers, key=lambda c: (min(len(x) for x in c), -len(c)))
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """A word, wildcard or phrase on the normalised terms."""
+
+    pattern: Pattern
+    text: str  # as the query wrote it: what matched_terms reports
+
+    def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        return self.pattern.found_in(doc)
+
+    def es(self) -> dict[str, Any]:
+        slots = self.pattern.slots
+        if len(slots) == 1:
+            slot = slots[0]
+            if slot.glob is not None:
+                return {"wildcard": {TERMS_FIELD: {"value": slot.glob}}}
+            forms = sorted(slot.forms)
+            if len(forms) == 1:
+                return {"term": {TERMS_FIELD: forms[0]}}
+            return {"terms": {TERMS_FIELD: forms}}
+        phrases = [
+            {"match_phrase": {TERMS_FIELD: {"query": " ".join(words),
+                                            "slop": self.pattern.slop}}}
+            for words in itertools.product(*(sorted(s.forms) for s in slots))
+        ]
+        return phrases[0] if len(phrases) == 1 else _should(phrases)
+
+    def cover(self) -> frozenset[str] | None:
+        covers = []
+        for slot in self.pattern.slots:
+            if slot.glob is None:
+                covers.append(frozenset(_fts5_quote(f) for f in slot.forms))
+            else:
+                prefix = _WILDCARD.split(slot.glob, 1)[0]
+                if prefix:
+                    covers.append(frozenset({_fts5_quote(prefix) + "*"}))
+        return _best_cover(covers)
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        if positive and self.pattern.found_in(doc):
+            yield self.text
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A filter on one of the article's keyword or boolean fields."""
+
+    field: str
+    value: str | bool
+    glob: bool = False
+
+    def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        actual = getattr(article, self.field)
+        if isinstance(self.value, bool):
+            return bool(actual) is self.value
+        if actual is None:
+            return False
+        if self.glob:
+            return wildcard_regex(self.value).fullmatch(str(actual)) is not None
+        return str(actual) == self.value
+
+    def es(self) -> dict[str, Any]:
+        if self.glob:
+            return {"wildcard": {self.field: {"value": self.value}}}
+        return {"term": {self.field: self.value}}
+
+    def cover(self) -> frozenset[str] | None:
+        return None
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        return iter(())
+
+
+@dataclass(frozen=True)
+class _And:
+    children: tuple[_Node, ...]
+
+    def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        return all(c.evaluate(doc, article) for c in self.children)
+
+    def es(self) -> dict[str, Any]:
+        return {"bool": {"must": [c.es() for c in self.children]}}
+
+    def cover(self) -> frozenset[str] | None:
+        return _best_cover([c for c in (ch.cover() for ch in self.children) if c is not None])
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        for c in self.children:
+            yield from c.matched(doc, positive)
+
+
+@dataclass(frozen=True)
+class _Or:
+    children: tuple[_Node, ...]
+
+    def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        return any(c.evaluate(doc, article) for c in self.children)
+
+    def es(self) -> dict[str, Any]:
+        return _should([c.es() for c in self.children])
+
+    def cover(self) -> frozenset[str] | None:
+        covers = [c.cover() for c in self.children]
+        if any(c is None for c in covers):
+            return None  # a match may hold none of the positive terms
+        return frozenset().union(*covers)
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        for c in self.children:
+            yield from c.matched(doc, positive)
+
+
+@dataclass(frozen=True)
+class _Not:
+    child: _Node
+
+    def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        return not self.child.evaluate(doc, article)
+
+    def es(self) -> dict[str, Any]:
+        # match_all spelled out: a bool of must_not alone reads as "nothing" to some
+        return {"bool": {"must": [{"match_all": {}}], "must_not": [self.child.es()]}}
+
+    def cover(self) -> frozenset[str] | None:
+        return None
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        return self.child.matched(doc, not positive)
+
+
+def _should(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
+# --- the query ----------------------------------------------------------------------
+
+
+class Query:
+    """A compiled query. Build with `parse_query`."""
+
+    def __init__(self, text: str, name: str, root: _Node) -> None:
+        self.text = text
+        self.name = name
+        self._root = root
+
+    def __repr__(self) -> str:
+        return f"Query({self.name!r}, {self.text!r})"
+
+    def matches(self, article: Article) -> bool:
+        return self._root.evaluate(term_doc(article.terms), article)
+
+    def matched_terms(self, article: Article) -> list[str]:
+        """The query's terms, as written, found in the article, outside any NOT."""
+        return list(dict.fromkeys(self._root.matched(term_doc(article.terms), True)))
+
+    def to_es(self) -> dict[str, Any]:
+        return self._root.es()
+
+    def fts5_candidates(self, column: str | None = None) -> str | None:
+        """An FTS5 MATCH expression over the normalised terms that every matching
+        article satisfies (an OR of terms and prefixes), or None when no positive term
+        narrows the search. Terms are quoted, so any FTS5 tokenizer that splits at
+        least at spaces works (unicode61 splits ``ув'язнений`` into a two-word phrase,
+        which still selects a superset). With `column`, restricted to that column."""
+        cover = self._root.cover()
+        if cover is None:
+            return None
+        expr = " OR ".join(sorted(cover))
+        return f"{column} : ({expr})" if column else expr
+
+
+def parse_query(text: str, name: str = "query") -> Query:
+    """Compile `text`; `name` (rule or profile name) prefixes every error message."""
+    rewritten, origin = _rewrite_operators(text)
+    if not rewritten.strip():
+        raise QueryError(name, text, 0, "empty query")
+    try:
+        luqum_tree = luqum_parse(rewritten)
+    except ParseError as exc:
+        m = _POSITION_RE.search(str(exc))
+        offset = origin[int(m.group(1))] if m else len(text)
+        reason = str(exc).replace("Syntax error in input : ", "").rstrip("!")
+        reason = _POSITION_RE.sub("", reason).replace(" at the end", "").strip()
+        raise QueryError(name, text, offset, f"syntax error: {' '.join(reason.split())}") \
+            from None
+    return Query(text, name, _Compiler(name, text, origin).node(luqum_tree, None))
+
+
+def _rewrite_operators(text: str) -> tuple[str, list[int]]:
+    """Spell ``&&``, ``||`` and a leading ``!`` as AND, OR and NOT (luqum knows only
+    the words), outside phrases and escapes. Returns the new text and, for each of
+    its characters (and its end), the offset in `text` it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+
+    def emit(s: str, at: int) -> None:
+        out.append(s)
+        origin.extend([at] * len(s))
+
+    i, quoted = 0, False
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            emit(text[i:i + 2], i)
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif not quoted and text.startswith(("&&", "||"), i):
+            emit(" AND " if c == "&" else " OR ", i)
+            i += 2
+            continue
+        elif not quoted and c == "!" and (i == 0 or text[i - 1].isspace() or text[i - 1] == "("):
+            emit("NOT ", i)
+            i += 1
+            continue
+        emit(c, i)
+        i += 1
+    origin.append(len(text))
+    return "".join(out), origin
+
+
+class _Compiler:
+    def __init__(self, name: str, text: str, origin: list[int]) -> None:
+        self.name = name
+        self.text = text
+        self.origin = origin
+
+    def error(self, node: tree.Item, reason: str) -> QueryError:
+        pos = getattr(node, "pos", None)
+        offset = self.origin[min(pos, len(self.origin) - 1)] if pos is not None else 0
+        return QueryError(self.name, self.text, offset, reason)
+
+    def node(self, item: tree.Item, field: str | None) -> _Node:
+        if isinstance(item, tree.SearchField):
+            if field is not None:
+                raise self.error(item, f"field {item.name!r} inside field {field!r}")
+            if item.name not in FIELDS:
+                raise self.error(item, f"unknown field {item.name!r} "
+                                       f"(known: {', '.join(FIELDS)})")
+            return self.node(item.expr, item.name)
+        if isinstance(item, tree.Group | tree.FieldGroup):
+            return self.node(item.expr, field)
+        if isinstance(item, tree.AndOperation | tree.UnknownOperation):
+            return _And(tuple(self.node(c, field) for c in item.children))
+        if isinstance(item, tree.OrOperation):
+            return _Or(tuple(self.node(c, field) for c in item.children))
+        if isinstance(item, tree.Not | tree.Prohibit):
+            return _Not(self.node(item.a, field))
+        if isinstance(item, tree.Plus):
+            return self.node(item.a, field)
+        if isinstance(item, tree.Proximity):
+            if not isinstance(item.term, tree.Phrase):
+                raise self.error(item, "proximity (~N) applies to a phrase only")
+            return self.leaf(item.term, field, int(item.degree or 0))
+        if isinstance(item, tree.Word | tree.Phrase):
+            return self.leaf(item, field, 0)
+        kind = {tree.Boost: "boosts (^)", tree.Fuzzy: "fuzzy terms (~)",
+                tree.Range: "ranges", tree.Regex: "regular expressions"}
+        what = next((v for k, v in kind.items() if isinstance(item, k)), type(item).__name__)
+        raise self.error(item, f"{what} are not supported")
+
+    def leaf(self, item: tree.Word | tree.Phrase, field: str | None, slop: int) -> _Node:
+        phrase = isinstance(item, tree.Phrase)
+        raw = item.value[1:-1] if phrase else item.value
+        if field is None or field == TERMS_FIELD:
+            # an escaped wildcard is a literal * or ?, which no normalised term holds
+            words = re.sub(r"\\(.)", r"\1", re.sub(r"\\[*?]", " ", raw))
+            try:
+                pattern = Pattern.from_text(words, slop, phrase=phrase)
+            except TermError as exc:
+                raise self.error(item, str(exc)) from None
+            written = str(item) if slop == 0 else f"{item}~{slop}"
+            if len(pattern.slots) > 1:
+                variants = 1
+                for s in pattern.slots:
+                    variants *= len(s.forms)
+                if variants > MAX_PHRASE_VARIANTS:
+                    raise self.error(item, f"{written!r} has {variants} lemma readings; "
+                                           "use fewer or less ambiguous words")
+            return _Terms(pattern, written.strip())
+        return self.field_leaf(item, field, raw, phrase)
+
+    def field_leaf(self, item: tree.Item, field: str, raw: str, phrase: bool) -> _Node:
+        glob = not phrase and bool(_WILDCARD.search(raw))
+        value = re.sub(r"\\(.)", r"\1", raw)
+        if field == "relevant":
+            if value.lower() not in ("true", "false"):
+                raise self.error(item, f"relevant: takes true or false, not {value!r}")
+            return _Field(field, value.lower() == "true")
+        if field != "cluster_id":
+            value = value.lower()
+        if field == "lang" and not glob and value not in LANG_VALUES:
+            raise self.error(item, f"unknown language {value!r} "
+                                   f"(use {', '.join(LANG_VALUES)})")
+        if field == "translation_status" and not glob and value not in TRANSLATION_STATUSES:
+            raise self.error(item, f"unknown translation status {value!r} "
+                                   f"(use {', '.join(TRANSLATION_STATUSES)})")
+        return _Field(field, value, glob)
