@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dozor.cli.app import app
 
-# Importing a command module registers its commands.
+# Importing a command module registers its commands: one line per module.
+# isort: off
 from dozor.cli import run  # noqa: E402,F401
+from dozor.cli import search  # noqa: E402,F401
+# isort: on
 
 
 def main() -> None:
