@@ -8,6 +8,9 @@ from dozor.cli.app import app
 # isort: off
 from dozor.cli import run  # noqa: E402,F401
 from dozor.cli import search  # noqa: E402,F401
+from dozor.cli import models  # noqa: E402,F401
+from dozor.cli import alerts  # noqa: E402,F401
+from dozor.cli import schedule  # noqa: E402,F401
 # isort: on
 
 

@@ -1,0 +1,17 @@
+"""Alerts: rules over new articles, one digest email per rule, a delivery log in the Store."""
+
+from pipelines.alert.delivery import AlertReport, DigestOutcome, notify, queue_matches, send_pending
+from pipelines.alert.mailer import DeliveryError, mailer_from_env
+from pipelines.alert.rules import Rule, load_rules
+
+__all__ = [
+    "AlertReport",
+    "DeliveryError",
+    "DigestOutcome",
+    "Rule",
+    "load_rules",
+    "mailer_from_env",
+    "notify",
+    "queue_matches",
+    "send_pending",
+]

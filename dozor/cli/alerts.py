@@ -1,0 +1,132 @@
+"""`dozor alerts list | test RULE | send`: the alert rules and their pending digests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dozor import paths
+from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
+from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
+from pipelines.alert import AlertReport, Rule, load_rules, mailer_from_env, send_pending
+from pipelines.alert.digest import build_digest, render
+from pipelines.alert.mailer import mail_from
+from pipelines.alert.matcher import AlertMatcher, matcher_for
+from pipelines.article import Article
+
+alerts_app = typer.Typer(help="Alert rules and their email digests.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+AlertsOption = Annotated[
+    Path | None,
+    typer.Option("--alerts", help="Alert rules file (default: the shipped alerts.yaml).",
+                 dir_okay=False),
+]
+SCAN_BATCH = 500
+
+
+def _rules(alerts: Path | None) -> list[Rule]:
+    with user_errors():
+        return load_rules(alerts or paths.default_alerts())
+
+
+@alerts_app.command("list")
+def list_rules(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) -> None:
+    """The rules, their recipients and how many stories wait for each."""
+    rules = _rules(alerts)
+    with store_from(db, es) as store:
+        waiting = Counter(d.rule for d in store.pending_deliveries())
+    table = Table(expand=True)
+    for column in ("rule", "query", "to", "limit", "pending"):
+        table.add_column(column, overflow="fold")
+    for rule in rules:
+        table.add_row(f"{rule.name}\n[dim]{rule.title}[/]", rule.query.text,
+                      "\n".join(rule.spec.to), str(rule.spec.digest_limit),
+                      str(waiting.pop(rule.name, 0)))
+    console.print(table)
+    for name, count in sorted(waiting.items()):
+        console.print(f"[yellow]{count} pending deliveries for {name!r}, which is no longer "
+                      "in the rules file: they wait until a rule of that name returns[/]")
+    with user_errors():
+        console.print(f"digests go to: {mailer_from_env().describe()}", highlight=False)
+
+
+@alerts_app.command("test")
+def test_rule(
+    rule_name: Annotated[str, typer.Argument(metavar="RULE", help="The rule's name.")],
+    alerts: AlertsOption = None,
+    db: DbOption = None,
+    es: EsOption = None,
+    limit: Annotated[int, typer.Option(help="Matching stories to list (newest first).")] = 20,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Print the digest `alerts send` would send now.")
+    ] = False,
+) -> None:
+    """What RULE matches among the stored articles now, and its pending digest. Sends nothing."""
+    rules = {r.name: r for r in _rules(alerts)}
+    rule = rules.get(rule_name)
+    if rule is None:
+        raise fail(f"no rule {rule_name!r}; the rules are: {', '.join(rules) or 'none'}")
+    with store_from(db, es) as store:
+        matcher = matcher_for(store)
+        matched: list[Article] = []
+        batch: list[Article] = []
+        for article in store.iter_articles():
+            batch.append(article)
+            if len(batch) >= SCAN_BATCH:
+                matched += _matching(matcher, rule, batch)
+                batch = []
+        matched += _matching(matcher, rule, batch)
+        pending = {d.article_id: d for d in store.pending_deliveries(rule.name)}
+        queued = list(store.iter_articles(list(pending))) if pending else []
+
+    console.print(f"[bold]{rule.name}[/]: {rule.query.text}", highlight=False)
+    console.print(f"{len(matched)} stored article(s) match; {len(pending)} wait to be sent.")
+    matched.sort(key=lambda a: a.stored_at or a.fetched_at, reverse=True)
+    if matched:
+        table = Table(expand=True)
+        for column in ("stored", "lang", "source", "title", "matched", "delivery"):
+            table.add_column(column, overflow="fold")
+        for a in matched[:limit]:
+            d = pending.get(a.id)
+            table.add_row(f"{a.stored_at or a.fetched_at:%Y-%m-%d %H:%M}", a.lang, a.source,
+                          a.title, ", ".join(rule.matched_terms(a)), d.status if d else "")
+        console.print(table)
+    order = {article_id: n for n, article_id in enumerate(pending)}
+    digest = build_digest(rule, sorted(queued, key=lambda a: order[a.id]))
+    if digest is None:
+        console.print("Nothing is pending: `dozor alerts send` would send nothing.")
+        return
+    console.print(f"`dozor alerts send` would send: [bold]{digest.subject}[/] "
+                  f"to {', '.join(rule.spec.to)}", highlight=False)
+    if preview:
+        message = render(digest, mail_from())
+        text = message.get_body(("plain",))
+        console.print(text.get_content() if text else "", highlight=False, markup=False)
+
+
+def _matching(matcher: AlertMatcher, rule: Rule, batch: list[Article]) -> list[Article]:
+    if not batch:
+        return []
+    ids = set(matcher.match([rule], batch)[rule.name])
+    return [a for a in batch if a.id in ids]
+
+
+@alerts_app.command("send")
+def send(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) -> None:
+    """Send every rule's pending digest now (what a failed send left for the next run)."""
+    rules = _rules(alerts)
+    report = AlertReport()
+    try:
+        with run_lock("dozor alerts send"), store_from(db, es) as store, user_errors():
+            send_pending(store, rules, mailer_from_env(), report)
+    except LockBusy as exc:
+        raise fail(str(exc), code=LOCK_BUSY_EXIT) from None
+    for line in report.lines():
+        console.print(line, highlight=False, markup=False)
+    if report.failed:
+        raise typer.Exit(1)

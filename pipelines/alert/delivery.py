@@ -1,0 +1,171 @@
+"""Matching new articles to rules and sending each rule's digest, at most once per story.
+
+The delivery log in the Store drives everything. For each rule:
+
+    new articles --match--> add_deliveries (pending)
+    all pending --digest--> mark_sending(message id) --send--> mark_delivered
+                                        (send failed) --> mark_delivery_failed (pending)
+
+"New" is what this run stored, whatever its publication date, and add_deliveries
+records a (rule, article) pair only once, so a restart or a re-crawl never queues an
+old match again.
+
+A crash can land between handing a digest to the mail server and recording it as
+sent. Those deliveries are then found in the "sending" state with the digest's
+Message-ID. Dozor cannot know whether that message reached the mailbox, and it
+promises at most one email per story, so it settles them as sent without sending
+again, says so, and keeps a copy of the digest in the outbox as `unconfirmed-*.eml`
+so the stories are not lost to the analyst. The opposite choice (send again) would
+risk a second email for every story of the digest on every such crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dozor import paths
+from pipelines.alert.digest import build_digest, render
+from pipelines.alert.mailer import DeliveryError, Mailer, OutboxMailer, mail_from, mailer_from_env
+from pipelines.alert.matcher import matcher_for
+from pipelines.alert.rules import Rule, load_rules
+from pipelines.article import Article
+from pipelines.store import Delivery, Store
+
+MATCH_BATCH = 500  # articles read from the store at a time
+
+
+@dataclass
+class DigestOutcome:
+    rule: str
+    message_id: str
+    stories: int
+    articles: int
+    status: str  # sent | failed | unconfirmed
+    detail: str  # where it went, or why not
+    waiting: int = 0
+
+
+@dataclass
+class AlertReport:
+    rules: int = 0
+    queued: dict[str, int] = field(default_factory=dict)  # new matches per rule, this run
+    digests: list[DigestOutcome] = field(default_factory=list)
+    via: str = ""  # the mailer's description
+
+    @property
+    def sent(self) -> list[DigestOutcome]:
+        return [d for d in self.digests if d.status == "sent"]
+
+    @property
+    def failed(self) -> list[DigestOutcome]:
+        return [d for d in self.digests if d.status == "failed"]
+
+    def lines(self) -> list[str]:
+        """One line each, for the analyst."""
+        head = f"alerts: {self.rules} rule(s)"
+        if self.queued:  # only when this run matched new articles
+            head += f", {sum(self.queued.values())} new match(es)"
+        out = [f"{head}; {len(self.sent)} digest(s) sent via {self.via or 'nothing'}"]
+        for d in self.digests:
+            if d.status == "sent":
+                line = f"  {d.rule}: {_stories(d.stories)} -> {d.detail}"
+                if d.waiting:
+                    line += f" ({d.waiting} more waiting for the next digest)"
+            elif d.status == "failed":
+                line = (f"  {d.rule}: NOT sent, {_stories(d.stories)} stay pending for the "
+                        f"next run: {d.detail}")
+            else:
+                line = (f"  {d.rule}: digest {d.message_id} was interrupted by a crash while "
+                        f"being sent; not sent again (at most once per story); {d.detail}")
+            out.append(line)
+        return out
+
+
+def _stories(n: int) -> str:
+    return f"{n} {'story' if n == 1 else 'stories'}"
+
+
+def queue_matches(store: Store, rules: Sequence[Rule], new_ids: Sequence[str],
+                  report: AlertReport) -> None:
+    """Record every (rule, new article) match as a pending delivery."""
+    matcher = matcher_for(store)
+    for rule in rules:
+        report.queued.setdefault(rule.name, 0)
+    ids = list(dict.fromkeys(new_ids))
+    for start in range(0, len(ids), MATCH_BATCH):
+        articles = list(store.iter_articles(ids[start:start + MATCH_BATCH]))
+        for rule_name, matched in matcher.match(rules, articles).items():
+            if matched:
+                report.queued[rule_name] += len(store.add_deliveries(rule_name, matched))
+
+
+def send_pending(store: Store, rules: Sequence[Rule], mailer: Mailer,
+                 report: AlertReport) -> None:
+    """One digest per rule from all its pending deliveries; settle interrupted ones."""
+    report.rules = len(rules)
+    report.via = mailer.describe()
+    sender = mail_from()
+    for rule in rules:
+        deliveries = store.pending_deliveries(rule.name)
+        _settle_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
+                            sender, report)
+        pending = [d.article_id for d in deliveries if d.status == "pending"]
+        digest = build_digest(rule, _articles(store, pending))
+        if digest is None:
+            continue
+        message = render(digest, sender)
+        msgid = str(message["Message-ID"])
+        ids = digest.article_ids
+        outcome = DigestOutcome(rule.name, msgid, len(digest.stories), len(ids), "sent", "",
+                                digest.waiting)
+        store.mark_sending(rule.name, ids, msgid)
+        try:
+            outcome.detail = mailer.send(message)
+        except DeliveryError as exc:
+            store.mark_delivery_failed(rule.name, ids, str(exc))
+            outcome.status, outcome.detail = "failed", str(exc)
+        else:
+            store.mark_delivered(rule.name, ids)
+        report.digests.append(outcome)
+
+
+def _articles(store: Store, ids: Sequence[str]) -> list[Article]:
+    """The stored articles of `ids`, in that order (a deleted article is skipped)."""
+    found = {a.id: a for a in store.iter_articles(ids)} if ids else {}
+    return [found[i] for i in ids if i in found]
+
+
+def _settle_interrupted(store: Store, rule: Rule, deliveries: list[Delivery], sender: str,
+                        report: AlertReport) -> None:
+    by_message: dict[str, list[str]] = {}
+    for d in deliveries:
+        by_message.setdefault(d.message_id or "", []).append(d.article_id)
+    for msgid, ids in by_message.items():
+        store.mark_delivered(rule.name, ids)
+        # every story of the interrupted digest, whatever digest_limit says now
+        digest = build_digest(rule, _articles(store, ids), limit=len(ids))
+        detail = "its articles are no longer stored"
+        if digest is not None:
+            copy = OutboxMailer(paths.outbox_dir())
+            try:
+                detail = "copy kept at " + copy.send(render(digest, sender), prefix="unconfirmed-")
+            except DeliveryError as exc:
+                detail = f"no copy kept: {exc}"
+        report.digests.append(DigestOutcome(rule.name, msgid or "(unknown)", len(ids), len(ids),
+                                            "unconfirmed", detail))
+
+
+def notify(store: Store, rules_file: Path, new_ids: Sequence[str],
+           mailer: Mailer | None = None) -> AlertReport:
+    """Queue this run's new matches, then send every rule's pending digest.
+
+    `new_ids` are the ids the run stored for the first time. A rules file that does not
+    load raises ConfigError before anything is queued or sent.
+    """
+    rules = load_rules(rules_file)
+    report = AlertReport()
+    queue_matches(store, rules, new_ids, report)
+    send_pending(store, rules, mailer or mailer_from_env(), report)
+    return report

@@ -1,0 +1,171 @@
+"""Handing a digest over: to an SMTP server, or to `.eml` files in the outbox folder.
+
+SMTP comes from the environment (DOZOR_SMTP_HOST, _PORT, _TLS none|starttls|ssl, _USER,
+_PASSWORD, _TIMEOUT, _CAFILE; DOZOR_MAIL_FROM). Without DOZOR_SMTP_HOST each digest
+is written to `dozor.paths.outbox_dir()` instead, so a machine with no mail set up
+still keeps every alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Protocol
+
+from dozor import paths
+from dozor.config import ConfigError
+
+TLS_MODES = ("none", "starttls", "ssl")
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+DEFAULT_FROM = "Dozor <dozor@localhost>"
+
+
+class DeliveryError(RuntimeError):
+    """The digest was not handed over; str() says to whom and why."""
+
+
+def mail_from(env: Mapping[str, str] = os.environ) -> str:
+    return env.get("DOZOR_MAIL_FROM") or DEFAULT_FROM
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    tls: str = "none"  # one of TLS_MODES
+    user: str | None = None
+    password: str | None = None
+    timeout: float = 60.0
+    cafile: str | None = None  # a private CA for the relay's certificate
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> SmtpSettings | None:
+        host = env.get("DOZOR_SMTP_HOST", "").strip()
+        if not host:
+            return None
+        tls = (env.get("DOZOR_SMTP_TLS") or "none").strip().lower()
+        if tls not in TLS_MODES:
+            raise ConfigError(f"DOZOR_SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+        try:
+            port = int(env.get("DOZOR_SMTP_PORT") or DEFAULT_PORTS[tls])
+            timeout = float(env.get("DOZOR_SMTP_TIMEOUT") or 60)
+        except ValueError as exc:
+            raise ConfigError(f"DOZOR_SMTP_PORT/DOZOR_SMTP_TIMEOUT: {exc}") from None
+        user = env.get("DOZOR_SMTP_USER") or None
+        password = env.get("DOZOR_SMTP_PASSWORD") or None
+        if user and password is None:
+            raise ConfigError("DOZOR_SMTP_USER is set but DOZOR_SMTP_PASSWORD is not")
+        return cls(host=host, port=port, tls=tls, user=user, password=password, timeout=timeout,
+                   cafile=env.get("DOZOR_SMTP_CAFILE") or None)
+
+
+class Mailer(Protocol):
+    def describe(self) -> str:
+        """Where digests go, for the run's summary."""
+        ...
+
+    def send(self, message: EmailMessage) -> str:
+        """Hand the message over or raise DeliveryError; returns where it went."""
+        ...
+
+
+class SmtpMailer:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    def describe(self) -> str:
+        s = self.settings
+        return f"SMTP {s.host}:{s.port} ({s.tls})"
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = ssl.create_default_context(cafile=s.cafile)
+        if s.tls == "ssl":
+            return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        if s.tls == "starttls":
+            smtp.starttls(context=context)
+        return smtp
+
+    def send(self, message: EmailMessage) -> str:
+        s = self.settings
+        where = f"{s.host}:{s.port}"
+        smtp: smtplib.SMTP | None = None
+        try:
+            smtp = self._connect()
+            if s.user:
+                smtp.login(s.user, s.password or "")
+            refused = smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            answers = "; ".join(f"{rcpt}: {code} {_text(msg)}"
+                                for rcpt, (code, msg) in exc.recipients.items())
+            raise DeliveryError(f"{where} refused every recipient ({answers})") from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"{where} answered {exc.smtp_code} {_text(exc.smtp_error)}") from None
+        except smtplib.SMTPServerDisconnected as exc:
+            raise DeliveryError(f"{where} closed the connection: {exc or 'no reason'}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            # refused connection, timeout, DNS, TLS handshake...
+            raise DeliveryError(f"cannot reach {where}: {exc}") from None
+        finally:
+            if smtp is not None:
+                # Once the message is accepted nothing after it may turn into a failure
+                # (that would send it again next run): QUIT problems are ignored.
+                with suppress(smtplib.SMTPException, OSError):
+                    smtp.quit()
+                smtp.close()
+        if refused:
+            # accepted for the others: sending again would duplicate it for them
+            return f"{where}; refused: " + ", ".join(sorted(refused))
+        return where
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+class OutboxMailer:
+    """Digests as `.eml` files: open them with any mail client, or forward them."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def describe(self) -> str:
+        return f"outbox {self.directory} (no DOZOR_SMTP_HOST set)"
+
+    def send(self, message: EmailMessage, prefix: str = "") -> str:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / eml_name(message, prefix)
+            tmp = path.with_suffix(".tmp")
+            # written aside then renamed: the outbox never holds half a message
+            tmp.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to the outbox {self.directory}: {exc}") from None
+        return str(path)
+
+
+def eml_name(message: EmailMessage, prefix: str = "") -> str:
+    """'20260125-0930-recruitment-uk-1a2b3c4d.eml': sorts by time, names the rule."""
+    stamp = parsedate_to_datetime(message["Date"]).strftime("%Y%m%d-%H%M%S")
+    digest = hashlib.sha1(str(message["Message-ID"]).encode()).hexdigest()[:8]
+    rule = message.get("X-Dozor-Rule", "digest")
+    return f"{prefix}{stamp}-{rule}-{digest}.eml"
+
+
+def mailer_from_env(env: Mapping[str, str] = os.environ) -> Mailer:
+    settings = SmtpSettings.from_env(env)
+    if settings is None:
+        return OutboxMailer(paths.outbox_dir())
+    return SmtpMailer(settings)

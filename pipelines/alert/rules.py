@@ -1,0 +1,122 @@
+"""Alert rules: the YAML an analyst edits, validated and compiled at load time.
+
+A rule's query is Lucene syntax (pipelines.query). Its optional `languages` and
+`sources` lists are folded into that query as field filters, so one compiled `Query`
+carries the whole rule: the Python matcher and the Elasticsearch percolator then
+evaluate exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from dozor.config import ConfigError, Lang, StrictModel, load_yaml
+from pipelines.article import Article
+from pipelines.query import Query, QueryError, parse_query
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class AlertRule(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    query: str = Field(min_length=1)
+    to: list[str] = Field(min_length=1)
+    title: str = ""  # the topic as the subject and heading name it; default: the name
+    languages: list[Lang] = []  # only stories in these languages (default: any)
+    sources: list[str] = []  # only stories from these sources (default: any)
+    # stories per digest; the oldest pending ones go first and the rest stay pending
+    # for the next digest, which the email says
+    digest_limit: int = Field(default=50, ge=1, le=1000)
+    subject_prefix: str = ""  # e.g. "[Dozor]", for mail filters
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, recipients: list[str]) -> list[str]:
+        for value in recipients:
+            _, addr = parseaddr(value)
+            local, _, domain = addr.rpartition("@")
+            if not local or "." not in domain or any(ord(ch) < 32 for ch in value):
+                raise ValueError(f"not an email address: {value!r}")
+        return recipients
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: list[str]) -> list[str]:
+        for name in sources:
+            if not re.fullmatch(NAME_PATTERN, name):
+                raise ValueError(f"not a source name: {name!r}")
+        return sources
+
+
+class RulesFile(StrictModel):
+    rules: list[AlertRule]
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} is used twice")
+            seen.add(rule.name)
+        return rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validated rule with its compiled query (the user's query plus its filters)."""
+
+    spec: AlertRule
+    query: Query
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def title(self) -> str:
+        return self.spec.title or self.spec.name
+
+    def matches(self, article: Article) -> bool:
+        return self.query.matches(article)
+
+    def matched_terms(self, article: Article) -> list[str]:
+        return self.query.matched_terms(article)
+
+
+def full_query(spec: AlertRule) -> str:
+    """The rule's query with its language and source lists as field filters."""
+    parts = [f"({spec.query})"]
+    for field, values in (("lang", spec.languages), ("source", spec.sources)):
+        if values:
+            parts.append("(" + " OR ".join(f"{field}:{v}" for v in values) + ")")
+    return " AND ".join(parts) if len(parts) > 1 else spec.query
+
+
+def compile_rule(spec: AlertRule) -> Rule:
+    # The analyst's own text is parsed first so an error position points into what
+    # they wrote; the filters appended after it are generated and always valid.
+    parse_query(spec.query, name=spec.name)
+    return Rule(spec=spec, query=parse_query(full_query(spec), name=spec.name))
+
+
+def load_rules(path: Path | str) -> list[Rule]:
+    """The rules of an alerts file; a bad rule fails here, naming the rule and position."""
+    specs = load_yaml(path, RulesFile).rules
+    rules = []
+    for index, spec in enumerate(specs):
+        try:
+            rules.append(compile_rule(spec))
+        except QueryError as exc:
+            line = exc.text.splitlines()[exc.line - 1] if exc.text.strip() else ""
+            raise ConfigError(
+                f"{path}: rules[{index}] ({spec.name}) → query: {exc.reason} "
+                f"at line {exc.line}, column {exc.column}\n    {line}\n    "
+                + " " * (exc.column - 1) + "^"
+            ) from None
+    return rules
