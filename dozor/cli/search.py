@@ -55,17 +55,22 @@ def _hit_json(hit: SearchHit) -> str:
 def _table(hits: list[SearchHit]) -> Table:
     table = Table(show_lines=True, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("title", ratio=3)
+    table.add_column("title", ratio=3, overflow="fold")  # URLs wrap, never cut
     table.add_column("source", no_wrap=True)
     table.add_column("lang", no_wrap=True)
     table.add_column("date", no_wrap=True)
     table.add_column("snippet", ratio=5)
+    first_of_cluster: dict[str, int] = {}
     for number, hit in enumerate(hits, 1):
         article = hit.article
         title = Text(article.title or article.canonical_url, style="bold")
         if article.title_en:
             title.append("\n" + article.title_en, style="italic dim")
         title.append("\n" + article.url, style="blue")
+        # a syndicated copy is flagged, so the same wire story is not read twice
+        original = first_of_cluster.setdefault(article.cluster_id or article.id, number)
+        if original != number:
+            title.append(f"\ncopy of #{original}", style="magenta")
         when = article.published_at or article.fetched_at
         table.add_row(
             str(number),
