@@ -50,6 +50,7 @@ class Story(StrictModel):
     encoding: str = "utf-8"
     charset_declared: bool = True  # False: neither the header nor the markup names it
     date_in_markup: bool = True  # False: only a human-readable date on the page
+    feed_path: str = ""  # where feeds still point after the story moved (a redirect)
     feed_query: str = ""  # query string the outlet's feed appends (tracking parameters)
 
 
@@ -86,6 +87,12 @@ class StoryView:
     @property
     def lang(self) -> str:
         return self.meta.html_lang or self.outlet.lang
+
+    @property
+    def link(self) -> str:
+        """The path feeds give for this story: its old address and tracking query included."""
+        query = f"?{self.meta.feed_query}" if self.meta.feed_query else ""
+        return (self.meta.feed_path or self.meta.path) + query
 
 
 def human_date(value: datetime, lang: str) -> str:
