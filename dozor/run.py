@@ -10,10 +10,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.batches import PageProcessor, process_batch
 from dozor import paths
 from dozor.config import load_sources
 from dozor.settings import get_settings
 from pipelines import relevance, translate
+from pipelines.archive import read_pages, warc_files
+from pipelines.article import RawPage
 from pipelines.process import BatchResult, Pipeline
 from pipelines.store import Store
 
@@ -50,6 +53,7 @@ def run_cycle(
     alerts_file: Path | None = None,
     allow_private_network: bool = False,
     topic_file: Path | None = None,
+    log_level: str | None = None,
 ) -> CycleReport:
     from crawler.runner import crawl
     from pipelines import alert
@@ -58,8 +62,46 @@ def run_cycle(
     keep = frozenset(s.name for s in sources if s.keep == "relevant")
     pipeline, notices = build_pipeline(store, keep, topic_file)
     report = CycleReport(messages=list(notices))
-    report.crawl = crawl(sources, pipeline, allow_private_network=allow_private_network)
+    report.crawl = crawl(sources, pipeline, allow_private_network=allow_private_network,
+                         log_level=log_level)
     report.batches = pipeline.totals
     report.alerts = alert.notify(store, alerts_file or paths.default_alerts(),
                                  pipeline.totals.new_ids)
+    return report
+
+
+@dataclass
+class ReprocessReport:
+    files: int = 0
+    pages: int = 0
+    batches: int = 0
+    batches_failed: int = 0
+    pages_failed: int = 0
+
+
+def reprocess_archive(pipeline: PageProcessor, warc: Path | None = None) -> ReprocessReport:
+    """Run the archived article pages (a WARC file or directory, default: the archive)
+    through the stages again, in crawl-sized batches, without the network."""
+    crawl_settings = get_settings().crawl
+    report = ReprocessReport()
+    batch: list[RawPage] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        if process_batch(pipeline, batch):
+            report.batches += 1
+        else:
+            report.batches_failed += 1
+            report.pages_failed += len(batch)
+        batch.clear()
+
+    for path in warc_files(warc or paths.warc_dir()):
+        report.files += 1
+        for page in read_pages(path, crawl_settings.download_maxsize):
+            report.pages += 1
+            batch.append(page)
+            if len(batch) >= crawl_settings.batch_size:
+                flush()
+    flush()
     return report

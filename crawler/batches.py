@@ -1,0 +1,76 @@
+"""The thin Scrapy adapter: RawPage items, collected into batches, handed to the stages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from scrapy.crawler import Crawler
+
+from pipelines.article import RawPage
+from pipelines.store import Store
+from pipelines.urls import canonicalize
+
+log = logging.getLogger(__name__)
+
+
+class PageProcessor(Protocol):
+    """What a crawl feeds: `pipelines.process.Pipeline`, or anything shaped like it."""
+
+    store: Store
+
+    def process(self, pages: list[RawPage]) -> Any: ...
+
+
+class BatchPipeline:
+    """Item pipeline: every `DOZOR_BATCH_SIZE` pages (and at the end) one `process` call.
+
+    The stages run on the reactor thread: they are CPU-bound and the store is not
+    shared across threads, so downloads pause while a batch is processed.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.size = max(1, crawler.settings.getint("DOZOR_BATCH_SIZE", 50))
+        self.pending: list[RawPage] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> BatchPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, RawPage):
+            self.pending.append(item)
+            if len(self.pending) >= self.size:
+                self.flush()
+        return item
+
+    def close_spider(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        stats = self.crawler.stats
+        if process_batch(self.crawler.spider.pipeline, batch):
+            stats.inc_value("dozor/batches")
+        else:
+            stats.inc_value("dozor/batches_failed")
+            stats.inc_value("dozor/pages_failed", len(batch))
+
+
+def process_batch(processor: PageProcessor, batch: list[RawPage]) -> bool:
+    """Run the stages on one batch; False (with the error logged) if they failed."""
+    try:
+        processor.process(batch)
+    except Exception:
+        # The pages are in the WARC archive already; `dozor reprocess` runs them again.
+        archives = sorted({p.warc_file for p in batch if p.warc_file})
+        log.exception("a batch of %d pages failed in the stages; they stay archived in %s "
+                      "for `dozor reprocess`", len(batch), ", ".join(archives) or "(none)")
+        return False
+    # The stages mark what they store by its canonical URL; the URL that was requested
+    # and the one redirects ended at must not be fetched again either.
+    processor.store.mark_seen({u for p in batch for u in (p.url, canonicalize(p.final_url))})
+    return True

@@ -1,0 +1,84 @@
+"""Which network addresses the crawler may connect to.
+
+A feed or a redirect can point anywhere, including at the machine running Dozor, its
+private network or a cloud metadata service. Only globally routable addresses are
+fetched unless the operator allows more: `--allow-private-network` lifts the rule,
+DOZOR_ALLOWED_NETWORKS (comma-separated CIDRs) allows just those networks. Cloud
+metadata endpoints stay refused whatever is allowed: they hand out credentials.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from dozor.config import ConfigError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, ...
+        "fd00:ec2::254",  # AWS over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+        "168.63.129.16",  # Azure wire server
+    )
+)
+
+ALLOW_HINT = "use --allow-private-network or DOZOR_ALLOWED_NETWORKS to allow it"
+
+
+def parse_networks(text: str | None) -> tuple[IPNetwork, ...]:
+    """'127.0.0.1/32, 10.1.0.0/16' -> networks; a bad entry is a ConfigError naming it."""
+    networks = []
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"DOZOR_ALLOWED_NETWORKS: {item!r} is not a network: {exc}") from None
+    return tuple(networks)
+
+
+def _kind(ip: IPAddress) -> str | None:
+    """What makes an address off limits by default, or None for a public address."""
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_private:
+        return "private"
+    if ip.is_reserved:
+        return "reserved"
+    if not ip.is_global:
+        return "not globally routable"
+    return None
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    allow_private: bool = False
+    allowed: tuple[IPNetwork, ...] = ()
+
+    def refusal(self, ip: IPAddress | str) -> str | None:
+        """Why `ip` must not be contacted, or None when it may be."""
+        ip = ipaddress.ip_address(ip)
+        # ::ffff:10.0.0.1 reaches 10.0.0.1: judge the IPv4 address it carries
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip in METADATA_ADDRESSES:
+            return f"{ip} is a cloud metadata address (always refused)"
+        kind = _kind(ip)
+        if kind is None or self.allow_private:
+            return None
+        if any(ip.version == net.version and ip in net for net in self.allowed):
+            return None
+        return f"{ip} is a {kind} address ({ALLOW_HINT})"

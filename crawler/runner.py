@@ -1,0 +1,98 @@
+"""Run a crawl in this process and return the figures that matter.
+
+Twisted's reactor cannot be restarted, so each function here runs at most once per
+process; `dozor schedule` starts every cycle in a fresh child process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from crawler.batches import PageProcessor
+from crawler.netguard import parse_networks
+from crawler.settings import setting_or_env
+from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
+from crawler.spiders.news import NewsSpider
+from dozor.config import Source
+
+# name in the returned figures -> Scrapy stats key
+_STATS = {
+    "requests": "downloader/request_count",
+    "pages": "dozor/pages",
+    "archived": "dozor/archived",
+    "entries": "dozor/entries",
+    "seen_skipped": "dozor/seen_skipped",
+    "too_old": "dozor/too_old",
+    "offsite": "dozor/offsite",
+    "non_html": "dozor/non_html",
+    "refused": "dozor/refused",
+    "robots_forbidden": "robotstxt/forbidden",
+    "errors": "dozor/errors",
+    "unsafe_xml": "dozor/unsafe_xml",
+    "bad_documents": "dozor/bad_documents",
+    "batches": "dozor/batches",
+    "batches_failed": "dozor/batches_failed",
+    "pages_failed": "dozor/pages_failed",
+}
+_STATUS_PREFIX = "downloader/response_status_count/"
+
+_started = False
+
+
+def _settings(allow_private_network: bool, log_level: str | None) -> Settings:
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    if allow_private_network:
+        settings.set("DOZOR_ALLOW_PRIVATE_NETWORK", True, priority="cmdline")
+    if log_level:
+        settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    # a bad CIDR is a ConfigError now, not a failure deep inside the crawl
+    parse_networks(setting_or_env(settings, "DOZOR_ALLOWED_NETWORKS"))
+    return settings
+
+
+def _run(settings: Settings, spider: type, **kwargs: Any) -> dict[str, Any]:
+    global _started
+    if _started:
+        raise RuntimeError("a crawl already ran in this process; Twisted's reactor cannot "
+                           "restart: run each crawl in its own process")
+    _started = True
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(spider)
+    process.crawl(crawler, **kwargs)
+    process.start()
+    assert crawler.stats is not None
+    return crawler.stats.get_stats()
+
+
+def figures(stats: dict[str, Any]) -> dict[str, int]:
+    out = {name: int(stats.get(key, 0)) for name, key in _STATS.items()}
+    for cls in ("2xx", "3xx", "4xx", "5xx"):
+        out[f"responses_{cls}"] = 0
+    for key, count in stats.items():
+        if key.startswith(_STATUS_PREFIX):
+            status = key[len(_STATUS_PREFIX):]
+            out[f"responses_{status[:1]}xx"] = out.get(f"responses_{status[:1]}xx", 0) + count
+    return out
+
+
+def crawl(sources: Sequence[Source], pipeline: PageProcessor,
+          allow_private_network: bool = False, *, log_level: str | None = None
+          ) -> dict[str, int]:
+    """Crawl `sources` once, feeding fetched pages to `pipeline.process` in batches."""
+    settings = _settings(allow_private_network, log_level)
+    stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline)
+    return figures(stats)
+
+
+def check_sources(sources: Sequence[Source], allow_private_network: bool = False, *,
+                  log_level: str | None = None) -> list[DocumentCheck]:
+    """Fetch every feed, sitemap and listing once; one DocumentCheck each, in source order."""
+    results: list[DocumentCheck] = []
+    _run(_settings(allow_private_network, log_level), SourcesCheckSpider,
+         sources=list(sources), results=results)
+    return results

@@ -1,0 +1,79 @@
+"""Scrapy settings for Dozor.
+
+`scrapy crawl news` reads this module through scrapy.cfg, and `crawler.runner` starts
+from it. Values an operator tunes (timeouts, sizes, concurrency, ...) come from Dozor's
+settings file (`dozor.settings`, section `crawl`) through `operational()`, which the
+spiders apply at "spider" priority, so `scrapy crawl news -s NAME=VALUE` still wins.
+
+Dozor's own settings; the first three are also read from the environment:
+  DOZOR_SOURCES                sources.yaml for `scrapy crawl news` (default: the shipped one)
+  DOZOR_DB                     SQLite file for `scrapy crawl news` (default: the data dir's)
+  DOZOR_ALLOWED_NETWORKS       comma-separated CIDRs the network guard lets through
+  DOZOR_ALLOW_PRIVATE_NETWORK  true: the guard lets every non-metadata address through
+                               (`dozor run --allow-private-network`)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from dozor.settings import CrawlSettings
+
+BOT_NAME = "dozor"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+ROBOTSTXT_OBEY = True
+COOKIES_ENABLED = False  # articles are public; cookies only bring consent walls and tracking
+# open ports with control over the crawl are not wanted
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+LOG_LEVEL = "INFO"
+
+# Only http(s): a link in a feed must never make the crawler read a local file or S3.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "s3": None, "ftp": None}
+
+CONCURRENT_REQUESTS = 16
+DNS_TIMEOUT = 20
+REDIRECT_MAX_TIMES = 5  # ends redirect chains and loops early
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+DOWNLOADER_MIDDLEWARES = {
+    # process_response runs from the highest number down: the guard checks the address
+    # the response came from before the archive keeps it, and both see every raw
+    # response (redirects, errors, still-compressed bodies) before Scrapy's own
+    # redirect (600), decompression (590) and retry (550) middlewares act on it.
+    "crawler.middlewares.NetworkGuardMiddleware": 640,
+    "crawler.middlewares.WarcArchiveMiddleware": 630,
+}
+ITEM_PIPELINES = {"crawler.batches.BatchPipeline": 300}
+
+DOZOR_ALLOW_PRIVATE_NETWORK = False
+DOZOR_ARCHIVE = True  # the sources check turns it off: it only looks at feeds
+
+
+def operational(crawl: CrawlSettings) -> dict[str, Any]:
+    """Scrapy settings for Dozor's operational `crawl` settings."""
+    return {
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
+        "DOWNLOAD_TIMEOUT": crawl.download_timeout,
+        # also the bound on decompressed size: HttpCompressionMiddleware stops there
+        "DOWNLOAD_MAXSIZE": crawl.download_maxsize,
+        "DOWNLOAD_WARNSIZE": min(crawl.download_maxsize // 2, 32 * 1024 * 1024),
+        "RETRY_TIMES": crawl.retry_times,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "USER_AGENT": crawl.user_agent,
+        "DOZOR_BATCH_SIZE": crawl.batch_size,
+        "DOZOR_MAX_AGE_DAYS": crawl.max_age_days,
+    }
+
+
+def setting_or_env(settings: BaseSettings, name: str) -> str | None:
+    """A DOZOR_* setting, else the environment variable of the same name."""
+    value = settings.get(name)
+    return str(value) if value not in (None, "") else os.environ.get(name) or None

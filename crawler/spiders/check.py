@@ -1,0 +1,86 @@
+"""The `sources-check` spider: fetch each feed, sitemap and listing once and report on it.
+
+It goes through the same settings, robots.txt handling and network guard as a crawl,
+follows no entries and archives nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from scrapy import Request
+from scrapy.http import Response
+from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler.feeds import EntryList, NotAFeed, UnsafeXML, parse_feed, parse_sitemap
+from crawler.spiders.base import DozorSpider, describe_failure, listing_entries, sitemap_body
+
+
+@dataclass
+class DocumentCheck:
+    source: str
+    kind: str  # feed | sitemap | listing
+    url: str
+    status: int | None = None  # HTTP status of the final response
+    format: str = ""  # rss20, atom10, urlset, sitemapindex, html, ...
+    items: int = 0  # entries, child sitemaps or article links
+    newest: datetime | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and self.status is not None and self.status < 400
+
+
+class SourcesCheckSpider(DozorSpider):
+    name = "sources-check"
+    custom_settings = {"DOZOR_ARCHIVE": False, "ITEM_PIPELINES": {}}
+
+    def __init__(self, sources: Any = None, results: list[DocumentCheck] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(sources, **kwargs)
+        self.results: list[DocumentCheck] = [] if results is None else results
+        self.links = LinkExtractor(unique=True)
+
+    async def start(self) -> AsyncIterator[Request]:
+        for source in self.sources:
+            for request in self.source_requests(source, feed=self.parsed, sitemap=self.parsed,
+                                                listing=self.parsed, errback=self.failed):
+                meta = request.meta["dozor"]
+                check = DocumentCheck(source.name, meta["kind"], request.url,
+                                      problem="no response")
+                self.results.append(check)
+                request.meta["check"] = check
+                yield request
+
+    def parsed(self, response: Response) -> None:
+        check: DocumentCheck = response.meta["check"]
+        check.status, check.problem = response.status, None
+        try:
+            if check.kind == "listing":
+                check.format = "html"
+                check.items = len(listing_entries(response, self.links))
+                return
+            if check.kind == "feed":
+                content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+                found: EntryList = parse_feed(response.body, response.url, content_type)
+            else:
+                max_size = self.settings.getint("DOWNLOAD_MAXSIZE")
+                found = parse_sitemap(sitemap_body(response, max_size))
+        except (UnsafeXML, NotAFeed) as exc:
+            check.problem = str(exc)
+            return
+        check.format = found.kind
+        check.items = len(found.entries) + len(found.sitemaps)
+        check.newest = found.newest
+
+    def failed(self, failure: Failure) -> None:
+        check: DocumentCheck = failure.request.meta["check"]  # type: ignore[attr-defined]
+        if isinstance(failure.value, HttpError):
+            check.status = failure.value.response.status
+        check.problem = describe_failure(failure.value)

@@ -1,0 +1,230 @@
+"""The WARC archive: every fetched response, written before it is processed.
+
+One gzip-compressed WARC file per crawl under `dozor.paths.warc_dir()`. Each exchange is
+a `request` record plus a `response` record holding the response as it came off the
+wire (status, headers, body still content-encoded). Dozor's own headers on the response
+record (`WARC-Dozor-*`) say which source and which feed/sitemap/listing led to the page,
+with the feed's hints, so that `read_pages` rebuilds exactly the `RawPage`s the crawl
+handed to the stages, without the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import BinaryIO, TypedDict
+from urllib.parse import urlsplit
+
+from scrapy.http import Headers, HtmlResponse
+from scrapy.responsetypes import responsetypes
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import iso_date_to_datetime
+from warcio.warcwriter import WARCWriter
+
+from pipelines.article import RawPage
+
+log = logging.getLogger(__name__)
+
+# Framing the crawler has already undone: the page's body is de-chunked and decoded.
+_FRAMING_HEADERS = frozenset({"transfer-encoding", "content-encoding", "content-length"})
+_HINTS = ("source_lang", "feed_lang", "feed_title", "feed_published")
+
+
+class PageMeta(TypedDict, total=False):
+    """What the crawler knows about a request besides its URL (Request.meta["dozor"])."""
+
+    kind: str  # article | feed | sitemap | listing
+    source: str
+    via: str  # feed | sitemap | listing: how an article was discovered
+    url: str  # canonical URL that was requested (before redirects)
+    source_lang: str | None
+    feed_lang: str | None
+    feed_title: str | None
+    feed_published: str | None  # ISO 8601
+
+
+@dataclass
+class Exchange:
+    """One request and the response to it, as fetched."""
+
+    url: str  # where the response came from (after redirects)
+    status: int
+    reason: str
+    response_headers: list[tuple[str, str]]
+    body: bytes  # as received: de-chunked, still content-encoded
+    meta: PageMeta
+    method: str = "GET"
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    ip_address: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchivedAt:
+    file: str
+    record_id: str
+    date: datetime
+
+
+def is_html(headers: dict[str, str], url: str, body: bytes) -> bool:
+    """Only HTML becomes a page: Scrapy's own content-type/extension/body sniffing decides."""
+    cls = responsetypes.from_args(headers=Headers(headers), url=url, body=body)
+    return issubclass(cls, HtmlResponse)
+
+
+def page_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header names lower-cased, repeated headers joined, framing headers dropped."""
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key in _FRAMING_HEADERS:
+            continue
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def page_from(meta: PageMeta, final_url: str, status: int, headers: dict[str, str], body: bytes,
+              fetched_at: datetime, warc_file: str | None = None,
+              warc_record_id: str | None = None) -> RawPage:
+    """The RawPage for a decoded article response; crawl and reprocess both build it here."""
+    published = meta.get("feed_published")
+    return RawPage(
+        url=meta.get("url") or final_url,
+        final_url=final_url,
+        status=status,
+        headers=headers,
+        body=body,
+        source=meta.get("source", ""),
+        discovered_via=meta.get("via", "feed"),
+        fetched_at=fetched_at,
+        source_lang=meta.get("source_lang"),
+        feed_lang=meta.get("feed_lang"),
+        feed_title=meta.get("feed_title"),
+        feed_published=datetime.fromisoformat(published) if published else None,
+        warc_file=warc_file,
+        warc_record_id=warc_record_id,
+    )
+
+
+class WarcArchive:
+    """Appends exchanges to one WARC file, created on the first write."""
+
+    def __init__(self, directory: Path) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        self.path = directory / f"dozor-{stamp}-{os.getpid()}.warc.gz"
+        self._file: BinaryIO | None = None
+        self._writer: WARCWriter | None = None
+
+    def _open(self) -> WARCWriter:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab")  # kept open for the whole crawl
+            self._writer = WARCWriter(self._file, gzip=True, warc_version="1.1")
+            info = self._writer.create_warcinfo_record(
+                self.path.name, {"software": "Dozor", "format": "WARC File Format 1.1"})
+            self._writer.write_record(info)
+        return self._writer
+
+    def write(self, ex: Exchange) -> ArchivedAt:
+        writer = self._open()
+        status_line = f"{ex.status} {ex.reason}".strip()
+        # the body is stored de-chunked, so a chunked header would make readers re-chunk it
+        resp_headers = [(k, v) for k, v in ex.response_headers
+                        if k.lower() != "transfer-encoding"]
+        warc_headers = {
+            "WARC-Dozor-Kind": ex.meta.get("kind", "other"),
+            "WARC-Dozor-Source": ex.meta.get("source", ""),
+            "WARC-Dozor-Via": ex.meta.get("via", ""),
+            "WARC-Dozor-URL": ex.meta.get("url", ""),
+            "WARC-Dozor-Hints": json.dumps({k: ex.meta.get(k) for k in _HINTS}),
+        }
+        if ex.ip_address:
+            warc_headers["WARC-IP-Address"] = ex.ip_address
+        response = writer.create_warc_record(
+            ex.url, "response", payload=BytesIO(ex.body),
+            http_headers=StatusAndHeaders(status_line, resp_headers, protocol="HTTP/1.1"),
+            warc_headers_dict={k: v for k, v in warc_headers.items() if v},
+        )
+        record_id = response.rec_headers.get_header("WARC-Record-ID")
+        parts = urlsplit(ex.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        request = writer.create_warc_record(
+            ex.url, "request", payload=BytesIO(b""), length=0,
+            http_headers=StatusAndHeaders(f"{ex.method} {target} HTTP/1.1", ex.request_headers,
+                                          is_http_request=True),
+            warc_headers_dict={"WARC-Concurrent-To": record_id},
+        )
+        writer.write_record(response)
+        writer.write_record(request)
+        # each record is its own gzip member: flushing keeps every record written so far
+        # readable after a crash
+        assert self._file is not None
+        self._file.flush()
+        date = iso_date_to_datetime(response.rec_headers.get_header("WARC-Date"), tz_aware=True)
+        return ArchivedAt(str(self.path), record_id, date)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._writer = None
+
+
+def warc_files(path: Path) -> list[Path]:
+    """A WARC file, or every WARC file below a directory, oldest name first."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.name.endswith((".warc.gz", ".warc")))
+    if path.exists():
+        return [path]
+    raise FileNotFoundError(f"{path}: no such WARC file or directory")
+
+
+def read_pages(path: Path, max_size: int) -> Iterator[RawPage]:
+    """The RawPages the crawl made from the archived responses in one WARC file.
+
+    Article responses with a 2xx status and an HTML body, decoded (bounded by `max_size`,
+    as DOWNLOAD_MAXSIZE bounds the crawl). A file cut short by a crash yields what it has.
+    """
+    with open(path, "rb") as fh:
+        try:
+            for record in ArchiveIterator(fh):
+                page = _page(record, str(path), max_size)
+                if page is not None:
+                    yield page
+        except ArchiveLoadFailed as exc:
+            log.warning("%s: stopped reading at a damaged record: %s", path, exc)
+
+
+def _page(record: ArcWarcRecord, warc_file: str, max_size: int) -> RawPage | None:
+    head = record.rec_headers
+    if record.rec_type != "response" or head.get_header("WARC-Dozor-Kind") != "article":
+        return None
+    status = int(record.http_headers.get_statuscode() or 0)
+    if not 200 <= status < 300:
+        return None
+    url = head.get_header("WARC-Target-URI")
+    body = record.content_stream().read(max_size + 1)
+    if len(body) > max_size:
+        log.warning("%s: %s decodes to more than %d bytes; skipped", warc_file, url, max_size)
+        return None
+    headers = page_headers(record.http_headers.headers)
+    if not is_html(headers, url, body):
+        return None
+    meta: PageMeta = {
+        "kind": "article",
+        "source": head.get_header("WARC-Dozor-Source") or "",
+        "via": head.get_header("WARC-Dozor-Via") or "feed",
+        "url": head.get_header("WARC-Dozor-URL") or url,
+        **json.loads(head.get_header("WARC-Dozor-Hints") or "{}"),
+    }
+    date = iso_date_to_datetime(head.get_header("WARC-Date"), tz_aware=True)
+    return page_from(meta, url, status, headers, body, date, warc_file,
+                     head.get_header("WARC-Record-ID"))
