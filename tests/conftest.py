@@ -23,6 +23,15 @@ def news_server() -> Iterator[NewsServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def mt_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Toy ru→en and uk→en Argos packages (.argosmodel), built once: tests/mt_model.py."""
+    from tests.mt_model import build_package
+
+    out = tmp_path_factory.mktemp("mt")
+    return {lang: build_package(out, lang) for lang in ("ru", "uk")}
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the user's data directory, outbox or models."""
