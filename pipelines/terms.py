@@ -191,8 +191,11 @@ def query_forms(word: str) -> frozenset[str]:
                 continue  # "к" as an abbreviation of "как" would match every "как"
             lemma = _parse_lemma(parse)
             forms.add(lemma)
+            # a verb's lexeme holds its participles: "воевать" finds "воевавших"; a
+            # participle keeps to its own forms: "заключенные" never finds "заключили"
+            participle = bool(_PARTICIPLE & parse.tag.grammemes)
             for form in parse.lexeme:
-                if _parse_lemma(form) == lemma:
+                if not participle or _parse_lemma(form) == lemma:
                     forms.add(_lemma(_clean(form.word), lang))
     return frozenset(forms)
 
