@@ -11,6 +11,7 @@ from dozor.cli import search  # noqa: E402,F401
 from dozor.cli import models  # noqa: E402,F401
 from dozor.cli import alerts  # noqa: E402,F401
 from dozor.cli import schedule  # noqa: E402,F401
+from dozor.cli import demo  # noqa: E402,F401
 # isort: on
 
 

@@ -36,6 +36,8 @@ class Outlet(StrictModel):
     name: str
     lang: str  # what the outlet's CMS puts in <html lang>
     home: str  # path of the outlet's front page
+    feeds: list[str] = []  # paths of its RSS/Atom feeds
+    sitemaps: list[str] = []  # paths of its (news) sitemaps
 
 
 class Story(StrictModel):
@@ -69,8 +71,18 @@ class SitePage:
 @dataclass(slots=True)
 class RenderedSite:
     base: str
+    now: datetime
+    outlets: dict[str, Outlet]
     pages: dict[str, SitePage] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)  # path -> absolute URL
+
+    def sources(self) -> dict[str, list[dict[str, object]]]:
+        """A sources.yaml document (dozor.config.SourcesFile) crawling every outlet here."""
+        return {"sources": [
+            {"name": key, "lang": o.lang,
+             "feeds": [self.base + p for p in o.feeds],
+             "sitemaps": [self.base + p for p in o.sitemaps]}
+            for key, o in self.outlets.items()]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +149,7 @@ def render_site(root: Path, base: str, now: datetime | None = None) -> RenderedS
     env.filters["human"] = human_date
     env.globals.update(base=base, now=now, outlets=spec.outlets, stories_of=stories_of)
 
-    site = RenderedSite(base=base)
+    site = RenderedSite(base=base, now=now, outlets=spec.outlets)
     for file in sorted(root.rglob("*")):
         rel = file.relative_to(root).as_posix()
         if not file.is_file() or file.name == SITE_FILE or any(

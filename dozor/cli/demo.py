@@ -1,0 +1,153 @@
+"""`dozor demo`: one full cycle, offline, against the bundled news site on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.table import Table
+from rich.text import Text
+
+from dozor.cli.app import app, console, fail, user_errors
+from dozor.cli.search import _table as search_results
+from dozor.demo.server import DemoServer
+from pipelines.store import Store, open_store
+
+# Words in their dictionary forms: the index matches every inflection (колония finds
+# колонии, помилування finds помилуваних), in all three languages at once.
+SEARCH_EXAMPLE = "колония OR колонія OR colony"
+
+
+@contextmanager
+def _environment(**values: str | None) -> Iterator[None]:
+    """Set (or, with None, remove) environment variables for the duration of the demo."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _languages_table(store: Store) -> Table:
+    stored: Counter[str] = Counter()
+    relevant: Counter[str] = Counter()
+    for article in store.iter_articles():
+        stored[article.lang] += 1
+        relevant[article.lang] += article.relevant
+    table = Table(title="Stored articles per language")
+    for column in ("language", "articles", "relevant"):
+        table.add_column(column, justify="right" if column != "language" else "left")
+    for lang in sorted(stored):
+        table.add_row(lang, str(stored[lang]), str(relevant[lang]))
+    table.add_row("all", str(sum(stored.values())), str(sum(relevant.values())), style="bold")
+    return table
+
+
+def _relevant_table(store: Store) -> Table:
+    table = Table(title="On topic (shipped profile: prisoner recruitment)", show_lines=True,
+                  expand=True)
+    table.add_column("title", ratio=3, overflow="fold")
+    table.add_column("source", no_wrap=True)
+    table.add_column("lang", no_wrap=True)
+    table.add_column("matched terms", ratio=2, overflow="fold")
+    articles = sorted((a for a in store.iter_articles() if a.relevant),
+                      key=lambda a: (a.lang, -a.score))
+    for article in articles:
+        title = Text(article.title, style="bold")
+        if article.title_en:
+            title.append("\n" + article.title_en, style="italic")
+        elif article.translation_status == "pending":
+            title.append("\n(English title pending: no translation model installed)", style="dim")
+        table.add_row(title, article.source, article.lang, ", ".join(article.matched_terms))
+    return table
+
+
+def _text_part(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else "(no text part)"
+
+
+@app.command()
+def demo(
+    keep: Annotated[
+        Path | None,
+        typer.Option("--keep", help="Keep the demo's database, WARC archive and outbox in "
+                     "this folder (default: a temporary folder, removed afterwards).",
+                     file_okay=False),
+    ] = None,
+) -> None:
+    """Crawl a small bundled news site (ru/uk/en) on 127.0.0.1 end to end, offline, and
+    show what Dozor found: languages, on-topic stories, a search, the alert email."""
+    from dozor.run import run_cycle
+
+    with tempfile.TemporaryDirectory(prefix="dozor-demo-") as tmp:
+        work = keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        outbox = work / "outbox"
+        with DemoServer() as server, _environment(
+            DOZOR_ALLOWED_NETWORKS="127.0.0.1/32",  # the demo site and nothing else
+            DOZOR_SMTP_HOST=None,  # the digest goes to the outbox, never to a real server
+            DOZOR_OUTBOX=str(outbox),
+            DOZOR_WARC_DIR=str(work / "warc"),
+            DOZOR_SPOOL_DIR=str(work / "spool"),
+        ):
+            sources = work / "sources.yaml"
+            sources.write_text(yaml.safe_dump(server.site.sources(), allow_unicode=True),
+                               encoding="utf-8")
+            outlets = ", ".join(o.name for o in server.site.outlets.values())
+            console.print(f"Serving the demo news site at [bold]{server.base}[/] ({outlets})",
+                          highlight=False)
+            with user_errors():
+                store = open_store(db=work / "demo.db")
+            try:
+                with console.status("Crawling, extracting, classifying, indexing…"):
+                    report = run_cycle(store, sources_file=sources, log_level="ERROR")
+                crawl = report.crawl
+                console.print(f"Fetched {crawl.get('pages', 0)} pages "
+                              f"({crawl.get('requests', 0)} requests), stored "
+                              f"{len(report.batches.new_ids)} new articles.", highlight=False)
+                for line in report.messages:
+                    console.print(f"[dim]{line}[/]", highlight=False)
+                if not report.batches.new_ids:
+                    raise fail("the demo crawl stored nothing; see the messages above", code=1)
+                console.print(_languages_table(store))
+                console.print(_relevant_table(store))
+                console.rule(f"dozor search {SEARCH_EXAMPLE!r}")
+                console.print(search_results(store.search(SEARCH_EXAMPLE, limit=6)))
+            finally:
+                store.close()
+        _print_alert(outbox)
+        if keep:
+            console.print(f"Kept in {work}: try  dozor search --db {work / 'demo.db'} "
+                          "'relevant:true AND lang:uk'", highlight=False)
+
+
+def _print_alert(outbox: Path) -> None:
+    emails = sorted(outbox.glob("*.eml"))
+    if not emails:
+        raise fail(f"no alert email was written to {outbox}", code=1)
+    for path in emails:
+        message = message_from_bytes(path.read_bytes(), policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        console.rule("Alert email (written to the outbox; SMTP when DOZOR_SMTP_HOST is set)")
+        console.print(f"To: {message['To']}\nSubject: {message['Subject']}\n", highlight=False)
+        console.print(_text_part(message), highlight=False, markup=False)
