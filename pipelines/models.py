@@ -262,14 +262,15 @@ def available(directory: Path) -> list:
 
 
 def install_from_index(
-    lang: str, directory: Path, progress: Progress | None = None
+    lang: str, directory: Path, index: list, progress: Progress | None = None
 ) -> tuple[InstalledModel, str | None]:
-    """Download and install the newest lang->en package, plus a sentence-splitter model.
+    """Download and install the newest lang->en package of `index` (from `available`),
+    plus a sentence-splitter model.
 
     Returns the installed model and a notice when the splitter model could not be had.
     """
     candidates = [
-        p for p in available(directory)
+        p for p in index
         if p.type == "translate" and p.from_code == lang and p.to_code == TARGET
     ]
     if not candidates:

@@ -70,9 +70,11 @@ def install(
         if file:
             console.print(_installed_line(models.install_file(file, directory)), highlight=False)
             return
-        for lang in dict.fromkeys(langs or []):
-            if lang == models.TARGET:
-                raise models.ModelError("English is the target language; nothing to install")
+        langs = list(dict.fromkeys(langs or []))
+        if models.TARGET in langs:
+            raise models.ModelError("English is the target language; nothing to install")
+        index = models.available(directory)
+        for lang in langs:
             with Progress(TextColumn(f"{lang}→{models.TARGET}"), BarColumn(), DownloadColumn(),
                           TimeRemainingColumn(), console=console, transient=True) as bar:
                 task = bar.add_task("download", total=None)
@@ -80,7 +82,7 @@ def install(
                 def progress(done: int, total: int | None, task=task, bar=bar) -> None:
                     bar.update(task, completed=done, total=total)
 
-                model, notice = models.install_from_index(lang, directory, progress)
+                model, notice = models.install_from_index(lang, directory, index, progress)
             console.print(_installed_line(model), highlight=False)
             if notice:
                 err_console.print(f"note: {notice}", highlight=False)

@@ -1,0 +1,152 @@
+"""`dozor translate`: pending articles in a real SQLite file, filled in once a model is
+installed; resumable (--limit stops part way) and idempotent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dozor.settings import TranslationSettings
+from pipelines import terms
+from pipelines.article import Article, utcnow
+from pipelines.store import open_store
+from pipelines.translate import load_translator
+from tests.conftest import REPO
+
+
+def dozor(*args: str):
+    from dozor.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def stored_pending(db: Path) -> list[Article]:
+    """Articles processed while no model was installed: stored with status pending."""
+    texts = [("ru", "Суд и приговор", "Заключённых завербовали в колониях."),
+             ("ru", "Вагнер", "Мать и сын получили письмо."),
+             ("ru", "Шторм", "Солдаты вернулись домой."),
+             ("uk", "Суд", "Сьогодні журналісти повідомили новини."),
+             ("en", "Court", "Prisoners were recruited.")]
+    articles = []
+    for n, (lang, title, text) in enumerate(texts):
+        url = f"https://news.example/{n}"
+        articles.append(Article(url=url, canonical_url=url, source="example", lang=lang,
+                                fetched_at=utcnow(), title=title, text=text, relevant=True))
+    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"])
+    assert len(notices) == 2
+    translator.translate(articles)
+    terms.analyse(articles)
+    store = open_store(db=db)
+    try:
+        store.write(articles)
+    finally:
+        store.close()
+    return articles
+
+
+def statuses(db: Path) -> dict[str, str]:
+    store = open_store(db=db)
+    try:
+        return {a.title: a.translation_status for a in store.iter_articles()}
+    finally:
+        store.close()
+
+
+def test_backfill_is_resumable_and_idempotent(tmp_path: Path,
+                                              mt_packages: dict[str, Path]) -> None:
+    db = tmp_path / "dozor.db"
+    stored_pending(db)
+    assert statuses(db) == {"Суд и приговор": "pending", "Вагнер": "pending",
+                            "Шторм": "pending", "Суд": "pending", "Court": "skipped"}
+
+    nothing = dozor("translate", "--db", str(db))
+    assert nothing.exit_code == 1 and "no translation model" in nothing.output
+
+    assert dozor("models", "install", "--file", str(mt_packages["ru"])).exit_code == 0
+    first = dozor("translate", "--db", str(db), "--limit", "2")
+    assert first.exit_code == 0, first.output
+    assert "translated 2, failed 0" in first.output
+    assert "uk→en" in first.output  # the one notice for the pair still missing
+    assert list(statuses(db).values()).count("done") == 2
+
+    rest = dozor("translate", "--db", str(db))  # carries on where the first run stopped
+    assert "translated 1, failed 0" in rest.output
+    store = open_store(db=db)
+    try:
+        done = {a.title: a for a in store.iter_articles() if a.translation_status == "done"}
+        assert set(done) == {"Суд и приговор", "Вагнер", "Шторм"}
+        assert done["Суд и приговор"].text_en == "Prisoners recruited in colonies."
+        assert done["Вагнер"].translation_model == "argos ru_en 1.0"
+        before = {t: (a.text_en, a.terms) for t, a in done.items()}
+        # the Russian article is now found by its English text
+        hits = store.search("recruited")
+        assert {h.article.title for h in hits} == {"Court", "Суд и приговор"}
+    finally:
+        store.close()
+
+    again = dozor("translate", "--db", str(db))
+    assert "translated 0, failed 0" in again.output
+    assert statuses(db)["Суд"] == "pending"  # still no uk model
+
+    assert dozor("models", "install", "--file", str(mt_packages["uk"])).exit_code == 0
+    assert "translated 1" in dozor("translate", "--db", str(db)).output
+    store = open_store(db=db)
+    try:
+        after = {a.title: a for a in store.iter_articles()}
+        assert {t: (after[t].text_en, after[t].terms) for t in before} == before
+        assert after["Суд"].text_en == "Today journalists reported news."
+    finally:
+        store.close()
+
+
+def test_retry_failed(tmp_path: Path, mt_packages: dict[str, Path]) -> None:
+    db = tmp_path / "dozor.db"
+    articles = stored_pending(db)
+    store = open_store(db=db)
+    try:
+        articles[0].translation_status = "failed"
+        store.mark_translation([articles[0]])
+    finally:
+        store.close()
+    assert dozor("models", "install", "--file", str(mt_packages["ru"])).exit_code == 0
+    assert "translated 2" in dozor("translate", "--db", str(db)).output
+    assert statuses(db)["Суд и приговор"] == "failed"
+    result = dozor("translate", "--db", str(db), "--retry-failed")
+    assert "1 failed translation(s) queued again" in result.output
+    assert "translated 1, failed 0" in result.output
+    assert statuses(db)["Суд и приговор"] == "done"
+
+
+def test_runtime_needs_neither_torch_nor_stanza(tmp_path: Path,
+                                                 mt_packages: dict[str, Path]) -> None:
+    """Install and translate in a process where torch, stanza and spacy cannot be
+    imported: the production stack is CTranslate2 + SentencePiece + MiniSBD (onnxruntime)."""
+    script = textwrap.dedent(f"""
+        import sys
+        for name in ("torch", "stanza", "spacy"):
+            sys.modules[name] = None  # any import of them now raises ImportError
+        from typer.testing import CliRunner
+        from dozor.cli import app
+        package = {str(mt_packages["ru"])!r}
+        result = CliRunner().invoke(app, ["models", "install", "--file", package])
+        assert result.exit_code == 0, result.output
+        from dozor.settings import TranslationSettings
+        from pipelines.article import Article, utcnow
+        from pipelines.translate import load_translator
+        translator, notices = load_translator(TranslationSettings(), ["ru"])
+        a = Article(url="u", canonical_url="u", source="s", fetched_at=utcnow(), lang="ru",
+                    relevant=True, title="Суд", text="Мать и сын. Вагнер!")
+        translator.translate([a])
+        print(a.translation_status, "|", a.text_en, "|", translator.pairs["ru"].splitter.name)
+        assert "argostranslate.translate" not in sys.modules
+    """)
+    env = {**os.environ, "DOZOR_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "done | Mother and son. Wagner! | minisbd (ru.onnx)"
