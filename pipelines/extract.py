@@ -1,0 +1,299 @@
+"""From fetched pages to articles: decode, keep the main text, read the metadata.
+
+trafilatura does the extraction (main text without navigation, footers, "read also"
+blocks and comments; title, authors, date via htmldate, description, site name). This
+module adds what a news crawler needs around it: only HTML responses, decoding that
+survives undeclared or wrongly declared Cyrillic charsets, the page's declared
+language, its canonical URL, and the feed's date and title when the page has none.
+A page that cannot be turned into an article is logged and skipped; it never costs
+the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import trafilatura
+from courlan import extract_domain
+from htmldate import find_date
+from lxml.html import HtmlElement
+from trafilatura.metadata import extract_metadata
+from trafilatura.utils import load_html
+
+from pipelines.article import Article, RawPage
+from pipelines.charset import decode_html
+from pipelines.language import normalise_code
+from pipelines.urls import canonicalize
+
+log = logging.getLogger(__name__)
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# trafilatura's own ceiling (MAX_FILE_SIZE); a page this big is not an article
+MAX_BODY_BYTES = 20_000_000
+
+# htmldate keeps the time and offset when the page gives them
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# Metadata only (meta tags, JSON-LD, <time>, URL). The extensive search also reads dates
+# out of running text and copyright lines, so it runs only when the feed has no date.
+_METADATA_DATES = {"extensive_search": False, "original_date": True, "outputformat": _DATE_FORMAT}
+_TEXT_DATES = {**_METADATA_DATES, "extensive_search": True}
+# a page date this far past the fetch is a parsing accident, not a publication date
+_FUTURE_SLACK = timedelta(days=1)
+
+# " | ", " — ", " - ", " :: ", " « "...: what CMSs put between headline and site name
+_TITLE_SEPARATOR = re.compile(r"(\s+[|–—\-·•»«:]{1,2}\s+)")
+
+# shorter "descriptions" are taglines or site names, not an article's lead
+_MIN_LEAD_CHARS = 40
+
+# WHATWG MIME sniffing: the tags that make an unlabelled body HTML
+_HTML_START = re.compile(
+    rb"\s*<(?:!doctype\s+html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body"
+    rb"|br|p|!--)[\s>]",
+    re.IGNORECASE,
+)
+
+
+def extract(pages: list[RawPage]) -> list[Article]:
+    """One article per page that holds one; every other page is logged with the reason."""
+    articles = []
+    for page in pages:
+        try:
+            article = extract_page(page)
+        except Exception:  # a bad page is logged and skipped, never loses the batch
+            log.exception("extract: %s failed", page.url)
+            continue
+        if article is not None:
+            articles.append(article)
+    return articles
+
+
+def extract_page(page: RawPage) -> Article | None:
+    headers = {k.lower(): v for k, v in page.headers.items()}
+    reason = skip_reason(page, headers.get("content-type", ""))
+    if reason:
+        log.info("extract: skipping %s: %s", page.url, reason)
+        return None
+    decoded = decode_html(page.body, headers.get("content-type"))
+    tree = load_html(decoded.text)
+    if tree is None:
+        log.info("extract: skipping %s: not parseable as HTML", page.url)
+        return None
+    final_url = page.final_url or page.url
+
+    doc = trafilatura.bare_extraction(
+        tree,
+        url=final_url,
+        with_metadata=True,
+        include_comments=False,
+        date_extraction_params=_METADATA_DATES,
+    )
+    if doc is None:
+        # too little main text for trafilatura; the metadata may still make a news item
+        log.info("extract: %s has no main text", page.url)
+        doc = extract_metadata(tree, final_url, date_config=_METADATA_DATES)
+    site_name = (doc.sitename or "").strip()
+    title = clean_title((doc.title or "").strip(), site_name, final_url)
+    title = title or (page.feed_title or "").strip()
+    description = (doc.description or "").strip()
+    text = with_lead((doc.text or "").strip(), description, tree)
+    if not title and not text:
+        log.info("extract: skipping %s: neither title nor text", page.url)
+        return None
+
+    published_at, published_from = published(tree, doc.date, page, final_url)
+    return Article(
+        url=page.url,
+        canonical_url=canonical_url(tree, final_url) or canonicalize(page.url),
+        source=page.source,
+        fetched_at=page.fetched_at,
+        final_url=final_url,
+        discovered_via=page.discovered_via,
+        status=page.status,
+        title=title,
+        text=text,
+        authors=[a.strip() for a in (doc.author or "").split(";") if a.strip()],
+        description=description,
+        site_name=site_name,
+        html_lang=declared_language(tree, headers.get("content-language")),
+        lang_hint=page.source_lang or page.feed_lang,
+        published_at=published_at,
+        published_from=published_from,
+        warc_file=page.warc_file,
+        warc_record_id=page.warc_record_id,
+    )
+
+
+def skip_reason(page: RawPage, content_type_header: str) -> str | None:
+    if page.status != 200:
+        return f"status {page.status}"
+    if not page.body or not page.body.strip():
+        return "empty body"
+    if len(page.body) > MAX_BODY_BYTES:
+        return f"body of {len(page.body)} bytes exceeds {MAX_BODY_BYTES}"
+    content_type = content_type_header.split(";")[0].strip().lower()
+    if content_type:
+        return None if content_type in HTML_TYPES else f"content type {content_type}"
+    return None if looks_like_html(page.body) else "no content type and the body is not HTML"
+
+
+def looks_like_html(body: bytes) -> bool:
+    head = body[:1024]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16-le" if head.startswith(b"\xff\xfe") else "utf-16-be"
+        head = head[2:].decode(encoding, errors="ignore").encode("ascii", errors="ignore")
+    return _HTML_START.match(head.removeprefix(b"\xef\xbb\xbf")) is not None
+
+
+def clean_title(title: str, site_name: str, url: str) -> str:
+    """The title without the site's name in front or behind ("Headline | Meduza").
+
+    trafilatura already trims the <title> element, but og:title and JSON-LD headlines
+    come through as written, and it only knows the site's name when the page states it.
+    """
+    parts = _TITLE_SEPARATOR.split(title)  # text, separator, text, ...
+    domain = extract_domain(url) or ""
+    names = {_key(site_name), _key(domain.split(".")[0])} - {""}
+
+    def is_site(segment: str) -> bool:
+        key = _key(segment)
+        return bool(key) and (key in names or key.removeprefix("the") in names)
+
+    while len(parts) > 2 and is_site(parts[-1]):
+        del parts[-2:]
+    while len(parts) > 2 and is_site(parts[0]):
+        del parts[:2]
+    return "".join(parts).strip()
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\W+", "", text.casefold())
+
+
+def with_lead(text: str, description: str, tree: HtmlElement) -> str:
+    """The text with the article's standfirst in front, when trafilatura left it out.
+
+    News templates set the lead in the header block beside the headline, outside the
+    element trafilatura keeps as the body; the same sentence is usually the page's meta
+    description. It is added only when readers see it on the page (not an SEO-only
+    blurb) and the text does not already hold it.
+    """
+    lead = _squash(description)
+    if len(lead) < _MIN_LEAD_CHARS or lead in _squash(text):
+        return text
+    visible = tree.xpath(
+        "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
+        " or ancestor::template)]"
+    )
+    if lead not in _squash("".join(visible)):
+        return text
+    return f"{description}\n{text}" if text else description
+
+
+def _squash(text: str) -> str:
+    # compared without any whitespace: inline tags and line breaks space text unpredictably
+    return "".join(text.split())
+
+
+def canonical_url(tree: HtmlElement, final_url: str) -> str | None:
+    """rel=canonical, else og:url, resolved against the page's base URL.
+
+    Read here rather than through trafilatura's URL metadata, which also accepts an
+    hreflang x-default alternate — often the page in another language.
+    """
+    base = final_url
+    for href in tree.xpath("//base/@href")[:1]:
+        base = canonicalize(href, base=final_url)
+    candidates = [
+        link.get("href", "")
+        for link in tree.xpath("//link[@href]")
+        if "canonical" in (link.get("rel") or "").lower().split()
+    ]
+    candidates += tree.xpath("//meta[@property='og:url' or @name='og:url']/@content")
+    for href in candidates:
+        if not href.strip():
+            continue
+        url = canonicalize(href, base=base)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            continue
+        home = parts.path in ("", "/") and not parts.query
+        if home and urlsplit(final_url).path not in ("", "/"):
+            # some CMSs point every article's canonical at the home page; honouring that
+            # would file all of a site's stories under one record
+            log.info("extract: ignoring canonical %s of %s", url, final_url)
+            continue
+        return url
+    return None
+
+
+def declared_language(tree: HtmlElement, content_language: str | None) -> str | None:
+    """What the page says its language is: <html lang>, meta tags, og:locale, HTTP header."""
+    claims = [
+        tree.get("lang"),
+        tree.get("{http://www.w3.org/XML/1998/namespace}lang"),
+        *tree.xpath("//meta[translate(@http-equiv, 'CONTENT-LANGUAGE', 'content-language')"
+                    "='content-language']/@content"),
+        *tree.xpath("//meta[@property='og:locale']/@content"),
+        *tree.xpath("//meta[@name='language']/@content"),
+        content_language,
+    ]
+    for claim in claims:
+        code = normalise_code(claim)
+        if code:
+            return code
+    return None
+
+
+def published(
+    tree: HtmlElement, page_date: str | None, page: RawPage, url: str
+) -> tuple[datetime | None, str | None]:
+    """Publication time in UTC and where it came from: the page's metadata, else the feed
+    (or news sitemap), else a date found in the page's text."""
+    from_feed = "sitemap" if page.discovered_via == "sitemap" else "feed"
+    feed = _as_utc(page.feed_published) if page.feed_published else None
+    own = _parse_page_date(page_date, page)
+    if own is not None:
+        if feed is not None and _is_day_only(page_date) and feed.date() == own.date():
+            return feed, from_feed  # same day, and the feed knows the hour
+        return own, "page"
+    if feed is not None:
+        return feed, from_feed
+    guess = find_date(tree, url=url, **_TEXT_DATES)
+    if guess and guess.endswith("-01T00:00:00"):
+        # htmldate's last resort is a copyright year or a year-month; either becomes the
+        # 1st at midnight, which would pass for a precise (and wrong) publication day
+        log.info("extract: %s: only a coarse date guess %s, left empty", page.url, guess)
+        return None, None
+    guessed = _parse_page_date(guess, page)
+    return (guessed, "page") if guessed is not None else (None, None)
+
+
+def _parse_page_date(value: str | None, page: RawPage) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = _as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        log.info("extract: %s: unparsable date %r", page.url, value)
+        return None
+    if when > _as_utc(page.fetched_at) + _FUTURE_SLACK:
+        log.info("extract: %s: date %s is after the fetch, ignored", page.url, value)
+        return None
+    return when
+
+
+def _is_day_only(value: str | None) -> bool:
+    # htmldate writes midnight without an offset when the page gave only a day
+    return bool(value) and value.endswith("T00:00:00")
+
+
+def _as_utc(when: datetime) -> datetime:
+    # a time without an offset is taken as UTC: the only assumption that is never
+    # silently shifted again by the machine's own time zone
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
