@@ -1,0 +1,88 @@
+"""`dozor setup`: Elasticsearch templates, ILM, alias and percolator index; Kibana objects."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from elasticsearch import ApiError, TransportError
+from rich.table import Table
+
+from dozor.cli.app import EsOption, app, console, fail
+from index_config import DEFAULT_PREFIX, IndexNames
+from index_config.install import Change, SetupError, import_kibana, install_elasticsearch
+from pipelines.store import StoreError
+from pipelines.store.elastic import Credentials, connect, describe, safe_url
+
+ANALYZER_CHOICES = {"auto": None, "plugin": True, "fallback": False}
+
+
+@app.command("setup")
+def setup(
+    es: EsOption = None,
+    kibana: Annotated[
+        str | None,
+        typer.Option("--kibana", help="Kibana URL (default: $KIBANA_URL); imports the "
+                                      "data view, saved searches and dashboard."),
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option(help="Prefix of every index, template and policy name.")
+    ] = DEFAULT_PREFIX,
+    ukrainian: Annotated[
+        str,
+        typer.Option("--ukrainian-analyzer",
+                     help="auto: the analysis-ukrainian plugin when every node has it, "
+                          "else the fallback; plugin | fallback force one."),
+    ] = "auto",
+) -> None:
+    """Set Elasticsearch (and Kibana) up for Dozor; safe to run again: it reports what
+    it created or updated and leaves the rest alone. Credentials come from
+    ELASTIC_API_KEY or ELASTIC_USERNAME/ELASTIC_PASSWORD, a private CA from
+    ELASTIC_CA_CERTS (Kibana: KIBANA_CA_CERTS, else the same)."""
+    if ukrainian not in ANALYZER_CHOICES:
+        raise fail(f"--ukrainian-analyzer takes auto, plugin or fallback, not {ukrainian!r}")
+    kibana = kibana or os.environ.get("KIBANA_URL") or None
+    names = IndexNames(prefix)
+    try:
+        client = connect(es)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        changes = install_elasticsearch(client, names, ANALYZER_CHOICES[ukrainian])
+    except SetupError as exc:
+        raise fail(str(exc)) from None
+    except (ApiError, TransportError) as exc:
+        where = safe_url(es or os.environ.get("ELASTICSEARCH_URL", ""))
+        raise fail(f"cannot set up Elasticsearch at {where}: {describe(exc)}") from None
+    finally:
+        client.close()
+    if kibana:
+        credentials = Credentials.from_env()
+        try:
+            changes.append(import_kibana(
+                kibana, names, headers=credentials.http_headers(),
+                ca_certs=os.environ.get("KIBANA_CA_CERTS") or credentials.ca_certs,
+            ))
+        except SetupError as exc:
+            _report(changes)
+            raise fail(str(exc)) from None
+    _report(changes)
+    if not kibana:
+        console.print("Kibana: skipped (give --kibana URL or set KIBANA_URL to import the "
+                      "data view, saved searches and dashboard).")
+
+
+def _report(changes: list[Change]) -> None:
+    table = Table(title="dozor setup", show_lines=False)
+    for column in ("what", "name", "action", "detail"):
+        table.add_column(column)
+    styles = {"unchanged": "dim", "created": "green", "updated": "yellow",
+              "recreated": "yellow", "imported": "green"}
+    for change in changes:
+        style = styles.get(change.action, "")
+        table.add_row(change.kind, change.name, f"[{style}]{change.action}[/]" if style
+                      else change.action, change.detail)
+    console.print(table)
+    changed = sum(1 for c in changes if c.action != "unchanged")
+    console.print(f"{changed} changed, {len(changes) - changed} unchanged.")

@@ -1,0 +1,254 @@
+"""Apply the index configuration to a cluster and the saved objects to Kibana.
+
+Every step is idempotent and says what it did. Templates and the ILM policy carry a
+checksum of their body in `_meta`; a body whose checksum is already there is left
+alone ("unchanged"), so a second `dozor setup` changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
+
+import index_config as cfg
+from index_config import IndexNames
+
+log = logging.getLogger(__name__)
+
+
+class SetupError(RuntimeError):
+    """The cluster or Kibana refused part of the set-up; the message says what."""
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # what sort of thing: "component template", "index", ...
+    name: str
+    action: str  # created | updated | unchanged | recreated | imported
+    detail: str = ""
+
+
+def ukrainian_plugin_installed(es: Elasticsearch) -> bool:
+    """True when every node has analysis-ukrainian (an index may live on any node)."""
+    nodes = es.nodes.info(metric="plugins")["nodes"]
+    return bool(nodes) and all(
+        any(p.get("name") == cfg.UKRAINIAN_PLUGIN for p in node.get("plugins", []))
+        for node in nodes.values()
+    )
+
+
+def _with_checksum(body: dict[str, Any], meta_at: list[str]) -> tuple[dict[str, Any], str]:
+    """The body with `_meta.checksum` set (at the path `meta_at`), and the checksum."""
+    digest = cfg.checksum(body)
+    node = body
+    for key in meta_at:
+        node = node.setdefault(key, {})
+    node.setdefault("_meta", {})["checksum"] = digest
+    return body, digest
+
+
+def _action(existing: Any) -> str:
+    return "updated" if existing is not None else "created"
+
+
+def put_component_template(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
+    body, digest = _with_checksum(body, [])
+    try:
+        found = es.cluster.get_component_template(name=name)["component_templates"][0]
+        existing = found["component_template"]
+    except NotFoundError:
+        existing = None
+    if existing and existing.get("_meta", {}).get("checksum") == digest:
+        return Change("component template", name, "unchanged")
+    es.cluster.put_component_template(name=name, body=body)
+    return Change("component template", name, _action(existing))
+
+
+def put_index_template(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
+    body, digest = _with_checksum(body, [])
+    try:
+        existing = es.indices.get_index_template(name=name)["index_templates"][0][
+            "index_template"
+        ]
+    except NotFoundError:
+        existing = None
+    if existing and existing.get("_meta", {}).get("checksum") == digest:
+        return Change("index template", name, "unchanged")
+    es.indices.put_index_template(name=name, body=body)
+    return Change("index template", name, _action(existing))
+
+
+def put_ilm_policy(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
+    body, digest = _with_checksum(body, ["policy"])
+    try:
+        existing = es.ilm.get_lifecycle(name=name)[name]["policy"]
+    except NotFoundError:
+        existing = None
+    if existing and existing.get("_meta", {}).get("checksum") == digest:
+        return Change("ILM policy", name, "unchanged")
+    es.ilm.put_lifecycle(name=name, body=body)
+    return Change("ILM policy", name, _action(existing))
+
+
+def bootstrap_articles(es: Elasticsearch, names: IndexNames, analysis_changed: bool) -> Change:
+    """The first dated index behind the write alias, unless the alias already exists."""
+    alias = names.articles
+    if es.indices.exists_alias(name=alias):
+        indices = sorted(es.indices.get_alias(name=alias))
+        detail = f"{len(indices)} index(es): {', '.join(indices)}"
+        if analysis_changed:
+            detail += (
+                "; the analyzers changed: existing indices keep theirs, the next "
+                f"rollover (POST {alias}/_rollover) uses the new ones"
+            )
+        return Change("write alias", alias, "unchanged", detail)
+    if es.indices.exists(index=alias):
+        raise SetupError(
+            f"an index named {alias!r} exists where the write alias belongs (written "
+            "before set-up, without the template); reindex it into the alias or delete it, "
+            "then run `dozor setup` again"
+        )
+    created = es.indices.create(
+        index=names.articles_bootstrap, aliases={alias: {"is_write_index": True}}
+    )
+    return Change("write alias", alias, "created", f"write index {created['index']}")
+
+
+def _mapping_meta(es: Elasticsearch, index: str) -> dict[str, Any]:
+    mapping = es.indices.get_mapping(index=index)
+    return next(iter(mapping.values()))["mappings"].get("_meta", {})
+
+
+def ensure_index(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
+    """A side index (deliveries, seen): created, or its mapping brought up to date."""
+    body, digest = _with_checksum(body, ["mappings"])
+    if not es.indices.exists(index=name):
+        es.indices.create(index=name, body=body)
+        return Change("index", name, "created")
+    if _mapping_meta(es, name).get("checksum") == digest:
+        return Change("index", name, "unchanged")
+    try:
+        es.indices.put_mapping(index=name, body=body["mappings"])
+    except ApiError as exc:
+        raise SetupError(f"cannot update the mapping of {name}: {_reason(exc)}") from exc
+    return Change("index", name, "updated", "mapping")
+
+
+def ensure_rules_index(es: Elasticsearch, names: IndexNames, config_digest: str) -> Change:
+    """The percolator index. It only holds rules, registered again from the alerts file
+    on every alert run, so when the analyzers or fields change it is simply recreated."""
+    name = names.rules
+    body = {"mappings": {"_meta": {"checksum": config_digest}}}
+    if es.indices.exists(index=name):
+        if _mapping_meta(es, name).get("checksum") == config_digest:
+            return Change("percolator index", name, "unchanged")
+        es.indices.delete(index=name)
+        es.indices.create(index=name, body=body)
+        return Change("percolator index", name, "recreated",
+                      "rules are registered again at the next alert run")
+    es.indices.create(index=name, body=body)
+    return Change("percolator index", name, "created")
+
+
+def install_elasticsearch(
+    es: Elasticsearch, names: IndexNames | None = None, ukrainian: bool | None = None
+) -> list[Change]:
+    """Templates, ILM policy, write alias, percolator and side indices, in that order.
+
+    `ukrainian` None detects the analysis-ukrainian plugin; without it the documented
+    fallback analyzer is used (see README.md here).
+    """
+    names = names or IndexNames()
+    if ukrainian is None:
+        ukrainian = ukrainian_plugin_installed(es)
+    article = cfg.article_component(ukrainian)
+    rule = cfg.rule_component()
+    config_digest = cfg.checksum([article, rule])
+    try:
+        changes = [
+            put_component_template(es, names.article_component, article),
+            put_component_template(es, names.rule_component, rule),
+            put_ilm_policy(es, names.ilm_policy, cfg.ilm_policy()),
+            put_index_template(es, names.articles_template, cfg.articles_template(names)),
+            put_index_template(es, names.rules_template, cfg.rules_template(names)),
+        ]
+        analysis_changed = changes[0].action == "updated"
+        changes += [
+            bootstrap_articles(es, names, analysis_changed),
+            ensure_rules_index(es, names, config_digest),
+            ensure_index(es, names.deliveries, cfg.deliveries_index()),
+            ensure_index(es, names.seen, cfg.seen_index()),
+        ]
+    except ApiError as exc:
+        raise SetupError(f"Elasticsearch refused the set-up: {_reason(exc)}") from exc
+    kind = "analysis-ukrainian plugin" if ukrainian else "fallback (plugin not installed)"
+    changes[0] = Change(changes[0].kind, changes[0].name, changes[0].action,
+                        f"Ukrainian analyzer: {kind}")
+    return changes
+
+
+def _reason(exc: ApiError) -> str:
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error", {})
+    if isinstance(error, dict):
+        root = (error.get("root_cause") or [error])[0]
+        return f"{exc.status_code} {root.get('type', '')}: {root.get('reason', exc.message)}"
+    return f"{exc.status_code} {exc.message}"
+
+
+# --------------------------------------------------------------------------- Kibana
+
+
+def import_kibana(
+    kibana_url: str,
+    names: IndexNames | None = None,
+    headers: dict[str, str] | None = None,
+    ca_certs: str | None = None,
+    timeout: float = 30.0,
+    retries: int = 3,
+) -> Change:
+    """Import the saved objects through Kibana's `_import` API, overwriting Dozor's own
+    objects (same ids) so that repeating it is harmless."""
+    names = names or IndexNames()
+    body, content_type = urllib3.encode_multipart_formdata(
+        {"file": ("dozor.ndjson", cfg.kibana_ndjson(names), "application/ndjson")}
+    )
+    http = urllib3.PoolManager(
+        ca_certs=ca_certs,
+        timeout=urllib3.Timeout(total=timeout),
+        # Kibana answers 503 while it starts
+        retries=urllib3.Retry(total=retries, backoff_factor=1.0,
+                              status_forcelist=(502, 503, 504), allowed_methods=None),
+    )
+    url = kibana_url.rstrip("/") + "/api/saved_objects/_import?overwrite=true"
+    try:
+        response = http.request(
+            "POST", url, body=body,
+            headers={**(headers or {}), "kbn-xsrf": "true", "Content-Type": content_type},
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        raise SetupError(f"cannot reach Kibana at {kibana_url}: {exc}") from exc
+    try:
+        answer = json.loads(response.data or b"{}")
+    except ValueError:
+        answer = {}
+    if response.status != 200:
+        message = answer.get("message") or response.data[:200].decode("utf-8", "replace")
+        raise SetupError(f"Kibana refused the import ({response.status}): {message}")
+    if not answer.get("success"):
+        problems = "; ".join(
+            f"{e.get('type')}/{e.get('id')}: {e.get('error', {}).get('type')}"
+            for e in answer.get("errors", [])
+        )
+        raise SetupError(f"Kibana did not import every saved object: {problems}")
+    results = answer.get("successResults", [])
+    overwritten = sum(1 for r in results if r.get("overwrite"))
+    return Change(
+        "Kibana saved objects", f"{answer.get('successCount', len(results))} objects",
+        "imported", f"{len(results) - overwritten} new, {overwritten} overwritten",
+    )

@@ -1,0 +1,1161 @@
+"""Loopback stand-ins for Elasticsearch and Kibana that check what they receive.
+
+No Elasticsearch or Kibana can run where the tests run, so the client side is tested
+against these: real HTTP servers on 127.0.0.1 that speak the subset of the REST APIs
+Dozor uses, keep state in memory, and record every protocol problem they see in
+`problems` (tests assert it stays empty). They check what the official client must
+send: compatibility headers, the product header they answer with, credentials, NDJSON
+framing of `_bulk`, ids on every bulk action, template and mapping bodies (analyzers
+that exist, percolator fields, queries on mapped fields only), percolate requests, and
+Kibana's import protocol (kbn-xsrf, multipart, references that resolve).
+
+Deliberate simplifications (they are not Elasticsearch): text is analysed by
+lower-casing and splitting into words (the `dozor_terms` analyzer splits at whitespace
+only, like the real one), with no stemming; scores count matching terms.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fnmatch
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+JSON_TYPE = "application/vnd.elasticsearch+json; compatible-with=9"
+NDJSON_TYPE = "application/vnd.elasticsearch+x-ndjson; compatible-with=9"
+BUILTIN_ANALYZERS = {"standard", "simple", "whitespace", "keyword", "english", "russian"}
+PLUGIN_ANALYZERS = {"analysis-ukrainian": "ukrainian"}
+WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+class ApiFailure(Exception):
+    def __init__(self, status: int, error_type: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.body = {
+            "error": {
+                "root_cause": [{"type": error_type, "reason": reason}],
+                "type": error_type,
+                "reason": reason,
+            },
+            "status": status,
+        }
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Doc:
+    source: dict[str, Any]
+    seq_no: int
+    primary_term: int = 1
+    version: int = 1
+
+
+@dataclass
+class Index:
+    name: str
+    settings: dict[str, Any]
+    mappings: dict[str, Any]
+    docs: dict[str, Doc] = field(default_factory=dict)
+    visible: set[str] = field(default_factory=set)  # ids a search can see (refreshed)
+    seq: int = 0
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return self.mappings.get("properties", {})
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+    return into
+
+
+def _now_date_math(name: str) -> str:
+    m = re.fullmatch(r"<(.*)\{now/d\}(.*)>", name)
+    if not m:
+        return name
+    return f"{m.group(1)}{datetime.now(UTC):%Y.%m.%d}{m.group(2)}"
+
+
+class FakeElasticsearch:
+    def __init__(self, plugins: tuple[str, ...] = (), api_key: str | None = None,
+                 basic_auth: tuple[str, str] | None = None) -> None:
+        self.plugins = plugins
+        self.api_key = api_key
+        self.basic_auth = basic_auth
+        self.indices: dict[str, Index] = {}
+        self.aliases: dict[str, dict[str, bool]] = {}  # alias -> {index: is_write_index}
+        self.component_templates: dict[str, dict[str, Any]] = {}
+        self.index_templates: dict[str, dict[str, Any]] = {}
+        self.ilm_policies: dict[str, dict[str, Any]] = {}
+        self.requests: list[Recorded] = []
+        self.problems: list[str] = []
+        self.faults: list[Fault] = []
+        self.reject_items = 0  # the next N bulk items answer 429 (queue full)
+        self.lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    # -------------------------------------------------------------- lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeElasticsearch:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                split = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Recorded(self.command, split.path, query, headers, body)
+                status, payload = fake.handle(request)
+                data = b"" if payload is None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Type", JSON_TYPE)
+                self.send_header("Content-Length", str(0 if self.command == "HEAD" else len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering (the port refuses connections); state is kept for a restart."""
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeElasticsearch:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- scripting
+
+    def fail(self, method: str, path: str, status: int, times: int = 1) -> None:
+        """The next `times` requests matching method and path regex get `status`."""
+        self.faults.append(Fault(method, re.compile(path), status, times))
+
+    def requests_to(self, method: str, path: str) -> list[Recorded]:
+        rx = re.compile(path)
+        return [r for r in self.requests if r.method == method and rx.search(r.path)]
+
+    def docs(self, index_or_alias: str) -> dict[str, dict[str, Any]]:
+        """Every stored document (refreshed or not) of an index or alias, by id."""
+        out: dict[str, dict[str, Any]] = {}
+        for index in self._resolve_read(index_or_alias):
+            out.update({i: d.source for i, d in self.indices[index].docs.items()})
+        return out
+
+    def doc_index(self, doc_id: str, alias: str) -> list[str]:
+        """The concrete indices behind `alias` that hold `doc_id` (more than one = a duplicate)."""
+        return [i for i in self._resolve_read(alias) if doc_id in self.indices[i].docs]
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, req: Recorded) -> tuple[int, Any]:
+        with self.lock:
+            self.requests.append(req)
+            try:
+                self._check_headers(req)
+                for fault in self.faults:
+                    if fault.times and fault.method == req.method and fault.path.search(req.path):
+                        fault.times -= 1
+                        raise ApiFailure(fault.status, "scripted_fault", f"scripted {fault.status}")
+                return self._route(req)
+            except ApiFailure as exc:
+                return exc.status, exc.body
+
+    def _problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def _check_headers(self, req: Recorded) -> None:
+        if req.headers.get("accept") != JSON_TYPE:
+            self._problem(f"{req.method} {req.path}: Accept {req.headers.get('accept')!r}")
+        if req.body:
+            expected = NDJSON_TYPE if req.path.endswith("/_bulk") else JSON_TYPE
+            if req.headers.get("content-type") != expected:
+                self._problem(f"{req.method} {req.path}: Content-Type "
+                              f"{req.headers.get('content-type')!r}, expected {expected!r}")
+        auth = req.headers.get("authorization")
+        expected_auth = None
+        if self.api_key:
+            expected_auth = f"ApiKey {self.api_key}"
+        elif self.basic_auth:
+            token = base64.b64encode(":".join(self.basic_auth).encode()).decode()
+            expected_auth = f"Basic {token}"
+        if expected_auth and auth != expected_auth:
+            raise ApiFailure(401, "security_exception", "missing or wrong credentials")
+
+    def _route(self, req: Recorded) -> tuple[int, Any]:
+        parts = [unquote(p) for p in req.path.strip("/").split("/") if p]
+        m, n = req.method, len(parts)
+        if n == 0:
+            return 200, {"name": "fake", "cluster_name": "fake", "version": {"number": "9.3.0"},
+                         "tagline": "You Know, for Search"}
+        head = parts[0]
+        if head == "_nodes" and parts[-1] == "plugins":
+            plugins = [{"name": p} for p in self.plugins]
+            return 200, {"nodes": {"n1": {"name": "n1", "plugins": plugins}}}
+        if head == "_component_template" and n == 2:
+            return self._templates(req, self.component_templates, parts[1], "component_templates",
+                                   "component_template")
+        if head == "_index_template" and n == 2:
+            return self._templates(req, self.index_templates, parts[1], "index_templates",
+                                   "index_template")
+        if head == "_ilm" and n == 3 and parts[1] == "policy":
+            return self._ilm(req, parts[2])
+        if head == "_alias" and n == 2:
+            return self._get_alias(req, parts[1])
+        if head == "_bulk":
+            return self._bulk(req, None)
+        if head == "_mget":
+            return self._mget(req, None)
+        if n == 1:
+            return self._index_level(req, head)
+        action = parts[1]
+        if action == "_bulk":
+            return self._bulk(req, head)
+        if action == "_search" and m in ("GET", "POST"):
+            return self._search(req, head)
+        if action == "_count":
+            return self._count(req, head)
+        if action == "_refresh":
+            for index in self._resolve_read(head):
+                self.indices[index].visible = set(self.indices[index].docs)
+            return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+        if action == "_mapping":
+            return self._mapping(req, head)
+        if action == "_mget":
+            return self._mget(req, head)
+        if action == "_rollover":
+            return self._rollover(head)
+        if action == "_alias" and n == 3 and m == "HEAD":
+            return self._get_alias(req, parts[2])
+        raise ApiFailure(400, "fake_unsupported", f"{m} {req.path} is not supported here")
+
+    # ---------------------------------------------------------------- templates
+
+    def _templates(self, req: Recorded, store: dict[str, Any], name: str, plural: str,
+                   singular: str) -> tuple[int, Any]:
+        if req.method == "PUT":
+            body = req.json()
+            if singular == "component_template":
+                self._check_template_body(name, body.get("template", {}))
+            else:
+                for component in body.get("composed_of", []):
+                    if component not in self.component_templates:
+                        raise ApiFailure(404, "invalid_index_template_exception",
+                                         f"index template [{name}] specifies component "
+                                         f"template [{component}] that does not exist")
+                if not body.get("index_patterns"):
+                    raise ApiFailure(400, "action_request_validation_exception",
+                                     "index patterns are missing")
+                self._check_template_body(name, self._compose(body))
+            store[name] = body
+            return 200, {"acknowledged": True}
+        if name not in store:
+            raise ApiFailure(404, "resource_not_found_exception", f"{singular} [{name}] missing")
+        return 200, {plural: [{"name": name, singular: store[name]}]}
+
+    def _compose(self, template: dict[str, Any]) -> dict[str, Any]:
+        composed: dict[str, Any] = {}
+        for component in template.get("composed_of", []):
+            _merge(composed, self.component_templates[component].get("template", {}))
+        return _merge(composed, template.get("template", {}))
+
+    def _analyzers(self, settings: dict[str, Any]) -> dict[str, Any]:
+        index = settings.get("index", settings)
+        analysis = index.get("analysis") or settings.get("analysis") or {}
+        return analysis.get("analyzer", {})
+
+    def _check_template_body(self, name: str, template: dict[str, Any]) -> None:
+        """What Elasticsearch would refuse when the template is applied to an index."""
+        analyzers = self._analyzers(template.get("settings", {}))
+        available_types = {PLUGIN_ANALYZERS[p] for p in self.plugins if p in PLUGIN_ANALYZERS}
+        for analyzer_name, spec in analyzers.items():
+            kind = spec.get("type", "custom")
+            if kind != "custom" and kind not in BUILTIN_ANALYZERS | available_types:
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 f"Unknown analyzer type [{kind}] for [{analyzer_name}]")
+            for token_filter in spec.get("filter", []):
+                if "fold" in token_filter:
+                    self._problem(f"{name}: analyzer {analyzer_name} folds letters "
+                                  f"({token_filter})")
+        # like Elasticsearch, a template is validated on its own (a component template
+        # cannot use analyzers another component defines)
+        if template.get("mappings"):
+            self._check_analyzers_exist(name, template["mappings"], set(analyzers))
+
+    def _check_analyzers_exist(self, name: str, mappings: dict[str, Any],
+                               defined: set[str]) -> None:
+        def walk(props: dict[str, Any]) -> None:
+            for field_name, spec in props.items():
+                analyzer = spec.get("analyzer")
+                if analyzer and analyzer not in defined | BUILTIN_ANALYZERS:
+                    raise ApiFailure(400, "mapper_parsing_exception",
+                                     f"analyzer [{analyzer}] has not been configured in "
+                                     f"mappings ({name}.{field_name})")
+                walk(spec.get("fields", {}))
+                walk(spec.get("properties", {}))
+
+        walk(mappings.get("properties", {}))
+
+    def _ilm(self, req: Recorded, name: str) -> tuple[int, Any]:
+        if req.method == "PUT":
+            body = req.json()
+            phases = body.get("policy", {}).get("phases")
+            if not phases:
+                raise ApiFailure(400, "x_content_parse_exception", "policy without phases")
+            self.ilm_policies[name] = body["policy"]
+            return 200, {"acknowledged": True}
+        if name not in self.ilm_policies:
+            raise ApiFailure(404, "resource_not_found_exception",
+                             f"Lifecycle policy not found: {name}")
+        return 200, {name: {"version": 1, "policy": self.ilm_policies[name]}}
+
+    # ------------------------------------------------------------------ indices
+
+    def _index_level(self, req: Recorded, name: str) -> tuple[int, Any]:
+        if req.method == "PUT":
+            return self._create_index(_now_date_math(name), req.json() if req.body else {})
+        if req.method == "HEAD":
+            return (200 if name in self.indices else 404), None
+        if req.method == "DELETE":
+            if name not in self.indices:
+                raise ApiFailure(404, "index_not_found_exception", f"no such index [{name}]")
+            del self.indices[name]
+            for members in self.aliases.values():
+                members.pop(name, None)
+            return 200, {"acknowledged": True}
+        raise ApiFailure(400, "fake_unsupported", f"{req.method} /{name}")
+
+    def _create_index(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if name in self.indices or name in self.aliases:
+            raise ApiFailure(400, "resource_already_exists_exception",
+                             f"index [{name}] already exists")
+        matching = [
+            (t.get("priority", 0), tname, t) for tname, t in self.index_templates.items()
+            if any(fnmatch.fnmatchcase(name, p) for p in t["index_patterns"])
+        ]
+        composed: dict[str, Any] = {}
+        if matching:
+            composed = self._compose(max(matching, key=lambda x: (x[0], x[1]))[2])
+        _merge(composed, {k: v for k, v in body.items() if k in ("settings", "mappings")})
+        mappings = composed.get("mappings", {})
+        self._check_analyzers_exist(name, mappings,
+                                    set(self._analyzers(composed.get("settings", {}))))
+        self.indices[name] = Index(name, composed.get("settings", {}), mappings)
+        for alias, spec in (body.get("aliases") or {}).items():
+            members = self.aliases.setdefault(alias, {})
+            if spec.get("is_write_index"):
+                for other in members:
+                    members[other] = False
+            members[name] = bool(spec.get("is_write_index"))
+        return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+
+    def _get_alias(self, req: Recorded, alias: str) -> tuple[int, Any]:
+        if alias not in self.aliases or not self.aliases[alias]:
+            if req.method == "HEAD":
+                return 404, None
+            raise ApiFailure(404, "aliases_not_found_exception", f"alias [{alias}] missing")
+        if req.method == "HEAD":
+            return 200, None
+        return 200, {
+            index: {"aliases": {alias: {"is_write_index": w}}}
+            for index, w in self.aliases[alias].items()
+        }
+
+    def _mapping(self, req: Recorded, name: str) -> tuple[int, Any]:
+        indices = self._resolve_read(name)
+        if req.method == "PUT":
+            body = req.json()
+            for index in indices:
+                current = self.indices[index].mappings
+                for field_name, spec in body.get("properties", {}).items():
+                    old = current.get("properties", {}).get(field_name)
+                    if old and old.get("type") != spec.get("type"):
+                        raise ApiFailure(400, "illegal_argument_exception",
+                                         f"mapper [{field_name}] cannot be changed from type "
+                                         f"[{old.get('type')}] to [{spec.get('type')}]")
+                _merge(current, body)
+            return 200, {"acknowledged": True}
+        return 200, {i: {"mappings": self.indices[i].mappings} for i in indices}
+
+    def _rollover(self, alias: str) -> tuple[int, Any]:
+        members = self.aliases.get(alias)
+        if not members:
+            raise ApiFailure(400, "illegal_argument_exception",
+                             f"rollover target [{alias}] missing")
+        old = self._write_index(alias)
+        m = re.fullmatch(r"(.*-)(\d{6})", old)
+        if not m:
+            raise ApiFailure(400, "illegal_argument_exception",
+                             f"index name [{old}] has no counter")
+        new = f"{m.group(1)}{int(m.group(2)) + 1:06d}"
+        self._create_index(new, {})
+        members[old] = False
+        members[new] = True
+        return 200, {"acknowledged": True, "old_index": old, "new_index": new, "rolled_over": True}
+
+    def _resolve_read(self, target: str) -> list[str]:
+        out: list[str] = []
+        for name in target.split(","):
+            if name in self.aliases and self.aliases[name]:
+                out += list(self.aliases[name])
+            elif "*" in name:
+                out += [i for i in self.indices if fnmatch.fnmatchcase(i, name)]
+            elif name in self.indices:
+                out.append(name)
+            else:
+                raise ApiFailure(404, "index_not_found_exception", f"no such index [{name}]")
+        return out
+
+    def _write_index(self, target: str) -> str:
+        if target in self.aliases and self.aliases[target]:
+            members = self.aliases[target]
+            writers = [i for i, w in members.items() if w]
+            if writers:
+                return writers[0]
+            if len(members) == 1:
+                return next(iter(members))
+            raise ApiFailure(400, "illegal_argument_exception",
+                             f"no write index is defined for alias [{target}]")
+        if target not in self.indices:
+            # Dozor must never rely on auto-creation: an index without the templates
+            self._problem(f"write to missing index {target!r} (would be auto-created)")
+            raise ApiFailure(404, "index_not_found_exception", f"no such index [{target}]")
+        return target
+
+    # --------------------------------------------------------------------- bulk
+
+    def _bulk(self, req: Recorded, default_index: str | None) -> tuple[int, Any]:
+        text = req.body.decode("utf-8")
+        if not text.endswith("\n"):
+            self._problem("bulk body does not end with a newline")
+            raise ApiFailure(400, "illegal_argument_exception",
+                             "The bulk request must be terminated by a newline [\\n]")
+        lines = text[:-1].split("\n")
+        items = []
+        i = 0
+        while i < len(lines):
+            try:
+                action_line = json.loads(lines[i])
+            except ValueError:
+                self._problem(f"bulk line {i} is not JSON")
+                raise ApiFailure(400, "x_content_parse_exception", f"line {i}") from None
+            if len(action_line) != 1:
+                self._problem(f"bulk line {i} has {len(action_line)} actions")
+            op, meta = next(iter(action_line.items()))
+            if op not in ("index", "create", "update", "delete"):
+                self._problem(f"bulk line {i}: unknown action {op!r}")
+                raise ApiFailure(400, "illegal_argument_exception", f"Malformed action {op}")
+            source = None
+            if op != "delete":
+                i += 1
+                if i >= len(lines):
+                    self._problem(f"bulk action {op} on line {i - 1} has no source line")
+                    raise ApiFailure(400, "illegal_argument_exception", "missing source")
+                source = json.loads(lines[i])
+            i += 1
+            if "_id" not in meta:
+                self._problem(f"bulk {op} without _id: writes would not be idempotent")
+            items.append(self._bulk_item(op, meta, source, default_index))
+        if req.query.get("refresh") in ("true", "wait_for", ""):
+            for index in self.indices.values():
+                index.visible = set(index.docs)
+        errors = any("error" in next(iter(item.values())) for item in items)
+        return 200, {"took": 1, "errors": errors, "items": items}
+
+    def _bulk_item(self, op: str, meta: dict[str, Any], source: Any,
+                   default_index: str | None) -> dict[str, Any]:
+        target = meta.get("_index") or default_index
+        doc_id = meta.get("_id")
+        result: dict[str, Any] = {"_index": target, "_id": doc_id}
+        if self.reject_items:
+            self.reject_items -= 1
+            result.update(status=429, error={"type": "es_rejected_execution_exception",
+                                             "reason": "rejected execution (queue capacity)"})
+            return {op: result}
+        try:
+            index = self.indices[self._write_index(target)]
+            result["_index"] = index.name
+            existing = index.docs.get(doc_id)
+            if "if_seq_no" in meta and (
+                existing is None or existing.seq_no != meta["if_seq_no"]
+                or existing.primary_term != meta.get("if_primary_term")
+            ):
+                raise ApiFailure(409, "version_conflict_engine_exception",
+                                 f"[{doc_id}]: version conflict")
+            if op == "create" and existing:
+                raise ApiFailure(409, "version_conflict_engine_exception",
+                                 f"[{doc_id}]: version conflict, document already exists")
+            if op == "update":
+                if existing is None:
+                    raise ApiFailure(404, "document_missing_exception",
+                                     f"[{doc_id}]: document missing")
+                if "doc" not in source:
+                    self._problem(f"update of {doc_id} without a partial doc")
+                new_source = _merge(copy.deepcopy(existing.source), source.get("doc", {}))
+            elif op == "delete":
+                if existing is None:
+                    result.update(status=404, result="not_found")
+                    return {op: result}
+                del index.docs[doc_id]
+                result.update(status=200, result="deleted")
+                return {op: result}
+            else:
+                new_source = source
+            if index.properties.get("query", {}).get("type") == "percolator":
+                self._check_percolator_query(index, new_source.get("query"))
+            self._check_source(index, new_source)
+            index.seq += 1
+            version = existing.version + 1 if existing else 1
+            index.docs[doc_id] = Doc(new_source, index.seq, 1, version)
+            result.update(
+                status=201 if existing is None else 200,
+                result="created" if existing is None else "updated",
+                _seq_no=index.seq, _primary_term=1, _version=version,
+            )
+        except ApiFailure as exc:
+            result.update(status=exc.status, error={"type": exc.body["error"]["type"],
+                                                    "reason": exc.body["error"]["reason"]})
+        return {op: result}
+
+    def _check_source(self, index: Index, source: dict[str, Any]) -> None:
+        props = index.properties
+        strict = index.mappings.get("dynamic") == "strict"
+        for key, value in source.items():
+            spec = props.get(key)
+            if spec is None:
+                if strict:
+                    raise ApiFailure(400, "strict_dynamic_mapping_exception",
+                                     f"mapping set to strict, dynamic introduction of [{key}] "
+                                     "is not allowed")
+                continue
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if v is None:
+                    continue
+                kind = spec.get("type")
+                if kind == "date":
+                    try:
+                        datetime.fromisoformat(str(v))
+                    except ValueError:
+                        raise ApiFailure(400, "document_parsing_exception",
+                                         f"failed to parse field [{key}] of type [date]: "
+                                         f"{v!r}") from None
+                elif kind == "boolean" and not isinstance(v, bool):
+                    raise ApiFailure(400, "document_parsing_exception",
+                                     f"failed to parse field [{key}] of type [boolean]")
+
+    def _check_percolator_query(self, index: Index, query: Any) -> None:
+        if not isinstance(query, dict):
+            raise ApiFailure(400, "document_parsing_exception", "percolator query missing")
+        for field_name in _query_fields(query):
+            if field_name not in index.properties:
+                raise ApiFailure(400, "document_parsing_exception",
+                                 f"failed to parse field [query]: No field mapping can be "
+                                 f"found for the field with name [{field_name}]")
+
+    # ------------------------------------------------------------------- search
+
+    def _mget(self, req: Recorded, default_index: str | None) -> tuple[int, Any]:
+        body = req.json()
+        specs = body.get("docs") or [{"_id": i} for i in body.get("ids", [])]
+        out = []
+        for spec in specs:
+            target = spec.get("_index") or default_index
+            members = self._resolve_read(target)
+            if len(members) != 1:
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 f"alias [{target}] has more than one index associated with it")
+            index = self.indices[members[0]]
+            doc = index.docs.get(spec["_id"])
+            if doc is None:
+                out.append({"_index": index.name, "_id": spec["_id"], "found": False})
+            else:
+                out.append({"_index": index.name, "_id": spec["_id"], "found": True,
+                            "_seq_no": doc.seq_no, "_primary_term": doc.primary_term,
+                            "_version": doc.version, "_source": doc.source})
+        return 200, {"docs": out}
+
+    def _count(self, req: Recorded, target: str) -> tuple[int, Any]:
+        body = req.json() if req.body else {}
+        query = body.get("query", {"match_all": {}})
+        n = sum(
+            1 for index in self._resolve_read(target)
+            for i in self.indices[index].visible
+            if _score(query, self.indices[index].docs[i].source, i,
+                      self.indices[index].properties) is not None
+        )
+        return 200, {"count": n}
+
+    def _search(self, req: Recorded, target: str) -> tuple[int, Any]:
+        body = req.json() if req.body else {}
+        query = body.get("query", {"match_all": {}})
+        hits = []
+        percolate = _find_percolate(query)
+        for index_name in self._resolve_read(target):
+            index = self.indices[index_name]
+            if percolate:
+                self._check_percolate(index, percolate)
+            for doc_id in sorted(index.visible):
+                doc = index.docs[doc_id]
+                scored = _score(query, doc.source, doc_id, index.properties)
+                if scored is None:
+                    continue
+                hit: dict[str, Any] = {"_index": index_name, "_id": doc_id, "_score": scored,
+                                       "_source": _filter_source(doc.source, body.get("_source")),
+                                       "_full": doc.source}
+                if body.get("seq_no_primary_term"):
+                    hit.update(_seq_no=doc.seq_no, _primary_term=doc.primary_term)
+                if percolate:
+                    slots = _percolate_slots(percolate, doc.source["query"], index.properties)
+                    hit["fields"] = {"_percolator_document_slot": slots}
+                if body.get("highlight"):
+                    highlight = _highlight(body["highlight"], query, doc.source)
+                    if highlight:
+                        hit["highlight"] = highlight
+                hits.append(hit)
+        hits = _sort_hits(hits, body.get("sort"), body.get("search_after"))
+        total = len(hits)
+        start = body.get("from", 0)
+        hits = hits[start:start + body.get("size", 10)]
+        return 200, {
+            "took": 1, "timed_out": False,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+            "hits": {"total": {"value": total, "relation": "eq"},
+                     "max_score": max((h["_score"] for h in hits), default=None),
+                     "hits": hits},
+        }
+
+    def _check_percolate(self, index: Index, percolate: dict[str, Any]) -> None:
+        field_name = percolate.get("field")
+        if index.properties.get(field_name, {}).get("type") != "percolator":
+            self._problem(f"percolate on {index.name}.{field_name}, not a percolator field")
+            raise ApiFailure(400, "query_shard_exception",
+                             f"field [{field_name}] is not a percolator field")
+        documents = percolate.get("documents") or [percolate.get("document")]
+        for doc in documents:
+            if not isinstance(doc, dict):
+                self._problem("percolate without documents")
+                continue
+            for key in doc:
+                if key not in index.properties:
+                    self._problem(f"percolated document field {key!r} is not mapped in "
+                                  f"{index.name}")
+
+
+# ------------------------------------------------------------- query evaluation
+
+
+def _analyze(value: Any, spec: dict[str, Any]) -> list[str]:
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    if spec.get("type") == "text":
+        out: list[str] = []
+        for v in values:
+            if spec.get("analyzer") in ("dozor_terms", "whitespace"):
+                out += str(v).split()
+            else:
+                out += WORD_RE.findall(str(v).lower())
+        return out
+    return [v if isinstance(v, bool) else str(v) for v in values]
+
+
+def _field_values(source: dict[str, Any], props: dict[str, Any],
+                  name: str) -> tuple[list[Any], dict[str, Any]]:
+    base, _, sub = name.partition(".")
+    spec = props.get(base, {})
+    if sub:
+        spec = spec.get("fields", {}).get(sub, spec)
+    return _analyze(source.get(base), spec), spec
+
+
+def _query_fields(query: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(query, dict):
+        for key, value in query.items():
+            if key in ("term", "terms", "wildcard", "prefix", "match", "match_phrase", "range"):
+                found += [k for k in value if k not in ("boost",)]
+            elif key == "exists":
+                found.append(value["field"])
+            else:
+                found += _query_fields(value)
+    elif isinstance(query, list):
+        for item in query:
+            found += _query_fields(item)
+    return found
+
+
+def _find_percolate(query: dict[str, Any]) -> dict[str, Any] | None:
+    if "percolate" in query:
+        return query["percolate"]
+    for clauses in query.get("bool", {}).values():
+        for clause in clauses if isinstance(clauses, list) else [clauses]:
+            if isinstance(clause, dict):
+                found = _find_percolate(clause)
+                if found:
+                    return found
+    return None
+
+
+def _percolate_slots(percolate: dict[str, Any], stored_query: dict[str, Any],
+                     props: dict[str, Any]) -> list[int]:
+    documents = percolate.get("documents") or [percolate.get("document")]
+    return [n for n, doc in enumerate(documents)
+            if _score(stored_query, doc, "", props) is not None]
+
+
+def _match_value(spec_value: Any) -> Any:
+    return spec_value["value"] if isinstance(spec_value, dict) else spec_value
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+
+
+def _phrase_at(tokens: list[str], words: list[str], slop: int) -> bool:
+    if not words:
+        return False
+    for start, token in enumerate(tokens):
+        if token != words[0]:
+            continue
+        pos, ok = start, True
+        for word in words[1:]:
+            window = tokens[pos + 1: pos + 2 + slop]
+            if word not in window:
+                ok = False
+                break
+            pos = pos + 1 + window.index(word)
+        if ok:
+            return True
+    return False
+
+
+def _score(query: dict[str, Any], source: dict[str, Any], doc_id: str,
+           props: dict[str, Any]) -> float | None:
+    """A score when `query` matches the document, None when it does not."""
+    (kind, spec), = query.items()
+    if kind == "match_all":
+        return 1.0
+    if kind == "match_none":
+        return None
+    if kind == "ids":
+        return 1.0 if doc_id in spec["values"] else None
+    if kind == "percolate":
+        return 1.0 if _percolate_slots(spec, source["query"], props) else None
+    if kind == "bool":
+        score = 0.0
+        for clause in spec.get("must", []) + spec.get("filter", []):
+            s = _score(clause, source, doc_id, props)
+            if s is None:
+                return None
+            score += s if clause in spec.get("must", []) else 0.0
+        for clause in spec.get("must_not", []):
+            if _score(clause, source, doc_id, props) is not None:
+                return None
+        should = [s for s in (_score(c, source, doc_id, props) for c in spec.get("should", []))
+                  if s is not None]
+        required = spec.get("minimum_should_match",
+                            0 if (spec.get("must") or spec.get("filter")) else 1)
+        if spec.get("should") and len(should) < int(required):
+            return None
+        return score + sum(should)
+    if kind == "exists":
+        values, _ = _field_values(source, props, spec["field"])
+        return 1.0 if values else None
+    if kind == "multi_match":
+        total = 0.0
+        for name in spec["fields"]:
+            fname, _, boost = name.partition("^")
+            values, fspec = _field_values(source, props, fname)
+            words = _analyze(spec["query"], fspec if fspec.get("type") == "text" else {})
+            total += sum(values.count(w) for w in words) * float(boost or 1)
+        return total or None
+    (field_name, value), = ((k, v) for k, v in spec.items() if k != "boost")
+    values, fspec = _field_values(source, props, field_name)
+    if kind == "term":
+        wanted = _match_value(value)
+        return 1.0 if wanted in values else None
+    if kind == "terms":
+        return 1.0 if any(v in values for v in value) else None
+    if kind == "wildcard":
+        rx = _glob(_match_value(value))
+        return 1.0 if any(rx.fullmatch(str(v)) for v in values) else None
+    if kind == "prefix":
+        return 1.0 if any(str(v).startswith(_match_value(value)) for v in values) else None
+    if kind == "match_phrase":
+        text = value["query"] if isinstance(value, dict) else value
+        slop = value.get("slop", 0) if isinstance(value, dict) else 0
+        return 1.0 if _phrase_at(values, _analyze(text, fspec), slop) else None
+    if kind == "match":
+        text = value["query"] if isinstance(value, dict) else value
+        words = _analyze(text, fspec)
+        hits = [w for w in words if w in values]
+        operator = value.get("operator", "or") if isinstance(value, dict) else "or"
+        ok = len(hits) == len(words) if operator == "and" else bool(hits)
+        return float(len(hits)) if ok and words else None
+    raise ApiFailure(400, "parsing_exception", f"unknown query [{kind}] (not in the fake)")
+
+
+def _filter_source(source: dict[str, Any], spec: Any) -> dict[str, Any] | None:
+    if spec is False:
+        return None
+    if isinstance(spec, list):
+        return {k: v for k, v in source.items() if k in spec}
+    if isinstance(spec, dict) and "includes" in spec:
+        return {k: v for k, v in source.items() if k in spec["includes"]}
+    return source
+
+
+def _sort_key_value(hit: dict[str, Any], source: dict[str, Any], name: str) -> Any:
+    if name == "_score":
+        return hit["_score"]
+    if name == "_id":
+        return hit["_id"]
+    return source.get(name)
+
+
+def _sort_hits(hits: list[dict[str, Any]], sort: Any, search_after: Any) -> list[dict[str, Any]]:
+    # sort values come from the full source, whatever _source filtering returned
+    full = {id(h): h.pop("_full") for h in hits}
+    if not sort:
+        hits.sort(key=lambda h: -h["_score"])
+        return hits
+    fields = []
+    for item in sort if isinstance(sort, list) else [sort]:
+        if isinstance(item, str):
+            fields.append((item, "desc" if item == "_score" else "asc"))
+        else:
+            (name, spec), = item.items()
+            order = spec.get("order", "asc") if isinstance(spec, dict) else spec
+            fields.append((name, order))
+    for hit in hits:
+        hit["sort"] = [_sort_key_value(hit, full[id(hit)], name) for name, _ in fields]
+
+    def key(hit: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for (_name, order), value in zip(fields, hit["sort"], strict=True):
+            missing = value is None
+            # missing values sort last in either direction, as in Elasticsearch
+            if isinstance(value, (int, float)) and order == "desc":
+                value = -value
+            out.append((missing, _Desc(value) if order == "desc" and not
+                        isinstance(value, (int, float)) else (value if not missing else "")))
+        return tuple(out)
+
+    hits.sort(key=key)
+    if search_after is not None:
+        after = {"sort": list(search_after)}
+        hits = [h for h in hits if key(h) > key(after)]
+    return hits
+
+
+class _Desc:
+    """Reverses the order of a string sort key."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = "" if value is None else value
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.value > other.value
+
+    def __gt__(self, other: _Desc) -> bool:
+        return self.value < other.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.value == other.value
+
+
+def _highlight(spec: dict[str, Any], query: dict[str, Any],
+               source: dict[str, Any]) -> dict[str, list[str]]:
+    words = {w.lower() for w in _query_words(spec.get("highlight_query") or query)}
+    pre, post = spec.get("pre_tags", ["<em>"])[0], spec.get("post_tags", ["</em>"])[0]
+    size = spec.get("fragment_size", 100)
+    out = {}
+    for name in spec.get("fields", {}):
+        text = source.get(name.split(".")[0])
+        if not isinstance(text, str):
+            continue
+        found = [m for m in WORD_RE.finditer(text) if m.group(0).lower() in words]
+        if not found:
+            continue
+        start = max(0, found[0].start() - size // 3)
+        end = min(len(text), start + size)
+        piece, cursor = [], start
+        for m in found:
+            if m.start() >= start and m.end() <= end:
+                piece.append(text[cursor:m.start()] + pre + m.group(0) + post)
+                cursor = m.end()
+        piece.append(text[cursor:end])
+        out[name] = ["".join(piece)]
+    return out
+
+
+def _query_words(query: Any) -> list[str]:
+    words: list[str] = []
+    if isinstance(query, dict):
+        for key, value in query.items():
+            if key in ("multi_match", "simple_query_string"):
+                words += WORD_RE.findall(value["query"])
+            elif key in ("match", "match_phrase"):
+                for v in value.values():
+                    words += WORD_RE.findall(v["query"] if isinstance(v, dict) else v)
+            elif key != "must_not":
+                words += _query_words(value)
+    elif isinstance(query, list):
+        for item in query:
+            words += _query_words(item)
+    return words
+
+
+# --------------------------------------------------------------------------- Kibana
+
+JSON_ATTRIBUTES = ("panelsJSON", "optionsJSON", "fieldAttrs", "fieldFormatMap", "fields",
+                   "runtimeFieldMap", "sourceFilters")
+
+
+class FakeKibana:
+    """Kibana's saved-objects `_import` endpoint, checking each object it imports."""
+
+    def __init__(self, api_key: str | None = None,
+                 basic_auth: tuple[str, str] | None = None) -> None:
+        self.api_key = api_key
+        self.basic_auth = basic_auth
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.requests: list[Recorded] = []
+        self.problems: list[str] = []
+        self.unavailable = 0  # the next N requests answer 503 (Kibana starting)
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeKibana:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                split = urlsplit(self.path)
+                req = Recorded("POST", split.path,
+                               {k: v[-1] for k, v in parse_qs(split.query).items()},
+                               {k.lower(): v for k, v in self.headers.items()},
+                               self.rfile.read(length))
+                status, payload = fake.handle(req)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeKibana:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def handle(self, req: Recorded) -> tuple[int, Any]:
+        self.requests.append(req)
+        if self.unavailable:
+            self.unavailable -= 1
+            return 503, {"statusCode": 503, "error": "Service Unavailable",
+                         "message": "Kibana server is not ready yet"}
+        if req.path != "/api/saved_objects/_import":
+            return 404, {"statusCode": 404, "error": "Not Found", "message": req.path}
+        if not req.headers.get("kbn-xsrf"):
+            self.problems.append("import without kbn-xsrf header")
+            return 400, {"statusCode": 400, "error": "Bad Request",
+                         "message": 'Request must contain a kbn-xsrf header.'}
+        expected = None
+        if self.api_key:
+            expected = f"ApiKey {self.api_key}"
+        elif self.basic_auth:
+            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
+        if expected and req.headers.get("authorization") != expected:
+            return 401, {"statusCode": 401, "error": "Unauthorized", "message": "Unauthorized"}
+        ndjson = self._file_part(req)
+        if ndjson is None:
+            return 400, {"statusCode": 400, "error": "Bad Request", "message": "file missing"}
+        return 200, self._import(ndjson, req.query.get("overwrite") == "true")
+
+    def _file_part(self, req: Recorded) -> bytes | None:
+        content_type = req.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            self.problems.append(f"import body is {content_type!r}, not multipart/form-data")
+            return None
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + req.body)
+        for part in message.iter_parts():
+            if part.get_param("name", header="content-disposition") == "file":
+                filename = part.get_filename() or ""
+                if not filename.endswith(".ndjson"):
+                    self.problems.append(f"import file named {filename!r}, not *.ndjson")
+                return part.get_payload(decode=True)
+        self.problems.append("multipart body without a 'file' part")
+        return None
+
+    def _import(self, ndjson: bytes, overwrite: bool) -> dict[str, Any]:
+        objects = []
+        for n, line in enumerate(ndjson.decode("utf-8").splitlines()):
+            if not line.strip():
+                continue
+            try:
+                objects.append(json.loads(line))
+            except ValueError:
+                self.problems.append(f"line {n + 1} of the import file is not JSON")
+        available = set(self.objects) | {(o.get("type"), o.get("id")) for o in objects}
+        errors, results = [], []
+        for obj in objects:
+            key = (obj.get("type"), obj.get("id"))
+            problem = self._object_problem(obj, available)
+            if problem:
+                self.problems.append(f"{key}: {problem}")
+                errors.append({"type": key[0], "id": key[1],
+                               "error": {"type": "unknown", "message": problem}})
+                continue
+            if key in self.objects and not overwrite:
+                errors.append({"type": key[0], "id": key[1], "error": {"type": "conflict"}})
+                continue
+            result = {"type": key[0], "id": key[1],
+                      "meta": {"title": obj["attributes"].get("title")}}
+            if key in self.objects:
+                result["overwrite"] = True
+            self.objects[key] = obj
+            results.append(result)
+        answer: dict[str, Any] = {"success": not errors, "successCount": len(results),
+                                  "successResults": results}
+        if errors:
+            answer["errors"] = errors
+        return answer
+
+    def _object_problem(self, obj: dict[str, Any],
+                        available: set[tuple[str, str]]) -> str | None:
+        for key in ("type", "id", "attributes", "references"):
+            if key not in obj:
+                return f"no {key!r}"
+        if "coreMigrationVersion" not in obj or "typeMigrationVersion" not in obj:
+            return "no migration versions (Kibana would migrate it from the oldest format)"
+        attributes = obj["attributes"]
+        if not attributes.get("title"):
+            return "no title"
+        for name in JSON_ATTRIBUTES:
+            if name in attributes:
+                try:
+                    json.loads(attributes[name])
+                except (TypeError, ValueError):
+                    return f"attribute {name} is not a JSON string"
+        meta = attributes.get("kibanaSavedObjectMeta", {}).get("searchSourceJSON")
+        if meta is not None:
+            try:
+                search_source = json.loads(meta)
+            except (TypeError, ValueError):
+                return "searchSourceJSON is not a JSON string"
+            ref = search_source.get("indexRefName")
+            if ref and ref not in {r["name"] for r in obj["references"]}:
+                return f"indexRefName {ref!r} has no reference"
+        for ref in obj["references"]:
+            if (ref["type"], ref["id"]) not in available:
+                return f"missing reference {ref['type']}:{ref['id']}"
+        if obj["type"] == "dashboard":
+            names = {r["name"] for r in obj["references"]}
+            for panel in json.loads(attributes["panelsJSON"]):
+                ref_name = panel.get("panelRefName")
+                if ref_name and f"{panel['panelIndex']}:{ref_name}" not in names:
+                    return f"panel {panel['panelIndex']} refers to {ref_name!r}, not referenced"
+        if obj["type"] == "lens":
+            names = {r["name"] for r in obj["references"]}
+            layers = attributes["state"]["datasourceStates"]["formBased"]["layers"]
+            for layer_id, layer in layers.items():
+                if f"indexpattern-datasource-layer-{layer_id}" not in names:
+                    return f"lens layer {layer_id} has no data view reference"
+                if set(layer["columnOrder"]) != set(layer["columns"]):
+                    return f"lens layer {layer_id}: columnOrder and columns differ"
+        return None
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
