@@ -1,0 +1,261 @@
+"""The whole cycle on a news site Dozor has never seen (tests/site_unseen).
+
+A real HTTP server on 127.0.0.1 serves five fictional outlets (RSS, Atom and news
+sitemaps; a 301, a 404, a robots-disallowed draft, windows-1251 pages without any
+charset, a tracking-parameter link, a syndicated wire copy, traps in every language).
+`dozor run` crawls it twice in a subprocess into a real SQLite file, with a real SMTP
+server (aiosmtpd) receiving the digest. gold.yaml says what must come out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from dozor.demo.render import RenderedSite, render_site
+from dozor.paths import default_alerts
+from pipelines.article import Article
+from pipelines.store import open_store
+from tests.conftest import REPO
+from tests.httpserver import NewsServer
+from tests.smtpserver import SmtpServer
+
+SITE = Path(__file__).parent / "site_unseen"
+GOLD = yaml.safe_load((SITE / "gold.yaml").read_text(encoding="utf-8"))
+SHIPPED_RULE = "prisoner-recruitment"
+RUN_TIMEOUT = 120
+
+
+@dataclass
+class Crawl:
+    site: RenderedSite
+    server: NewsServer
+    articles: list[Article]
+    first_run: subprocess.CompletedProcess[str]
+    second_run: subprocess.CompletedProcess[str]
+    first_requests: list[str]
+    second_requests: list[str]
+    first_mail: list[EmailMessage]
+    second_mail: list[EmailMessage]
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def _serve(server: NewsServer) -> RenderedSite:
+    site = render_site(SITE, server.base)
+    for path, page in site.pages.items():
+        server.add(path, page.body, page.content_type)
+    for old, new in site.redirects.items():
+        server.redirect(old, new, status=301)
+    return site
+
+
+def _rules_file(directory: Path) -> Path:
+    """The shipped rule, as shipped, addressed to a test mailbox."""
+    shipped = yaml.safe_load(default_alerts().read_text(encoding="utf-8"))
+    rule = next(r for r in shipped["rules"] if r["name"] == SHIPPED_RULE)
+    path = directory / "alerts.yaml"
+    path.write_text(yaml.safe_dump({"rules": [{**rule, "to": ["desk@example.org"]}]},
+                                   allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _dozor_run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "dozor", "run", *args], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, f"dozor run failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawl]:
+    work = tmp_path_factory.mktemp("e2e")
+    server = NewsServer().start()
+    smtp = SmtpServer().start()
+    try:
+        site = _serve(server)
+        sources = work / "sources.yaml"
+        sources.write_text(yaml.safe_dump(site.sources(), allow_unicode=True), encoding="utf-8")
+        db = work / "dozor.db"
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("DOZOR_") and k != "ELASTICSEARCH_URL"}
+        env.update(smtp.env(), DOZOR_DATA_DIR=str(work / "data"),
+                   DOZOR_ALLOWED_NETWORKS="127.0.0.1/32", DOZOR_MAIL_FROM="dozor@example.org")
+        args = ["--sources", str(sources), "--db", str(db), "--alerts", str(_rules_file(work))]
+
+        first = _dozor_run(args, env)
+        first_requests = list(server.requests)
+        first_mail = smtp.messages()
+        second = _dozor_run(args, env)
+        store = open_store(db=db)
+        try:
+            articles = list(store.iter_articles())
+        finally:
+            store.close()
+        yield Crawl(site, server, articles, first, second, first_requests,
+                    server.requests[len(first_requests):], first_mail,
+                    smtp.messages()[len(first_mail):])
+    finally:
+        smtp.stop()
+        server.stop()
+
+
+def _by_path(crawl: Crawl) -> dict[str, list[Article]]:
+    found: dict[str, list[Article]] = {}
+    for article in crawl.articles:
+        found.setdefault(_path(article.canonical_url), []).append(article)
+    return found
+
+
+def _one(crawl: Crawl, path: str) -> Article:
+    found = _by_path(crawl).get(path, [])
+    assert len(found) == 1, f"{path}: stored {len(found)} times"
+    return found[0]
+
+
+GOLD_IDS = [g["path"] for g in GOLD["articles"]]
+
+
+def test_every_reachable_article_is_stored_exactly_once(crawl: Crawl) -> None:
+    stored = Counter(_path(a.canonical_url) for a in crawl.articles)
+    assert {p: n for p, n in stored.items() if n > 1} == {}, "stored more than once"
+    assert sorted(stored) == sorted(GOLD_IDS)
+    # the tracking-parameter link in the RSS feed is the sitemap's article, not a second one
+    for article in crawl.articles:
+        for url in (article.url, article.canonical_url):
+            assert "utm_" not in url and "fbclid" not in url, url
+
+
+def test_not_stored_and_robots(crawl: Crawl) -> None:
+    stored = {_path(a.canonical_url) for a in crawl.articles} | {
+        _path(a.final_url) for a in crawl.articles}
+    for entry in GOLD["not_stored"]:
+        assert entry["path"] not in stored, entry["why"]
+        if entry.get("robots"):
+            assert crawl.server.fetched(entry["path"]) == 0, "robots.txt was not obeyed"
+    assert crawl.server.fetched("/robots.txt") >= 1
+
+
+def test_redirect_followed_and_final_url_recorded(crawl: Crawl) -> None:
+    for old, new_url in crawl.site.redirects.items():
+        assert crawl.server.fetched(old) >= 1, f"{old} (in a sitemap) was never requested"
+        article = _one(crawl, _path(new_url))
+        assert _path(article.final_url) == _path(new_url)
+
+
+@pytest.mark.parametrize("path", GOLD_IDS)
+def test_article_matches_gold(crawl: Crawl, path: str) -> None:
+    gold = next(g for g in GOLD["articles"] if g["path"] == path)
+    article = _one(crawl, path)
+    problems: list[str] = []
+    if article.lang != gold["lang"]:
+        problems.append(f"lang {article.lang!r} (confidence {article.lang_confidence:.2f}), "
+                        f"expected {gold['lang']!r}")
+    if article.relevant != gold["relevant"]:
+        problems.append(f"relevant={article.relevant} (score {article.score}, matched "
+                        f"{article.matched_terms}), expected {gold['relevant']}")
+    if _flat(article.title) != _flat(gold["title"]):
+        problems.append(f"title {article.title!r}")
+    text = _flat(article.text)
+    if _flat(gold["body"]) not in text:
+        problems.append(f"body snippet missing: {gold['body']!r}")
+    problems += [f"boilerplate in body: {b!r}" for b in gold["not_body"] if _flat(b) in text]
+    if "\ufffd" in text or "Ð" in text or "Ã" in text:
+        problems.append("mis-decoded text (replacement characters or mojibake)")
+    assert not problems, f"{path}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("path", GOLD_IDS)
+def test_published_date(crawl: Crawl, path: str) -> None:
+    """Page metadata, or the feed's pubDate / the sitemap's news:publication_date.
+
+    Some pages carry only a human-readable date ("24 ноября 2026, 14:05"); four hours
+    of slack forgives a wall-clock date read in another time zone, not a wrong date.
+    """
+    story = next(s for s in yaml.safe_load((SITE / "site.yaml").read_text("utf-8"))["stories"]
+                 if s["path"] == path)
+    expected = crawl.site.now - timedelta(hours=story["hours_ago"])
+    article = _one(crawl, path)
+    assert article.published_at is not None, f"{path}: no published date"
+    published = article.published_at
+    if published.tzinfo is None:
+        published = published.replace(tzinfo=expected.tzinfo)
+    assert abs(published - expected) <= timedelta(hours=4), (
+        f"{path}: published {article.published_at} ({article.published_from}), "
+        f"expected {expected}")
+
+
+def test_syndicated_copy_joins_the_original_cluster(crawl: Crawl) -> None:
+    clusters = Counter(a.cluster_id for a in crawl.articles)
+    for gold in GOLD["articles"]:
+        if "syndicated_of" not in gold:
+            continue
+        copy, original = _one(crawl, gold["path"]), _one(crawl, gold["syndicated_of"])
+        assert copy.cluster_id and copy.cluster_id == original.cluster_id
+        assert clusters[copy.cluster_id] == 2, "the wire story's cluster swallowed other stories"
+    # everything else stands alone
+    assert len(clusters) == len(crawl.articles) - sum("syndicated_of" in g
+                                                      for g in GOLD["articles"])
+
+
+def _digest_parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None, "digest needs a text and an HTML part"
+    # SMTP line endings are CRLF; the digest's structure is compared line by line
+    return (text.get_content().replace("\r\n", "\n"),
+            html.get_content().replace("\r\n", "\n"))
+
+
+def test_one_digest_with_exactly_the_relevant_stories(crawl: Crawl) -> None:
+    assert len(crawl.first_mail) == 1, f"{len(crawl.first_mail)} emails for one run"
+    message = crawl.first_mail[0]
+    text, html = _digest_parts(message)
+    originals = [g for g in GOLD["articles"] if g["relevant"] and "syndicated_of" not in g]
+    copies = [g for g in GOLD["articles"] if g["relevant"] and "syndicated_of" in g]
+    off_topic = [g for g in GOLD["articles"] if not g["relevant"]]
+
+    listed = re.findall(r"^\d+\. (.+)$", text, flags=re.M)
+    assert sorted(listed) == sorted(g["title"] for g in originals)
+    for story in off_topic:
+        assert story["title"] not in text and story["path"] not in text, story["title"]
+        assert story["path"] not in html
+    for copy in copies:  # folded into its original: "Also in: <source> <link>"
+        assert copy["title"] not in text
+        assert re.search(r"Also in: .*" + re.escape(copy["path"]), text), text
+
+    subject = str(message["Subject"])
+    per_lang = Counter(g["lang"] for g in originals)
+    assert f"{len(originals)} new stories" in subject, subject
+    for lang, count in per_lang.items():
+        assert f"{lang} {count}" in subject, subject
+    assert message["To"] == "desk@example.org"
+    assert message["Message-ID"] and message["Date"]
+
+
+def test_second_run_fetches_no_stored_article_and_sends_nothing(crawl: Crawl) -> None:
+    stored_paths = {_path(a.final_url) for a in crawl.articles}
+    refetched = sorted({p.split("?")[0] for p in crawl.second_requests} & stored_paths)
+    assert refetched == [], f"second run fetched stored articles again: {refetched}"
+    assert crawl.second_mail == [], "second run sent an email"
+    # the feeds themselves are read again: the second run did crawl
+    assert any(p.endswith((".xml", "rss.xml")) for p in crawl.second_requests)
+
