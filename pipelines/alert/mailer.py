@@ -113,10 +113,16 @@ class SmtpMailer:
             raise DeliveryError(
                 f"{where} answered {exc.smtp_code} {_text(exc.smtp_error)}") from None
         except smtplib.SMTPServerDisconnected as exc:
+            # smtplib reports a read timeout as a disconnection
+            if "timed out" in str(exc):
+                raise DeliveryError(f"{where} did not answer within {s.timeout:g}s") from None
             raise DeliveryError(f"{where} closed the connection: {exc or 'no reason'}") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            # refused connection, timeout, DNS, TLS handshake...
+        except OSError as exc:
+            # refused connection, timeout, DNS, TLS handshake or certificate...
             raise DeliveryError(f"cannot reach {where}: {exc}") from None
+        except smtplib.SMTPException as exc:
+            # e.g. no AUTH or STARTTLS offered by the server
+            raise DeliveryError(f"{where}: {exc}") from None
         finally:
             if smtp is not None:
                 # Once the message is accepted nothing after it may turn into a failure
