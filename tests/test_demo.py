@@ -119,3 +119,8 @@ def test_dozor_demo_end_to_end(tmp_path: Path) -> None:
     # the search example finds colonies in all three languages, inflected forms included
     assert {"ru", "uk", "en"} <= {a.lang for a in articles if a.title in search}
     assert list(keep.glob("outbox/*.eml")), "the digest was not written to the outbox"
+
+    # a second demo into the same folder would store every story again under new URLs
+    again = subprocess.run([sys.executable, "-m", "dozor", "demo", "--keep", str(keep)],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "already holds a demo database" in again.stderr

@@ -99,6 +99,10 @@ def demo(
     show what Dozor found: languages, on-topic stories, a search, the alert email."""
     from dozor.run import run_cycle
 
+    if keep and (keep / "demo.db").exists():
+        # the site gets a new port each time, so a second demo into the same database
+        # would store every story again under new URLs
+        raise fail(f"{keep} already holds a demo database: give --keep a new folder")
     with tempfile.TemporaryDirectory(prefix="dozor-demo-") as tmp:
         work = keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
