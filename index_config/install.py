@@ -211,6 +211,7 @@ def import_kibana(
     ca_certs: str | None = None,
     timeout: float = 30.0,
     retries: int = 3,
+    backoff: float = 1.0,
 ) -> Change:
     """Import the saved objects through Kibana's `_import` API, overwriting Dozor's own
     objects (same ids) so that repeating it is harmless."""
@@ -222,7 +223,7 @@ def import_kibana(
         ca_certs=ca_certs,
         timeout=urllib3.Timeout(total=timeout),
         # Kibana answers 503 while it starts
-        retries=urllib3.Retry(total=retries, backoff_factor=1.0,
+        retries=urllib3.Retry(total=retries, backoff_factor=backoff,
                               status_forcelist=(502, 503, 504), allowed_methods=None),
     )
     url = kibana_url.rstrip("/") + "/api/saved_objects/_import?overwrite=true"

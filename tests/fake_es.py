@@ -21,6 +21,7 @@ import copy
 import fnmatch
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class Fault:
     path: re.Pattern[str]
     status: int
     times: int
+    after: int  # matching requests let through before the fault starts
 
 
 def _merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +127,7 @@ class FakeElasticsearch:
         self.problems: list[str] = []
         self.faults: list[Fault] = []
         self.reject_items = 0  # the next N bulk items answer 429 (queue full)
+        self.reject_ids: set[str] = set()  # bulk items with these ids always answer 429
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -140,6 +143,12 @@ class FakeElasticsearch:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out as two writes: without this, Nagle's algorithm
+                # meets the client's delayed ACK and every request takes 40 ms
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -166,7 +175,7 @@ class FakeElasticsearch:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -184,9 +193,10 @@ class FakeElasticsearch:
 
     # ---------------------------------------------------------------- scripting
 
-    def fail(self, method: str, path: str, status: int, times: int = 1) -> None:
-        """The next `times` requests matching method and path regex get `status`."""
-        self.faults.append(Fault(method, re.compile(path), status, times))
+    def fail(self, method: str, path: str, status: int, times: int = 1, after: int = 0) -> None:
+        """After `after` of them, the next `times` requests matching method and path regex
+        are answered `status`."""
+        self.faults.append(Fault(method, re.compile(path), status, times, after))
 
     def requests_to(self, method: str, path: str) -> list[Recorded]:
         rx = re.compile(path)
@@ -212,6 +222,9 @@ class FakeElasticsearch:
                 self._check_headers(req)
                 for fault in self.faults:
                     if fault.times and fault.method == req.method and fault.path.search(req.path):
+                        if fault.after:
+                            fault.after -= 1
+                            continue
                         fault.times -= 1
                         raise ApiFailure(fault.status, "scripted_fault", f"scripted {fault.status}")
                 return self._route(req)
@@ -524,8 +537,8 @@ class FakeElasticsearch:
         target = meta.get("_index") or default_index
         doc_id = meta.get("_id")
         result: dict[str, Any] = {"_index": target, "_id": doc_id}
-        if self.reject_items:
-            self.reject_items -= 1
+        if self.reject_items or doc_id in self.reject_ids:
+            self.reject_items = max(0, self.reject_items - 1)
             result.update(status=429, error={"type": "es_rejected_execution_exception",
                                              "reason": "rejected execution (queue capacity)"})
             return {op: result}
@@ -995,6 +1008,12 @@ class FakeKibana:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out as two writes: without this, Nagle's algorithm
+                # meets the client's delayed ACK and every request takes 40 ms
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -1016,7 +1035,7 @@ class FakeKibana:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
     def stop(self) -> None:

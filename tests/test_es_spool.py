@@ -1,0 +1,182 @@
+"""Nothing lost, nothing doubled: ElasticStore with the cluster down (connection
+refused on a real closed port), failing half-way, or refusing credentials; the disk
+spool is replayed by the next write."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pipelines.article import Article
+from pipelines.store import StoreError
+from pipelines.store.elastic import BulkSettings, ElasticStore, connect
+from pipelines.store.spool import Spool
+from tests.fake_es import FakeElasticsearch
+from tests.sample_articles import corpus
+from tests.smtpserver import closed_port
+
+FAST = BulkSettings(initial_backoff=0.01, max_backoff=0.05)
+
+
+def make_store(url: str, spool_dir: Path, **bulk: int) -> ElasticStore:
+    return ElasticStore(url, client=connect(url, max_retries=1, backoff_base=0.01,
+                                            backoff_cap=0.02),
+                        spool=Spool(spool_dir), bulk=replace(FAST, **bulk))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeElasticsearch]:
+    with FakeElasticsearch() as server:
+        yield server
+        assert server.problems == []
+
+
+@pytest.fixture
+def articles() -> list[Article]:
+    return list(corpus().values())
+
+
+def _down_url() -> str:
+    return f"http://127.0.0.1:{closed_port()}"
+
+
+def test_unreachable_cluster_spools_then_next_write_replays(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article],
+        caplog: pytest.LogCaptureFixture) -> None:
+    spool_dir = tmp_path / "spool"
+    first, second = articles[:6], articles[6:]
+    with caplog.at_level(logging.WARNING), make_store(_down_url(), spool_dir) as down:
+        result = down.write(first)
+        assert (result.new, result.updated, result.spooled) == ([], [], len(first))
+        # what is spooled counts as fetched: the crawler does not fetch it again
+        assert down.seen([first[0].canonical_url, "https://example.org/x"]) == {
+            first[0].canonical_url}
+        # near-duplicate look-ups degrade instead of failing the batch
+        assert down.dup_candidates([first[0].content_hash], []) == []
+        down.mark_seen(["https://example.org/off-topic"])
+    assert "kept in" in caplog.text and "ConnectionError" in caplog.text
+    assert Spool(spool_dir).count() == len(first)
+    assert len(list(spool_dir.glob("*.jsonl"))) == 2
+
+    with make_store(fake.url, spool_dir) as up:
+        result = up.write(second)
+        # the spooled batch is stored first and reported new in this run, for the alerts
+        assert result.new == [a.id for a in first] + [a.id for a in second]
+        assert result.spooled == 0
+        assert up.count() == len(articles)
+        assert up.seen(["https://example.org/off-topic"]) == {"https://example.org/off-topic"}
+    assert list(spool_dir.glob("*.jsonl")) == []
+    stored = fake.docs("dozor-articles")
+    assert {i: Article.from_dict(d).title for i, d in stored.items()} == {
+        a.id: a.title for a in articles}
+
+
+def test_spooled_versions_are_replayed_before_newer_ones(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
+    spool_dir = tmp_path / "spool"
+    story = articles[0]
+    with make_store(_down_url(), spool_dir) as down:
+        down.write([replace(story, title="first version")])
+    with make_store(fake.url, spool_dir) as up:
+        result = up.write([replace(story, title="second version")])
+        assert result.new == [story.id] and result.updated == [story.id]
+        assert up.get(story.id).title == "second version"
+
+
+def test_replaying_twice_duplicates_nothing(fake: FakeElasticsearch, tmp_path: Path,
+                                            articles: list[Article]) -> None:
+    """A crash after the cluster took a spooled batch but before its file was deleted:
+    the file is replayed again and every document is written over itself."""
+    spool_dir = tmp_path / "spool"
+    with make_store(_down_url(), spool_dir) as down:
+        down.write(articles)
+    (spooled,) = spool_dir.glob("*.jsonl")
+    saved = tmp_path / "saved.jsonl"
+    shutil.copy(spooled, saved)
+    with make_store(fake.url, spool_dir) as up:
+        assert len(up.write([]).new) == len(articles)
+        shutil.copy(saved, spooled)  # as if the deletion never happened
+        again = up.write([])
+        assert again.new == [] and sorted(again.updated) == sorted(a.id for a in articles)
+        assert up.count() == len(articles)
+    for article in articles:
+        assert len(fake.doc_index(article.id, "dozor-articles")) == 1
+
+
+def test_cluster_failing_half_way_spools_only_what_it_did_not_take(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
+    spool_dir = tmp_path / "spool"
+    with make_store(fake.url, spool_dir, chunk_size=4) as store:
+        store.ensure_indices()
+        # the first chunk goes through, every later request is answered 503
+        fake.fail("PUT", r"/_bulk$", 503, times=100, after=1)
+        result = store.write(articles)
+        taken = [a.id for a in articles[:4]]
+        assert result.new == taken
+        assert result.spooled == len(articles) - 4
+        assert Spool(spool_dir).count() == len(articles) - 4
+        fake.faults = []
+        result = store.write([])
+        assert sorted(result.new) == sorted(a.id for a in articles[4:])
+        assert store.count() == len(articles)
+
+
+def test_still_overloaded_after_every_retry_is_spooled(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
+    spool_dir = tmp_path / "spool"
+    with make_store(fake.url, spool_dir, max_retries=2) as store:
+        store.ensure_indices()
+        fake.reject_ids = {a.id for a in articles[:3]}  # rejected on every attempt
+        result = store.write(articles[:5])
+        assert result.new == [a.id for a in articles[3:5]] and result.spooled == 3
+        assert len(fake.requests_to("PUT", r"/_bulk$")) == 3  # two retries
+        # still overloaded: the spooled batch stays, and what came next waits behind it
+        result = store.write(articles[5:6])
+        assert result.new == [] and result.spooled == 1
+        fake.reject_ids = set()
+        result = store.write([])
+        assert result.new == [a.id for a in articles[:3]] + [articles[5].id]
+        assert store.count() == 6
+
+
+def test_refused_credentials_keep_the_batch_and_say_so(tmp_path: Path,
+                                                       articles: list[Article]) -> None:
+    spool_dir = tmp_path / "spool"
+    with FakeElasticsearch(api_key="right") as fake:
+        store = ElasticStore(fake.url, client=connect(fake.url), spool=Spool(spool_dir))
+        with pytest.raises(StoreError, match=r"401.*kept in .*spool"):
+            store.write(articles[:2])
+        assert Spool(spool_dir).count() == 2
+
+
+def test_unreadable_spool_file_is_moved_aside_not_deleted(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    broken = spool_dir / "20260101T000000000000Z-x.jsonl"
+    broken.write_text('{"format": 1}\n{"article": {"url": ', encoding="utf-8")
+    with make_store(fake.url, spool_dir) as store:
+        assert store.write(articles[:1]).new == [articles[0].id]
+    assert not broken.exists()
+    assert (spool_dir / "unreadable" / broken.name).read_text(encoding="utf-8").startswith(
+        '{"format": 1}')
+
+
+def test_spool_files_are_whole_json_lines(tmp_path: Path, articles: list[Article]) -> None:
+    spool = Spool(tmp_path)
+    assert spool.put([]) is None
+    path = spool.put(articles[:2], seen=["https://example.org/a"], reason="test")
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert records[0] == {"format": 1, "reason": "test"}
+    assert [Article.from_dict(r["article"]).to_dict() for r in records[1:3]] == [
+        a.to_dict() for a in articles[:2]]
+    assert records[3] == {"seen": "https://example.org/a"}
+    assert list(tmp_path.glob("*.tmp")) == []
+    (batch,) = spool.batches()
+    assert batch.seen == ["https://example.org/a"] and len(batch.articles) == 2
