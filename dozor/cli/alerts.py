@@ -15,7 +15,7 @@ from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
 from pipelines.alert import AlertReport, Rule, load_rules, mailer_from_env, send_pending
 from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import mail_from
-from pipelines.alert.matcher import AlertMatcher, matcher_for
+from pipelines.alert.matcher import AlertMatcher, PythonMatcher
 from pipelines.article import Article
 
 alerts_app = typer.Typer(help="Alert rules and their email digests.", no_args_is_help=True)
@@ -72,7 +72,9 @@ def test_rule(
     if rule is None:
         raise fail(f"no rule {rule_name!r}; the rules are: {', '.join(rules) or 'none'}")
     with store_from(db, es) as store:
-        matcher = matcher_for(store)
+        # evaluated here, not by the store's own matcher: a percolator would be re-synced
+        # to this one rule; both give the same answer by construction
+        matcher = PythonMatcher()
         matched: list[Article] = []
         batch: list[Article] = []
         for article in store.iter_articles():
@@ -102,11 +104,12 @@ def test_rule(
         console.print("Nothing is pending: `dozor alerts send` would send nothing.")
         return
     console.print(f"`dozor alerts send` would send: [bold]{digest.subject}[/] "
-                  f"to {', '.join(rule.spec.to)}", highlight=False)
+                  f"to {', '.join(rule.spec.to)}", highlight=False, soft_wrap=True)
     if preview:
         message = render(digest, mail_from())
         text = message.get_body(("plain",))
-        console.print(text.get_content() if text else "", highlight=False, markup=False)
+        console.print(text.get_content() if text else "", highlight=False, markup=False,
+                      soft_wrap=True)
 
 
 def _matching(matcher: AlertMatcher, rule: Rule, batch: list[Article]) -> list[Article]:

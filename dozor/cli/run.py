@@ -13,6 +13,7 @@ from dozor import paths
 from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
 from dozor.config import load_sources
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
+from pipelines.alert import load_rules
 from pipelines.store import Store
 
 SourcesOption = Annotated[Path | None, typer.Option(
@@ -82,6 +83,9 @@ def run(
 
     with user_errors():
         load_sources(sources or paths.default_sources())  # a bad file fails before the lock
+        # and bad alert rules before the crawl: after it, this run's new stories would
+        # never be matched
+        load_rules(alerts or paths.default_alerts())
     try:
         with run_lock("dozor run"), store_from(db, es) as store, user_errors():
             report = run_cycle(store, sources, alerts, allow_private_network,
