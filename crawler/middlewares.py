@@ -64,8 +64,10 @@ class NetworkGuardMiddleware:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         for address in await self._resolve(parts.hostname, port):
             reason = self.policy.refusal(address)
+            if reason and address != parts.hostname:
+                reason = f"{parts.hostname} resolves to {address}; {reason}"
             if reason:
-                self._refuse(request, f"{parts.hostname} resolves to {reason}")
+                self._refuse(request, reason)
 
     def process_response(self, request: Request, response: Response) -> Response:
         # Through a proxy the peer is the proxy the operator configured, not the site.
