@@ -78,6 +78,7 @@ class QueryError(ValueError):
 
 class _Node(Protocol):
     def evaluate(self, doc: TermDoc, article: Article) -> bool: ...
+    def possible(self, doc: TermDoc, article: Article) -> bool: ...
     def es(self) -> dict[str, Any]: ...
     def cover(self) -> frozenset[str] | None: ...
     def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]: ...
@@ -104,6 +105,8 @@ class _Terms:
 
     def evaluate(self, doc: TermDoc, article: Article) -> bool:
         return self.pattern.found_in(doc)
+
+    possible = evaluate
 
     def es(self) -> dict[str, Any]:
         slots = self.pattern.slots
@@ -156,6 +159,8 @@ class _Field:
             return wildcard_regex(self.value).fullmatch(str(actual)) is not None
         return str(actual) == self.value
 
+    possible = evaluate
+
     def es(self) -> dict[str, Any]:
         if self.glob:
             return {"wildcard": {self.field: {"value": self.value}}}
@@ -175,6 +180,9 @@ class _And:
     def evaluate(self, doc: TermDoc, article: Article) -> bool:
         return all(c.evaluate(doc, article) for c in self.children)
 
+    def possible(self, doc: TermDoc, article: Article) -> bool:
+        return all(c.possible(doc, article) for c in self.children)
+
     def es(self) -> dict[str, Any]:
         return {"bool": {"must": [c.es() for c in self.children]}}
 
@@ -192,6 +200,9 @@ class _Or:
 
     def evaluate(self, doc: TermDoc, article: Article) -> bool:
         return any(c.evaluate(doc, article) for c in self.children)
+
+    def possible(self, doc: TermDoc, article: Article) -> bool:
+        return any(c.possible(doc, article) for c in self.children)
 
     def es(self) -> dict[str, Any]:
         return _should([c.es() for c in self.children])
@@ -213,6 +224,9 @@ class _Not:
 
     def evaluate(self, doc: TermDoc, article: Article) -> bool:
         return not self.child.evaluate(doc, article)
+
+    def possible(self, doc: TermDoc, article: Article) -> bool:
+        return True  # a part of the text may lack what the whole text has
 
     def es(self) -> dict[str, Any]:
         # match_all spelled out: a bool of must_not alone reads as "nothing" to some
@@ -243,12 +257,21 @@ class Query:
     def __repr__(self) -> str:
         return f"Query({self.name!r}, {self.text!r})"
 
-    def matches(self, article: Article) -> bool:
-        return self._root.evaluate(term_doc(article.terms), article)
+    def matches(self, article: Article, doc: TermDoc | None = None) -> bool:
+        """Whether the article matches; `doc` replaces its terms (a passage of them)."""
+        return self._root.evaluate(doc if doc is not None else term_doc(article.terms), article)
 
-    def matched_terms(self, article: Article) -> list[str]:
-        """The query's terms, as written, found in the article, outside any NOT."""
-        return list(dict.fromkeys(self._root.matched(term_doc(article.terms), True)))
+    def may_match_part(self, article: Article) -> bool:
+        """False when no passage of the article's text can match: the query with every
+        NOT read as true (which only widens it, and makes it monotone) fails on the
+        whole text."""
+        return self._root.possible(term_doc(article.terms), article)
+
+    def matched_terms(self, article: Article, doc: TermDoc | None = None) -> list[str]:
+        """The query's terms, as written, found in the article (or `doc`), outside any
+        NOT."""
+        found = self._root.matched(doc if doc is not None else term_doc(article.terms), True)
+        return list(dict.fromkeys(found))
 
     def to_es(self) -> dict[str, Any]:
         return self._root.es()

@@ -16,18 +16,22 @@ A topic profile is YAML an analyst edits (the shipped one is
         query: '(Вагнер OR Wagner) AND (опера OR opera) AND NOT (ЧВК OR PMC)'
 
 Queries use the language of `pipelines.query` over the article's normalised terms,
-so inflected forms match in all three languages.
+so inflected forms match in all three languages. A rule with ``window: N`` must match
+within one passage of N words (title and text run on as one sequence): in a long report,
+"convicts" in one chapter and "the front" in another are not one story.
 
 Score: ``raw`` is the sum of the weights of the rules that match. The article is
 relevant when ``raw >= threshold``; ``score = max(raw, 0) / (max(raw, 0) + threshold)``
 lies in [0, 1), grows with the evidence and is exactly 0.5 at the threshold.
-``matched_terms`` are the query terms, as written, that matched in the positive
-rules that fired (for highlighting and for the analyst to see why).
+``matched_terms`` are the query terms, as written, of the positive rules that fired,
+found anywhere in the article (for highlighting and for the analyst to see why).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -36,12 +40,15 @@ from pydantic import Field, field_validator
 from dozor.config import ConfigError, Lang, StrictModel, load_yaml
 from pipelines.article import Article
 from pipelines.query import Query, QueryError, parse_query
+from pipelines.terms import TermDoc
 
 
 class TopicRule(StrictModel):
     name: str = Field(min_length=1)
     query: str = Field(min_length=1)
     weight: float
+    # match within one passage of this many words, not anywhere in a long text
+    window: int | None = Field(default=None, ge=10)
     note: str = ""
 
     @field_validator("weight")
@@ -78,6 +85,38 @@ class CompiledRule:
     name: str
     weight: float
     query: Query
+    window: int | None = None
+
+    def fires(self, article: Article) -> bool:
+        if self.window is None:
+            return self.query.matches(article)
+        if not self.query.may_match_part(article):
+            return False  # the cheap exit for most articles and rules
+        return any(self.query.matches(article, doc)
+                   for doc in _passages(article.terms, self.window))
+
+
+class _Passages:
+    """Overlapping windows of `size` words, each starting half a window after the last
+    (words up to size/2 apart are always seen together). Built as far as a rule needs
+    them, and shared by the rules of one article."""
+
+    def __init__(self, terms: str, size: int) -> None:
+        self.words = terms.split()
+        self.size = size
+        self.built: list[TermDoc] = []
+
+    def __iter__(self) -> Iterator[TermDoc]:
+        step = self.size // 2
+        for n, start in enumerate(range(0, max(len(self.words) - step, 1), step)):
+            if n == len(self.built):
+                self.built.append(TermDoc(self.words[start:start + self.size]))
+            yield self.built[n]
+
+
+@lru_cache(maxsize=16)
+def _passages(terms: str, size: int) -> _Passages:
+    return _Passages(terms, size)
 
 
 @dataclass(frozen=True)
@@ -90,7 +129,7 @@ class TopicProfile:
 
     def fired(self, article: Article) -> list[CompiledRule]:
         """The rules that match `article` (whatever its language)."""
-        return [rule for rule in self.rules if rule.query.matches(article)]
+        return [rule for rule in self.rules if rule.fires(article)]
 
 
 def load_topic(path: Path | str) -> TopicProfile:
@@ -109,7 +148,7 @@ def load_topic(path: Path | str) -> TopicProfile:
                 f"{path}: rules[{i}] ({rule.name}) → query{at}: {exc.reason} "
                 f"at line {exc.line}, column {exc.column} of the query"
             ) from None
-        rules.append(CompiledRule(rule.name, rule.weight, query))
+        rules.append(CompiledRule(rule.name, rule.weight, query, rule.window))
     return TopicProfile(spec.name, spec.title or spec.name, tuple(spec.languages),
                         spec.threshold, tuple(rules))
 
@@ -134,12 +173,12 @@ def classify(articles: list[Article], profile: TopicProfile) -> list[Article]:
             continue
         fired = profile.fired(article)
         raw = sum(rule.weight for rule in fired)
-        evidence = max(raw, 0.0)
-        article.relevant = raw >= profile.threshold
-        article.score = round(evidence / (evidence + profile.threshold), 4)
         terms: dict[str, None] = {}
         for rule in fired:
             if rule.weight > 0:
                 terms.update(dict.fromkeys(rule.query.matched_terms(article)))
+        evidence = max(raw, 0.0)
+        article.relevant = raw >= profile.threshold
+        article.score = round(evidence / (evidence + profile.threshold), 4)
         article.matched_terms = list(terms)
     return articles

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -127,14 +128,21 @@ class Token:
     term: str  # normalised
 
 
+@lru_cache(maxsize=200_000)
+def _term(raw: str, cyr_lang: str) -> str:
+    """A word as found in a text -> its normalised term ("" if nothing is left)."""
+    word = _clean(raw)
+    return _normal(word, cyr_lang) if word else ""
+
+
 def tokens(text: str, lang: str | None) -> list[Token]:
     """Normalised tokens with their character spans in `text`."""
     cyr_lang = _cyrillic_lang(text, lang)
     out = []
     for m in TOKEN_RE.finditer(text):
-        word = _clean(m.group())
-        if word:
-            out.append(Token(m.start(), m.end(), _normal(word, cyr_lang)))
+        term = _term(m.group(), cyr_lang)
+        if term:
+            out.append(Token(m.start(), m.end(), term))
     return out
 
 
@@ -143,12 +151,8 @@ def normalise(text: str, lang: str | None) -> list[str]:
     if not text:
         return []
     cyr_lang = _cyrillic_lang(text, lang)
-    out = []
-    for m in TOKEN_RE.finditer(text):
-        word = _clean(m.group())
-        if word:
-            out.append(_normal(word, cyr_lang))
-    return out
+    terms = (_term(m.group(), cyr_lang) for m in TOKEN_RE.finditer(text))
+    return [t for t in terms if t]
 
 
 def analyse(articles: list[Article]) -> list[Article]:
@@ -208,6 +212,7 @@ def _possible_langs(word: str) -> tuple[str, ...]:
     return MORPH_LANGS
 
 
+@lru_cache(maxsize=4096)
 def wildcard_regex(glob: str) -> re.Pattern[str]:
     """`*` any run of characters, `?` exactly one; everything else literal."""
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
@@ -220,11 +225,6 @@ class Slot:
 
     forms: frozenset[str] = frozenset()
     glob: str | None = None  # wildcard over normalised terms (lower-cased, ё -> е)
-
-    def accepts(self, term: str) -> bool:
-        if self.glob is None:
-            return term in self.forms
-        return wildcard_regex(self.glob).fullmatch(term) is not None
 
 
 class TermError(ValueError):
@@ -269,15 +269,21 @@ class Pattern:
             for p in positions[0]:
                 yield (p,)
             return
-        starts = sorted({p - i for i, ps in enumerate(positions) for p in ps})
-        for low in starts:
-            choices = [[p for p in ps if low + i <= p <= low + i + self.slop]
-                       for i, ps in enumerate(positions)]
-            found = _distinct(choices, ())
-            if found is not None:
-                yield found
+        for low in sorted({p - i for i, ps in enumerate(positions) for p in ps}):
+            choices = []
+            for i, ps in enumerate(positions):
+                lo, hi = bisect_left(ps, low + i), bisect_right(ps, low + i + self.slop)
+                if lo == hi:
+                    break
+                choices.append(ps[lo:hi])
+            else:
+                found = _distinct(choices, ())
+                if found is not None:
+                    yield found
 
     def found_in(self, doc: TermDoc) -> bool:
+        if len(self.slots) == 1:
+            return doc.has(self.slots[0])
         return next(self.occurrences(doc), None) is not None
 
 
@@ -301,14 +307,23 @@ class TermDoc:
         self.index: dict[str, list[int]] = {}
         for pos, term in enumerate(self.terms):
             self.index.setdefault(term, []).append(pos)
+        self._globs: dict[str, list[str]] = {}
+
+    def _terms_of(self, slot: Slot) -> list[str]:
+        """The distinct terms of this document that `slot` accepts."""
+        if slot.glob is None:
+            return [form for form in slot.forms if form in self.index]
+        found = self._globs.get(slot.glob)
+        if found is None:
+            rx = wildcard_regex(slot.glob)
+            found = self._globs[slot.glob] = [t for t in self.index if rx.fullmatch(t)]
+        return found
+
+    def has(self, slot: Slot) -> bool:
+        return bool(self._terms_of(slot))
 
     def positions(self, slot: Slot) -> list[int]:
-        if slot.glob is None:
-            found = [p for form in slot.forms for p in self.index.get(form, ())]
-        else:
-            rx = wildcard_regex(slot.glob)
-            found = [p for term, ps in self.index.items() if rx.fullmatch(term) for p in ps]
-        return sorted(found)
+        return sorted(p for term in self._terms_of(slot) for p in self.index[term])
 
 
 @lru_cache(maxsize=512)

@@ -1,0 +1,480 @@
+"""Topic relevance: the profile format, the score, and the shipped profile on articles.
+
+The articles below are short news items written for this project: on-topic coverage
+of every kind the profile names (Defence Ministry contracts in a named colony, Wagner
+and Prigozhin's prison tours, Storm-Z, pardons, returning convicts, "Project K",
+Ukraine's mobilisation of convicts) and traps that share its words (Wagner the
+composer, "вербовка" of IT staff or by intelligence services, prisons in unrelated
+stories, prisoners of war, soldiers on trial, Second World War history, long reports
+where the words are chapters apart). `terms` are query terms, as written in
+dozor/defaults/topic.yaml, that must be among the article's matched terms.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from dozor.config import ConfigError
+from dozor.paths import default_topic
+from pipelines.article import Article, RawPage
+from pipelines.relevance import TopicProfile, classify, load_topic
+from pipelines.terms import analyse
+from tests.conftest import SHARED_PAGES
+
+
+class Case(NamedTuple):
+    id: str
+    lang: str
+    title: str
+    text: str
+    relevant: bool
+    terms: tuple[str, ...] = ()
+
+
+RU = [
+    Case("ru-ik6-contracts", "ru",
+         "Осуждённые ИК-6 подписали контракты с Минобороны",
+         "Около сорока заключённых исправительной колонии № 6 в Копейске подписали "
+         "контракты с Министерством обороны и уехали на фронт, рассказали родственники. "
+         "По их словам, в колонию дважды приезжали офицеры из военкомата.",
+         True, ("ИК", "Минобороны", "фронт")),
+    Case("ru-prigozhin-tour", "ru",
+         "Пригожин объехал колонии Урала",
+         "Основатель ЧВК «Вагнер» Евгений Пригожин лично выступал перед осуждёнными и "
+         "обещал помилование через полгода службы. На видео из колонии он говорит, что "
+         "назад дороги не будет.",
+         True, ("Пригожин", "колония", "помилование")),
+    Case("ru-storm-z", "ru",
+         "Бойцы «Шторм Z» жалуются на потери",
+         "Родственники бойцов отряда «Шторм Z», набранного из заключённых уральских "
+         "колоний, записали обращение: по их словам, из ста человек роты в строю "
+         "осталось двенадцать.",
+         True, ("Шторм-Z", "заключенный")),
+    Case("ru-pardon", "ru",
+         "Указом президента помилованы ещё 52 человека",
+         "Среди помилованных — бывшие осуждённые, воевавшие в зоне специальной военной "
+         "операции. Указы о помиловании не публикуются.",
+         True, ("помиловать", "воевать")),
+    Case("ru-recruiters", "ru",
+         "Вербовщики вернулись в свердловские колонии",
+         "В ИК-2 Екатеринбурга вновь приехали вербовщики: заключённым предлагают "
+         "двести тысяч рублей в месяц и снятие судимости.",
+         True, ("вербовщик", "заключенный")),
+    Case("ru-returning-convict", "ru",
+         "Ранее судимый участник СВО убил соседку",
+         "В Кемеровской области задержан мужчина, вернувшийся с фронта в марте. Он был "
+         "ранее судим за разбой и освобождён досрочно после контракта.",
+         True, ("судимый", "фронт")),
+    Case("ru-project-k", "ru",
+         "«Проект К»: как Минобороны набирает заключённых",
+         "После ухода Пригожина набором в колониях занялось Министерство обороны. "
+         "Программа получила название «Проект К».",
+         True, ('"Проект К"',)),
+    Case("ru-composer", "ru",
+         "В Мариинском театре покажут «Кольцо нибелунга»",
+         "Тетралогию Рихарда Вагнера дирижирует Валерий Гергиев. Опера «Валькирия» "
+         "пройдёт в новой постановке; билеты раскупили за сутки.",
+         False),
+    Case("ru-it-recruitment", "ru",
+         "Вербовка айтишников: компании переманивают программистов",
+         "Крупные банки ведут агрессивную вербовку IT-специалистов, предлагая бонусы "
+         "и удалённую работу.",
+         False),
+    Case("ru-spy-in-colony", "ru",
+         "ФСБ: украинская разведка завербовала осуждённого",
+         "По версии ФСБ, разведка Украины завербовала осуждённого, отбывавшего "
+         "наказание в колонии под Тверью, для сбора сведений о военных объектах. Ему "
+         "предъявлено обвинение в государственной измене.",
+         False),
+    Case("ru-prison-torture", "ru",
+         "Заключённые ИК-1 пожаловались на пытки",
+         "Правозащитники получили жалобы заключённых карельской колонии на избиения и "
+         "отсутствие медицинской помощи. ФСИН проводит проверку.",
+         False),
+    Case("ru-political-prisoner", "ru",
+         "Политика перевели в колонию особого режима",
+         "Оппозиционер, выступавший против войны, этапирован в колонию особого режима. "
+         "Другие заключённые, по словам адвоката, с ним не общаются.",
+         False),
+    Case("ru-desertion", "ru",
+         "Военнослужащего осудили за самовольное оставление части",
+         "Гарнизонный суд приговорил контрактника к пяти годам колонии за то, что он не "
+         "вернулся в зону СВО после отпуска.",
+         False),
+    Case("ru-annual-report", "ru",
+         "Доклад о преследованиях за 2014 год",
+         "В первой главе описаны условия, в которых содержатся заключённые по "
+         "политическим делам: переполненные камеры, отказ в передачах и свиданиях. "
+         + "Авторы доклада перечисляют нарушения в каждом регионе, сравнивают практику "
+         "судов и приводят статистику обращений в правозащитные организации. " * 8
+         + "В последней главе говорится о задержаниях активистов Народного фронта и "
+         "о проверках, которые провело Министерство обороны в военных вузах.",
+         False),
+    Case("ru-wagner-africa", "ru",
+         "ЧВК «Вагнер» уходит из Мали",
+         "Группа Вагнера объявила о завершении миссии в Мали; её место займёт Африканский "
+         "корпус.",
+         False),
+]
+
+UK = [
+    Case("uk-contracts", "uk",
+         "Ув’язнені колонії на Донеччині підписали контракт з Міноборони РФ",
+         "За даними правозахисників, понад сто засуджених з окупованої колонії "
+         "підписали контракти з Міністерством оборони росії та вирушили на фронт.",
+         True, ("ув'язнений", "Міноборони", "фронт")),
+    Case("uk-storm-z", "uk",
+         "Загони «Шторм-Z» кидають у лобові штурми",
+         "Колишніх в'язнів із загонів Шторм-Z росіяни використовують для штурмів "
+         "українських позицій під Бахмутом.",
+         True, ("Шторм-Z",)),
+    Case("uk-pardon", "uk",
+         "Путін помилував ще кількох вагнерівців",
+         "Серед помилуваних — засуджені за вбивства, які пів року воювали в Україні у "
+         "складі ПВК «Вагнер».",
+         True, ("помилувати", "вагнерівець")),
+    Case("uk-recruitment", "uk",
+         "Вербування ув'язнених: росія знову набирає в’язнів до армії",
+         "Представники міністерства оборони росії вербують ув’язнених у колоніях "
+         "Сибіру, обіцяючи помилування.",
+         True, ("вербувати", "ув'язнений")),
+    Case("uk-prigozhin", "uk",
+         "Пригожин особисто вербував в’язнів",
+         "Засновник ПВК «Вагнер» Євген Пригожин їздив колоніями та агітував "
+         "ув’язнених іти на війну.",
+         True, ("Пригожин", "колонія")),
+    Case("uk-returning", "uk",
+         "Колишній ув'язнений, який повернувся з війни, вбив пенсіонерку",
+         "Чоловік мав три судимості, а після пів року на фронті отримав помилування і "
+         "повернувся додому.",
+         True, ("судимість", "фронт")),
+    Case("uk-mobilisation", "uk",
+         "Мобілізація засуджених: перші ув’язнені вже на фронті",
+         "Після ухвалення закону понад три тисячі засуджених звільнено умовно-достроково "
+         "для служби в штурмових підрозділах.",
+         True, ("мобілізація", "засуджений")),
+    Case("uk-project-k", "uk",
+         "«Проєкт К»: Міноборони РФ набирає ув'язнених",
+         "Після смерті Пригожина вербуванням у колоніях займається міністерство "
+         "оборони росії в межах «Проєкту К».",
+         True, ('"Проєкт К"',)),
+    Case("uk-composer", "uk",
+         "Вагнер у Львівській опері",
+         "Львівська національна опера вперше покаже «Летючого голландця» Ріхарда "
+         "Вагнера. Диригент — Іван Чередніченко.",
+         False),
+    Case("uk-it-recruitment", "uk",
+         "Вербування айтівців: як компанії полюють на ІТ-фахівців",
+         "Українські ІТ-компанії вербують програмістів через бонуси та гнучкий графік.",
+         False),
+    Case("uk-spy", "uk",
+         "СБУ затримала агентку, яку завербувала ФСБ",
+         "Жінку завербували через соцмережі; вона збирала дані для російської розвідки.",
+         False),
+    Case("uk-prison-overcrowding", "uk",
+         "Омбудсман: українські в'язниці переповнені",
+         "Під час моніторингових візитів у трьох в'язницях виявили переповнені камери та "
+         "нестачу ліків для ув'язнених.",
+         False),
+    Case("uk-ww2-camps", "uk",
+         "Табори й тюрми окупованої України",
+         "У нацистських концтаборах в'язні помирали від голоду; мільйони полонених "
+         "загинули на радянсько-німецькому фронті, а в'язнів гестапівських тюрем "
+         "вивозили на примусову працю до Третього райху.",
+         False),
+    Case("uk-pow-exchange", "uk",
+         "Обмін полоненими: додому повернулися 95 захисників",
+         "Координаційний штаб повідомив про черговий обмін полоненими з росією; серед "
+         "звільнених — захисники Маріуполя.",
+         False),
+]
+
+EN = [
+    Case("en-ik6", "en",
+         "Convicts of IK-6 sign Defence Ministry contracts",
+         "Convicts of IK-6 signed contracts with the Defence Ministry and left for the "
+         "front, relatives of the men said on Tuesday.",
+         True, ("convict*", "IK", '"Defence Ministry"')),
+    Case("en-wagner-recruit", "en",
+         "How Wagner recruited tens of thousands of prisoners",
+         "The Wagner Group promised inmates freedom after six months at the front; "
+         "recruiters visited dozens of prisons.",
+         True, ("Wagner", "recruit*", "prison*")),
+    Case("en-storm-z", "en",
+         "Storm-Z units thrown into assaults",
+         "Russia's Storm-Z detachments, staffed largely by convicts, took heavy losses.",
+         True, ("Storm-Z",)),
+    Case("en-pardon", "en",
+         "Putin pardoned convicts who fought in Ukraine",
+         "The Kremlin confirmed that pardons were granted to prisoners who fought for "
+         "six months.",
+         True, ("pardon*", '"fought in Ukraine"~2')),
+    Case("en-returning", "en",
+         "Ex-convict who returned from the war charged with murder",
+         "The man, who had a long criminal record, returned from the front in May.",
+         True, ('"criminal record"', '"the front"')),
+    Case("en-prigozhin-tour", "en",
+         "Prigozhin toured prisons offering freedom",
+         "Video shows Yevgeny Prigozhin addressing inmates in a penal colony yard.",
+         True, ("Prigozhin", "inmate")),
+    Case("en-project-k", "en",
+         "Project K: the Defence Ministry takes over prison recruitment",
+         "After Wagner's mutiny the ministry's Project K took over recruiting convicts.",
+         True, ('"Project K"',)),
+    Case("en-composer", "en",
+         "Bayreuth opens with Wagner's Parsifal",
+         "The Bayreuth Festival opened with a new production of Richard Wagner's opera "
+         "Parsifal, conducted by Pablo Heras-Casado.",
+         False),
+    Case("en-us-prison-riot", "en",
+         "Inmates riot at Alabama prison",
+         "Inmates set fires and attacked guards at a state prison in Alabama over "
+         "conditions; the National Guard was called in.",
+         False),
+    Case("en-pow", "en",
+         "Russia and Ukraine swap prisoners of war",
+         "The Defence Ministry said 95 prisoners were returned from Ukraine in the latest "
+         "prisoner exchange brokered by the UAE.",
+         False),
+    Case("en-tech-recruiting", "en",
+         "Tech firms recruit software developers",
+         "Software companies are recruiting developers with signing bonuses.",
+         False),
+    Case("en-spy", "en",
+         "British inmate recruited by Russian intelligence",
+         "Prosecutors say Russian intelligence recruited a prisoner serving a sentence in "
+         "Belmarsh to spy on other inmates.",
+         False),
+    Case("en-trenches", "en",
+         "The path to the sea: Russia's defence lines",
+         "The first line is mostly defended by draftees and Storm Z units. Minefields "
+         "lie in front of it, and anti-tank ditches run for hundreds of kilometres.",
+         False),
+    Case("en-us-pardons", "en",
+         "Christie's exit and the fight for the party's soul",
+         "The former governor criticised pardons for allies and said he would keep up "
+         "the fight; the front-runner ignored him.",
+         False),
+    Case("en-war-crimes", "en",
+         "Russian soldier convicted of war crimes",
+         "A Kyiv court convicted a Russian soldier of war crimes committed near the front "
+         "line in 2022.",
+         False),
+]
+
+CASES = RU + UK + EN
+
+
+@pytest.fixture(scope="module")
+def shipped() -> TopicProfile:
+    return load_topic(default_topic())
+
+
+def _article(n: object, lang: str, title: str, text: str = "") -> Article:
+    url = f"https://news.test/{n}"
+    return Article(url=url, canonical_url=url, source="test", fetched_at=datetime.now(UTC),
+                   lang=lang, title=title, text=text)
+
+
+def _classified(case: Case, profile: TopicProfile) -> Article:
+    return classify(analyse([_article(case.id, case.lang, case.title, case.text)]), profile)[0]
+
+
+def test_enough_cases_of_each_kind() -> None:
+    for cases in (RU, UK, EN):
+        assert len(cases) >= 10
+        assert sum(c.relevant for c in cases) >= 5
+        assert sum(not c.relevant for c in cases) >= 5
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_shipped_profile(case: Case, shipped: TopicProfile) -> None:
+    article = _classified(case, shipped)
+    fired = [(r.name, r.weight) for r in shipped.fired(article)]
+    assert article.relevant is case.relevant, (fired, article.matched_terms)
+    assert set(case.terms) <= set(article.matched_terms), article.matched_terms
+    if case.relevant:
+        assert 0.5 <= article.score < 1
+    else:
+        assert article.score < 0.5
+
+
+def test_traps_report_no_terms_from_negative_rules(shipped: TopicProfile) -> None:
+    composer = _classified(next(c for c in RU if c.id == "ru-composer"), shipped)
+    assert composer.matched_terms == [] and composer.score == 0.0
+
+
+@pytest.mark.parametrize(("rule", "lang", "texts"), [
+    ("вербовка", "ru", ["Вербовки не было", "вербовку начали", "занялись вербовкой"]),
+    ("ув'язнених", "uk", ["ув’язнені підписали", "серед ув'язнених", "увʼязненим обіцяли"]),
+    ("колония", "ru", ["в колонии", "из колоний", "колонию закрыли"]),
+    ("prisoner", "en", ["two prisoners", "a prisoner's letter"]),
+])
+def test_inflected_forms_match(tmp_path: Path, rule: str, lang: str, texts: list[str]) -> None:
+    profile = load_topic(_profile(tmp_path, [{"name": "r", "weight": 1.0, "query": rule}]))
+    articles = classify(analyse([_article(i, lang, t) for i, t in enumerate(texts)]), profile)
+    assert [a.relevant for a in articles] == [True] * len(texts)
+    assert all(a.matched_terms == [rule] for a in articles)
+
+
+# --- the profile format and the score ----------------------------------------------
+
+def _profile(tmp_path: Path, rules: list[dict[str, object]], **top: object) -> Path:
+    spec = {"name": "t", "languages": ["ru", "uk", "en"], "threshold": 1.0, **top,
+            "rules": rules}
+    path = tmp_path / "topic.yaml"
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def test_score_formula(tmp_path: Path) -> None:
+    profile = load_topic(_profile(tmp_path, [
+        {"name": "a", "weight": 1.0, "query": "колония"},
+        {"name": "b", "weight": 0.5, "query": "фронт"},
+        {"name": "trap", "weight": -1.0, "query": "опера"},
+    ], threshold=1.5))
+    cases = {
+        "колония": (False, 1.0 / 2.5),
+        "колония фронт": (True, 1.5 / 3.0),
+        "колония фронт фронт": (True, 0.5),  # a rule counts once
+        "колония опера": (False, 0.0),
+        "опера": (False, 0.0),
+        "ничего": (False, 0.0),
+    }
+    articles = classify(analyse([_article(t, "ru", t) for t in cases]), profile)
+    for article, (relevant, score) in zip(articles, cases.values(), strict=True):
+        assert (article.relevant, article.score) == (relevant, round(score, 4)), article.title
+    assert articles[1].matched_terms == ["колония", "фронт"]
+    assert articles[3].matched_terms == ["колония"]  # the trap's "опера" is not reported
+
+
+def test_other_languages_are_never_relevant(tmp_path: Path) -> None:
+    profile = load_topic(_profile(tmp_path, [{"name": "a", "weight": 1, "query": "колония"}],
+                                  languages=["ru"]))
+    ru, uk, other = classify(analyse([_article(1, "ru", "колония"), _article(2, "uk", "колония"),
+                                      _article(3, "other", "колония")]), profile)
+    assert ru.relevant and not uk.relevant and not other.relevant
+    assert (uk.score, uk.matched_terms) == (0.0, [])
+
+
+def test_window_keeps_words_of_one_passage(tmp_path: Path) -> None:
+    profile = load_topic(_profile(tmp_path, [
+        {"name": "near", "weight": 1.0, "window": 20, "query": "заключенные AND фронт"},
+    ]))
+    filler = "Погода стояла тёплая. " * 12  # 36 words
+    near = _article("near", "ru", "Доклад", filler + "Заключённых отправили на фронт. " + filler)
+    far = _article("far", "ru", "Доклад", "Заключённые. " + filler + "Фронт.")
+    edge = _article("edge", "ru", "Заключённые", "фронт")
+    near_r, far_r, edge_r = classify(analyse([near, far, edge]), profile)
+    assert near_r.relevant and not far_r.relevant and edge_r.relevant
+    assert near_r.matched_terms == ["заключенные", "фронт"]
+    # without a window the same query takes the whole text
+    whole = load_topic(_profile(tmp_path, [{"name": "w", "weight": 1.0,
+                                            "query": "заключенные AND фронт"}]))
+    assert classify([far], whole)[0].relevant
+
+
+def test_window_with_negation_is_judged_per_passage(tmp_path: Path) -> None:
+    profile = load_topic(_profile(tmp_path, [
+        {"name": "front", "weight": 1.0, "window": 10,
+         "query": 'фронт AND NOT "народный фронт"'},
+    ]))
+    filler = "Погода стояла тёплая. " * 6
+    art = _article("x", "ru", "Активисты Народного фронта", filler + "Уехали на фронт.")
+    assert classify(analyse([art]), profile)[0].relevant
+    only = _article("y", "ru", "Активисты Народного фронта", filler)
+    assert not classify(analyse([only]), profile)[0].relevant
+
+
+@pytest.mark.parametrize(("rules", "top", "message"), [
+    ([{"name": "wagner", "weight": 1, "query": "Вагнер AND (опера OR"}], {},
+     "rules[0] (wagner) → query (query starts at line 1): syntax error"),
+    ([{"name": "ok", "weight": 1, "query": "колония"},
+      {"name": "bad-field", "weight": 1, "query": "колония AND title:Вагнер"}], {},
+     "rules[1] (bad-field) → query (query starts at line 1): unknown field 'title' "
+     "(known: terms, lang, source, translation_status, cluster_id, relevant) "
+     "at line 1, column 13 of the query"),
+    ([{"name": "a", "weight": 0, "query": "колония"}], {}, "weight 0"),
+    ([{"name": "a", "weight": 1, "query": "x"}, {"name": "a", "weight": 1, "query": "y"}], {},
+     "rule name 'a' is used twice"),
+    ([{"name": "a", "weight": -1, "query": "x"}], {}, "no rule has a positive weight"),
+    ([{"name": "a", "weight": 1, "query": "x", "wieght": 2}], {}, "rules[0] (a) → wieght"),
+    ([{"name": "a", "weight": 1, "query": "x", "window": 3}], {}, "rules[0] (a) → window"),
+    ([{"name": "a", "weight": 1, "query": "x"}], {"threshold": 0}, "threshold"),
+    ([{"name": "a", "weight": 1, "query": "x"}], {"languages": ["ua"]}, "languages"),
+])
+def test_load_errors_name_file_rule_and_position(tmp_path: Path, rules: list[dict[str, object]],
+                                                 top: dict[str, object], message: str) -> None:
+    path = _profile(tmp_path, rules, **top)
+    with pytest.raises(ConfigError) as info:
+        load_topic(path)
+    assert str(info.value).startswith(str(path))
+    assert message in str(info.value)
+
+
+def test_query_error_line_in_a_block_scalar(tmp_path: Path) -> None:
+    path = tmp_path / "topic.yaml"
+    path.write_text(
+        "name: t\nthreshold: 1\nrules:\n"
+        "  - name: good\n    weight: 1\n    query: колония\n"
+        "  - name: broken\n    weight: 1\n    query: >-\n"
+        "      (колония OR тюрьма)\n      AND lang:ua\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_topic(path)
+    assert str(info.value) == (
+        f"{path}: rules[1] (broken) → query (query starts at line 10): unknown language "
+        "'ua' (use ru, uk, en, other) at line 1, column 30 of the query")
+
+
+def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_topic(bad)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_topic(tmp_path / "missing.yaml")
+
+
+def test_shipped_profile_shape(shipped: TopicProfile) -> None:
+    assert shipped.name == "prisoner-recruitment"
+    assert shipped.languages == ("ru", "uk", "en")
+    weights = [r.weight for r in shipped.rules]
+    assert any(w >= shipped.threshold for w in weights) and any(w < 0 for w in weights)
+
+
+# --- real pages: none is about prisoner recruitment --------------------------------
+
+@pytest.mark.skipif(not SHARED_PAGES.is_dir(), reason=f"{SHARED_PAGES} is absent")
+def test_no_real_page_is_a_false_positive(shipped: TopicProfile) -> None:
+    """The shared corpus (its README: "No page is about Wagner or prisoner
+    recruitment") holds war coverage, Second World War history and long human-rights
+    reports: hard negatives. Pages with a gold body use it; the Russian, Ukrainian and
+    war-tagged pages without one are extracted (the other English pages are blogs and
+    tutorials, slow to extract and far from the topic)."""
+    from pipelines.extract import extract
+
+    manifest = json.loads((SHARED_PAGES / "manifest.json").read_text(encoding="utf-8"))
+    articles, pages, langs = [], [], {}
+    for p in manifest:
+        url = f"https://fixture.test/{p['file']}"
+        langs[url] = p["lang"]
+        if p["gold"].get("body"):
+            articles.append(_article(p["file"], p["lang"], p["gold"].get("title") or "",
+                                     p["gold"]["body"]))
+        elif p["lang"] in ("ru", "uk") or p.get("topic_tags"):
+            pages.append(RawPage(url=url, final_url=url, status=200,
+                                 headers={"content-type": "text/html"},
+                                 body=(SHARED_PAGES / p["file"]).read_bytes(),
+                                 source="fixture"))
+    for article in extract(pages):
+        article.lang = langs[article.url]
+        articles.append(article)
+    assert len(articles) >= 95
+    classified = classify(analyse(articles), shipped)
+    relevant = [(a.url, a.matched_terms) for a in classified if a.relevant]
+    assert relevant == []
