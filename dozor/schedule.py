@@ -11,6 +11,7 @@ started by hand or by cron at the same time does not run either.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -99,8 +101,10 @@ class CycleRunner:
         number, started, t0 = self.cycles, datetime.now().astimezone(), time.monotonic()
         log.info("cycle %d started: %s", number, " ".join(self.command[2:]))
         outcome = CycleOutcome(number, started, 0.0, None)
+        # wide enough that the child's lines are not wrapped into the log
+        env = {**os.environ, "COLUMNS": os.environ.get("DOZOR_LOG_COLUMNS", "200")}
         with subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, encoding="utf-8", errors="replace") as child:
+                              text=True, encoding="utf-8", errors="replace", env=env) as child:
             timer = None
             timed_out = threading.Event()
             if self.timeout:
@@ -138,6 +142,13 @@ def run_schedule(trigger: BaseTrigger, runner: CycleRunner, max_cycles: int | No
         runner()
         if max_cycles is not None and runner.cycles >= max_cycles:
             scheduler.shutdown(wait=False)
+
+    def overran(event: JobSubmissionEvent) -> None:
+        tick = event.scheduled_run_times[0] if event.scheduled_run_times else None
+        log.warning("tick at %s skipped: cycle %d is still running",
+                    f"{tick:%H:%M:%S}" if tick else "?", runner.cycles)
+
+    scheduler.add_listener(overran, EVENT_JOB_MAX_INSTANCES)
 
     now = datetime.now().astimezone()
     first = now if start_now else trigger.get_next_fire_time(None, now)

@@ -73,7 +73,7 @@ def schedule(
         run_args.append("--allow-private-network")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    # APScheduler's own per-run lines repeat ours
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler's own lines repeat ours (an overrun tick is logged by dozor.schedule)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     run_schedule(trigger, CycleRunner(run_command(run_args), limit), max_cycles=cycles,
                  start_now=cron is None)
