@@ -14,15 +14,20 @@ phrases ``"a b"`` with optional slop ``"a b"~2``, wildcards ``*`` and ``?``, and
 ``cluster_id:``; ``terms:`` names the default field explicitly. Bare terms next to each
 other are joined by **AND** (``Вагнер колония`` = ``Вагнер AND колония``). Operators are
 plain boolean logic: ``+x`` is ``x`` and ``-x`` is ``NOT x`` wherever they stand (not
-Lucene's scoring "should/must" rules). Boosts, fuzzy terms, ranges and regular
-expressions are rejected.
+Lucene's scoring "should/must" rules). A lower-case ``and``/``or``/``not`` is refused
+(Lucene would search it as a word; quote it to do that). Boosts, fuzzy terms, ranges
+and regular expressions are rejected. Field values: ``lang``, ``source`` and
+``translation_status`` are compared lower-cased, ``cluster_id`` as written; all four
+take wildcards.
 
 Words in the default field are normalised like article text (`pipelines.terms`): a
 Cyrillic word matches every lemma its inflections may have in Russian or Ukrainian
 (``колонии`` matches ``колония``), a Latin word its English stem; a hyphenated word is
 a phrase of its parts (``Шторм-Z`` = ``"Шторм Z"``). Wildcards are matched against the
 normalised terms as they are (lower case, ё -> е): ``вербов*`` matches ``вербовка`` and
-``вербовать``; ``recruit*`` matches the stem ``recruit``.
+``вербовать``; ``recruit*`` matches the stem ``recruit``. Russian and Ukrainian
+spellings are different words (``колония`` / ``колонія``). Title, text and the English
+fields run on as one sequence of terms (`pipelines.terms.analyse`), on both backends.
 
 Contract with the Elasticsearch mapping
 ---------------------------------------
@@ -57,6 +62,7 @@ LANG_VALUES = ("ru", "uk", "en", "other")
 MAX_PHRASE_VARIANTS = 256
 _WILDCARD = re.compile(r"(?<!\\)[*?]")
 _POSITION_RE = re.compile(r"at position (\d+)")
+_OPERATORS = ("AND", "OR", "NOT")
 
 
 class QueryError(ValueError):
@@ -383,6 +389,10 @@ class _Compiler:
     def leaf(self, item: tree.Word | tree.Phrase, field: str | None, slop: int) -> _Node:
         phrase = isinstance(item, tree.Phrase)
         raw = item.value[1:-1] if phrase else item.value
+        if not phrase and raw.upper() in _OPERATORS and raw != raw.upper():
+            # Lucene reads a lower-case "and" as a word to search for: never what is meant
+            raise self.error(item, f"{raw!r} would be searched as a word: write "
+                                   f"{raw.upper()} for the operator, or \"{raw}\" for the word")
         if field is None or field == TERMS_FIELD:
             # an escaped wildcard is a literal * or ?, which no normalised term holds
             words = re.sub(r"\\(.)", r"\1", re.sub(r"\\[*?]", " ", raw))

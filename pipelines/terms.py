@@ -326,7 +326,7 @@ class TermDoc:
         return sorted(p for term in self._terms_of(slot) for p in self.index[term])
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)
 def term_doc(terms: str) -> TermDoc:
     """The `TermDoc` of an article's space-joined `terms` (cached: many rules, one article)."""
     return TermDoc(terms.split())

@@ -20,7 +20,7 @@ import pytest
 
 from pipelines.article import Article
 from pipelines.query import QueryError, parse_query
-from pipelines.terms import analyse
+from pipelines.terms import TermDoc, analyse
 
 
 def _article(n: int, lang: str, title: str, text: str, **kw: Any) -> Article:
@@ -147,6 +147,23 @@ def test_python_and_elasticsearch_semantics_agree(text: str) -> None:
         assert query.matches(article) == es_eval(dsl, _es_doc(article)), (text, article.url)
 
 
+@pytest.mark.parametrize("text", QUERIES)
+def test_may_match_part_never_rules_out_a_matching_passage(text: str) -> None:
+    query = parse_query(text)
+    for article in CORPUS:
+        words = article.terms.split()
+        passages = [TermDoc(words[i:i + 4]) for i in range(0, len(words), 2)]
+        if any(query.matches(article, doc) for doc in passages):
+            assert query.may_match_part(article), article.url
+
+
+def test_may_match_part_reads_not_as_true() -> None:
+    riot = CORPUS[7]
+    assert not parse_query("prison AND NOT riot").matches(riot)
+    assert parse_query("prison AND NOT riot").may_match_part(riot)
+    assert not parse_query("prison AND опера").may_match_part(riot)
+
+
 def _matching(text: str) -> set[int]:
     query = parse_query(text)
     return {int(a.url.rsplit("/", 1)[1]) for a in CORPUS if query.matches(a)}
@@ -236,6 +253,8 @@ def test_es_dsl_shapes() -> None:
     ("колония &&  && тюрьма", "syntax error", 1, 13),
     ('"незакрытая фраза', "syntax error", 1, 1),
     ("   ", "empty query", 1, 1),
+    ("колония and тюрьма", "write AND for the operator", 1, 9),
+    ("колония OR\n Not тюрьма", "write NOT for the operator", 2, 2),
 ])
 def test_errors_name_the_rule_and_the_position(text: str, message: str, line: int,
                                                column: int) -> None:
@@ -245,6 +264,10 @@ def test_errors_name_the_rule_and_the_position(text: str, message: str, line: in
     assert str(err).startswith("recruitment-uk: ")
     assert message in str(err)
     assert (err.line, err.column) == (line, column), str(err)
+
+
+def test_operator_words_can_be_searched_quoted() -> None:
+    assert parse_query('"and"').to_es() == {"term": {"terms": "and"}}
 
 
 def test_too_ambiguous_phrase_is_refused() -> None:
