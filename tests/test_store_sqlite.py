@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -384,3 +385,24 @@ def test_two_connections_share_the_file(db: Path) -> None:
         assert errors == []
         assert reader.count() == 200
         assert len(reader.search("колония", limit=500)) == 200
+
+
+def test_lookups_use_indexes(store: SQLiteStore, stored: dict[str, Article]) -> None:
+    """Crawl frontier, dedup, backlog, delivery and filtered search look-ups never read
+    the whole articles table: they run on every batch as the table grows."""
+    wire = store.get(stored["ru_wire"].id)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    store.seen([wire.canonical_url, "https://example.org/new"])
+    store.dup_candidates([wire.content_hash], wire.lsh_bands)
+    store.pending_translation(limit=10, after_id=wire.id)
+    store.add_deliveries("rule", [wire.id])
+    store.pending_deliveries("rule")
+    store.search("колонии", lang="ru")
+    store._db.set_trace_callback(None)
+
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) >= 7
+    for sql in selects:
+        plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql))
+        assert not re.search(r"\bSCAN (a|articles)\b", plan), (sql, plan)

@@ -156,6 +156,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_canonical_url ON articles(canonical_url);
     CREATE INDEX articles_cluster ON articles(cluster_id);
     CREATE INDEX articles_translation ON articles(translation_status, id);
+    -- search filters and orders by these without reading the rows (and their texts)
+    CREATE INDEX articles_lang ON articles(lang);
+    CREATE INDEX articles_recent ON articles(coalesce(published_at, fetched_at));
     CREATE VIRTUAL TABLE articles_fts USING fts5(
         {", ".join(FTS_COLUMNS)},
         content='articles', content_rowid='n',
@@ -171,7 +174,7 @@ MIGRATIONS: tuple[str, ...] = (
     # indexed by key, and the MinHash signature is kept to verify candidates.
     """
     ALTER TABLE articles ADD COLUMN minhash BLOB;
-    CREATE INDEX articles_content_hash ON articles(content_hash) WHERE content_hash != '';
+    CREATE INDEX articles_content_hash ON articles(content_hash);
     CREATE TABLE article_bands (
         band TEXT NOT NULL,
         article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
@@ -325,7 +328,7 @@ class SQLiteStore:
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def close(self) -> None:
@@ -351,11 +354,16 @@ class SQLiteStore:
                 self._db.execute("COMMIT")
                 return result
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise StoreError(f"cannot {action} in {self.path}: {exc}") from exc
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (a full disk, an I/O error)
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -463,40 +471,51 @@ class SQLiteStore:
         match = parsed.fts5_candidates(column=_TERM_COLUMNS)
         lang_filter = "AND a.lang = ?" if lang else ""
         lang_params = [lang] if lang else []
+        # the language index answers (lang, rowid) without reading the row
+        by_lang = "INDEXED BY articles_lang" if lang else ""
+        # Ranking reads only row numbers and scores; whole rows are fetched a page at a
+        # time, so sorting many candidates never carries their texts along.
         if match:
             weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-            sql = (
-                f"SELECT a.*, bm25(articles_fts, {weights}) AS bm25 FROM articles_fts "
-                f"JOIN articles AS a ON a.n = articles_fts.rowid "
-                f"WHERE articles_fts MATCH ? {lang_filter} ORDER BY bm25, a.n DESC"
+            ranked = (
+                f"SELECT a.n, bm25(articles_fts, {weights}) FROM articles_fts "
+                f"JOIN articles AS a {by_lang} ON a.n = articles_fts.rowid "
+                f"WHERE articles_fts MATCH ? {lang_filter} ORDER BY 2, a.n DESC"
             )
             params: list[Any] = [match, *lang_params]
         else:
             # nothing to look up in the index (e.g. `lang:uk AND relevant:true`): newest first
-            sql = (
-                f"SELECT a.*, 0.0 AS bm25 FROM articles AS a WHERE 1 {lang_filter} "
+            ranked = (
+                f"SELECT a.n, 0.0 FROM articles AS a WHERE 1 {lang_filter} "
                 "ORDER BY coalesce(a.published_at, a.fetched_at) DESC, a.n DESC"
             )
             params = lang_params
         hits: list[SearchHit] = []
         with self._lock:
             try:
-                cursor = self._db.execute(sql, params)
-                for row in cursor:
-                    article = _row_to_article(row)
-                    if not parsed.matches(article):
-                        continue
-                    terms = parsed.matched_terms(article)
-                    hits.append(
-                        SearchHit(
+                cursor = self._db.execute(ranked, params)
+                while len(hits) < limit and (page := cursor.fetchmany(max(limit, 50))):
+                    numbers = [n for n, _ in page]
+                    rows = {
+                        r["n"]: r
+                        for r in self._db.execute(
+                            f"SELECT * FROM articles WHERE n IN ({_marks(len(numbers))})",
+                            numbers,
+                        )
+                    }
+                    for n, bm25 in page:
+                        article = _row_to_article(rows[n])
+                        if not parsed.matches(article):
+                            continue
+                        terms = parsed.matched_terms(article)
+                        hits.append(SearchHit(
                             article=article,
-                            rank=-row["bm25"] or 0.0,  # no -0.0 in output
+                            rank=-bm25 or 0.0,  # no -0.0 in output
                             snippet=_snippet(article, terms),
                             matched_terms=terms,
-                        )
-                    )
-                    if len(hits) >= limit:
-                        break
+                        ))
+                        if len(hits) == limit:
+                            break
                 cursor.close()
             except sqlite3.Error as exc:
                 raise StoreError(f"search {query!r} failed in {self.path}: {exc}") from exc
