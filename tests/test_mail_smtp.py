@@ -253,3 +253,23 @@ def test_smtp_settings_defaults() -> None:
     assert ssl_ is not None and ssl_.port == 465
     plain = SmtpSettings.from_env({"DOZOR_SMTP_HOST": "mail.example.org"})
     assert plain is not None and (plain.port, plain.tls) == (25, "none")
+
+
+def test_cyrillic_recipient_goes_out_with_smtputf8(tmp_path: Path, store: SQLiteStore,
+                                                   smtp: SmtpServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    use_smtp(monkeypatch, smtp.env(DOZOR_MAIL_FROM="Дозор <dozor@example.org>"))
+    rules = rules_file(tmp_path, """\
+        rules:
+          - name: desk
+            query: 'relevant:true AND lang:uk'
+            to: [аналітик@приклад.укр]
+    """)
+    _, new_ids = stored_corpus(store)
+    assert notify(store, rules, new_ids).sent
+    [envelope] = smtp.received
+    assert "SMTPUTF8" in envelope.mail_options
+    assert envelope.rcpt_tos == ["аналітик@приклад.укр"]
+    [message] = smtp.messages()
+    assert message["To"] == "аналітик@приклад.укр"
+    assert message["From"] == "Дозор <dozor@example.org>"

@@ -21,6 +21,7 @@ risk a second email for every story of the digest on every such crash.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from pipelines.alert.matcher import matcher_for
 from pipelines.alert.rules import Rule, load_rules
 from pipelines.article import Article
 from pipelines.store import Delivery, Store
+
+log = logging.getLogger(__name__)
 
 MATCH_BATCH = 500  # articles read from the store at a time
 
@@ -126,6 +129,15 @@ def send_pending(store: Store, rules: Sequence[Rule], mailer: Mailer,
         except DeliveryError as exc:
             store.mark_delivery_failed(rule.name, ids, str(exc))
             outcome.status, outcome.detail = "failed", str(exc)
+        except Exception as exc:
+            # Not a mail-server answer but a fault on this side (the mailers map every
+            # network and SMTP error to DeliveryError), raised before the message was
+            # handed over: pending again, and this run goes on with the other rules.
+            # Only the death of the process leaves a digest in "sending".
+            log.exception("sending the digest for rule %r failed", rule.name)
+            error = f"{type(exc).__name__}: {exc}"
+            store.mark_delivery_failed(rule.name, ids, error)
+            outcome.status, outcome.detail = "failed", error
         else:
             store.mark_delivered(rule.name, ids)
         report.digests.append(outcome)
