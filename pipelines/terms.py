@@ -42,10 +42,10 @@ from pipelines.article import Article
 # accents, decomposed й), soft hyphen and zero-width joiners; they are removed later.
 _INWORD = "\u0300-\u036f\u00ad\u200b-\u200d\u2060"
 _APOSTROPHES = "'\u2019\u2018\u02bc\u02b9`"
-_WORD = rf"(?:[^\W_]|[{_INWORD}])+"
+_WORD = rf"(?:[^\W_]+|[{_INWORD}]+)+"
 TOKEN_RE = re.compile(rf"{_WORD}(?:[{_APOSTROPHES}]{_WORD})*")
 # In a query word * and ? are wildcards and belong to the word.
-_QWORD = rf"(?:[^\W_]|[{_INWORD}*?])+"
+_QWORD = rf"(?:[^\W_]+|[{_INWORD}*?]+)+"
 QUERY_TOKEN_RE = re.compile(rf"{_QWORD}(?:[{_APOSTROPHES}]{_QWORD})*")
 
 _APOSTROPHE_FOLD = str.maketrans({c: "'" for c in _APOSTROPHES} | {"ё": "е"})
@@ -151,7 +151,7 @@ def normalise(text: str, lang: str | None) -> list[str]:
     if not text:
         return []
     cyr_lang = _cyrillic_lang(text, lang)
-    terms = (_term(m.group(), cyr_lang) for m in TOKEN_RE.finditer(text))
+    terms = [_term(word, cyr_lang) for word in TOKEN_RE.findall(text)]
     return [t for t in terms if t]
 
 
