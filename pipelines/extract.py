@@ -119,7 +119,7 @@ def extract_page(page: RawPage) -> Article | None:
         description=description,
         site_name=site_name,
         html_lang=declared_language(tree, headers.get("content-language")),
-        lang_hint=page.source_lang or page.feed_lang,
+        lang_hint=normalise_code(page.source_lang or page.feed_lang),
         published_at=published_at,
         published_from=published_from,
         warc_file=page.warc_file,

@@ -291,7 +291,7 @@ def test_ukrainian_page_labelled_russian_is_ukrainian() -> None:
         title="Засуджених вербують на війну", paragraphs=PARAGRAPHS_UK, lang="ru",
         head='<meta property="og:locale" content="ru_RU">',
     ).encode("utf-8")
-    page = raw(body, source_lang="ru", feed_lang="ru-RU")
+    page = raw(body, feed_lang="ru-RU")
     [article] = detect(extract([page]), ("ru", "uk", "en"))
     assert (article.html_lang, article.lang_hint) == ("ru", "ru")
     assert article.lang == "uk"
