@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -87,19 +86,25 @@ class CompiledRule:
     query: Query
     window: int | None = None
 
-    def fires(self, article: Article) -> bool:
+    def fires(self, article: Article, passages: dict[int, _Passages] | None = None) -> bool:
+        """Whether the rule matches; `passages` shares built windows between the rules
+        evaluated on one article."""
         if self.window is None:
             return self.query.matches(article)
         if not self.query.may_match_part(article):
             return False  # the cheap exit for most articles and rules
-        return any(self.query.matches(article, doc)
-                   for doc in _passages(article.terms, self.window))
+        if passages is None:
+            passages = {}
+        windows = passages.get(self.window)
+        if windows is None:
+            windows = passages[self.window] = _Passages(article.terms, self.window)
+        return any(self.query.matches(article, doc) for doc in windows)
 
 
 class _Passages:
     """Overlapping windows of `size` words, each starting half a window after the last
     (words up to size/2 apart are always seen together). Built as far as a rule needs
-    them, and shared by the rules of one article."""
+    them."""
 
     def __init__(self, terms: str, size: int) -> None:
         self.words = terms.split()
@@ -114,11 +119,6 @@ class _Passages:
             yield self.built[n]
 
 
-@lru_cache(maxsize=16)
-def _passages(terms: str, size: int) -> _Passages:
-    return _Passages(terms, size)
-
-
 @dataclass(frozen=True)
 class TopicProfile:
     name: str
@@ -129,7 +129,8 @@ class TopicProfile:
 
     def fired(self, article: Article) -> list[CompiledRule]:
         """The rules that match `article` (whatever its language)."""
-        return [rule for rule in self.rules if rule.fires(article)]
+        passages: dict[int, _Passages] = {}
+        return [rule for rule in self.rules if rule.fires(article, passages)]
 
 
 def load_topic(path: Path | str) -> TopicProfile:
