@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -194,13 +195,22 @@ def read_pages(path: Path, max_size: int) -> Iterator[RawPage]:
     as DOWNLOAD_MAXSIZE bounds the crawl). A file cut short by a crash yields what it has.
     """
     with open(path, "rb") as fh:
-        try:
-            for record in ArchiveIterator(fh):
+        records = iter(ArchiveIterator(fh))
+        while True:
+            try:
+                record = next(records)
                 page = _page(record, str(path), max_size)
-                if page is not None:
-                    yield page
-        except ArchiveLoadFailed as exc:
-            log.warning("%s: stopped reading at a damaged record: %s", path, exc)
+            except StopIteration:
+                return
+            # warcio reports a truncated or corrupt record with assorted exceptions
+            # (ArchiveLoadFailed, AttributeError on cut headers, zlib/EOF errors on a cut
+            # body); whatever came before it is intact
+            except (ArchiveLoadFailed, AttributeError, EOFError, OSError, ValueError,
+                    zlib.error) as exc:
+                log.warning("%s: stopped reading at a damaged record: %s", path, exc)
+                return
+            if page is not None:
+                yield page
 
 
 def _page(record: ArcWarcRecord, warc_file: str, max_size: int) -> RawPage | None:
