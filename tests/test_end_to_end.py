@@ -3,8 +3,9 @@
 A real HTTP server on 127.0.0.1 serves five fictional outlets (RSS, Atom and news
 sitemaps; a 301, a 404, a robots-disallowed draft, windows-1251 pages without any
 charset, a tracking-parameter link, a syndicated wire copy, traps in every language).
-`dozor run` crawls it twice in a subprocess into a real SQLite file, with a real SMTP
-server (aiosmtpd) receiving the digest. gold.yaml says what must come out.
+`dozor run` crawls it three times in a subprocess into a real SQLite file: the first
+run with the mail server down, the second and third with a real SMTP server (aiosmtpd)
+up. gold.yaml says what must come out.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pipelines.article import Article
 from pipelines.store import open_store
 from tests.conftest import REPO
 from tests.httpserver import NewsServer
-from tests.smtpserver import SmtpServer
+from tests.smtpserver import SmtpServer, closed_port
 
 SITE = Path(__file__).parent / "site_unseen"
 GOLD = yaml.safe_load((SITE / "gold.yaml").read_text(encoding="utf-8"))
@@ -39,16 +40,18 @@ RUN_TIMEOUT = 120
 
 
 @dataclass
+class Run:
+    result: subprocess.CompletedProcess[str]
+    requests: list[str]  # paths the site served during this run
+    mail: list[EmailMessage]  # messages the SMTP server accepted during this run
+
+
+@dataclass
 class Crawl:
     site: RenderedSite
     server: NewsServer
-    articles: list[Article]
-    first_run: subprocess.CompletedProcess[str]
-    second_run: subprocess.CompletedProcess[str]
-    first_requests: list[str]
-    second_requests: list[str]
-    first_mail: list[EmailMessage]
-    second_mail: list[EmailMessage]
+    articles: list[Article]  # in the database after the last run
+    runs: list[Run]
 
 
 def _flat(text: str) -> str:
@@ -78,43 +81,60 @@ def _rules_file(directory: Path) -> Path:
     return path
 
 
-def _dozor_run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "dozor", "run", *args], cwd=REPO, env=env,
+def _dozor(args: list[str], env: dict[str, str], ok: bool = True
+           ) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "dozor", *args], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    assert result.returncode == 0, f"dozor run failed:\n{result.stdout}\n{result.stderr}"
+    if ok:
+        assert result.returncode == 0, f"dozor {args[0]} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def _setup(work: Path, server: NewsServer, smtp_port: int) -> tuple[RenderedSite, list[str],
+                                                                   dict[str, str]]:
+    """Serve the site; the `dozor run` arguments and environment for crawling it."""
+    site = _serve(server)
+    sources = work / "sources.yaml"
+    sources.write_text(yaml.safe_dump(site.sources(), allow_unicode=True), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DOZOR_") and k != "ELASTICSEARCH_URL"}
+    env.update(DOZOR_DATA_DIR=str(work / "data"), DOZOR_ALLOWED_NETWORKS="127.0.0.1/32",
+               DOZOR_SMTP_HOST="127.0.0.1", DOZOR_SMTP_PORT=str(smtp_port),
+               DOZOR_MAIL_FROM="dozor@example.org")
+    args = ["--sources", str(sources), "--db", str(work / "dozor.db"),
+            "--alerts", str(_rules_file(work))]
+    return site, args, env
 
 
 @pytest.fixture(scope="module")
 def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawl]:
     work = tmp_path_factory.mktemp("e2e")
     server = NewsServer().start()
-    smtp = SmtpServer().start()
-    try:
-        site = _serve(server)
-        sources = work / "sources.yaml"
-        sources.write_text(yaml.safe_dump(site.sources(), allow_unicode=True), encoding="utf-8")
-        db = work / "dozor.db"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("DOZOR_") and k != "ELASTICSEARCH_URL"}
-        env.update(smtp.env(), DOZOR_DATA_DIR=str(work / "data"),
-                   DOZOR_ALLOWED_NETWORKS="127.0.0.1/32", DOZOR_MAIL_FROM="dozor@example.org")
-        args = ["--sources", str(sources), "--db", str(db), "--alerts", str(_rules_file(work))]
+    smtp = SmtpServer()
+    runs: list[Run] = []
 
-        first = _dozor_run(args, env)
-        first_requests = list(server.requests)
-        first_mail = smtp.messages()
-        second = _dozor_run(args, env)
-        store = open_store(db=db)
+    def run(env: dict[str, str], ok: bool = True) -> None:
+        requests, mail = len(server.requests), len(smtp.received)
+        result = _dozor(["run", *args], env, ok=ok)
+        runs.append(Run(result, server.requests[requests:], smtp.messages()[mail:]))
+
+    try:
+        site, args, env = _setup(work, server, closed_port())
+        run(env, ok=False)  # mail server down: the digest must wait, not be lost
+        smtp.start()
+        try:
+            env["DOZOR_SMTP_PORT"] = str(smtp.port)
+            run(env)
+            run(env)
+        finally:
+            smtp.stop()
+        store = open_store(db=work / "dozor.db")
         try:
             articles = list(store.iter_articles())
         finally:
             store.close()
-        yield Crawl(site, server, articles, first, second, first_requests,
-                    server.requests[len(first_requests):], first_mail,
-                    smtp.messages()[len(first_mail):])
+        yield Crawl(site, server, articles, runs)
     finally:
-        smtp.stop()
         server.stop()
 
 
@@ -179,7 +199,7 @@ def test_not_stored_and_robots(crawl: Crawl) -> None:
 
 def test_redirect_followed_and_final_url_recorded(crawl: Crawl) -> None:
     for old, new_url in crawl.site.redirects.items():
-        assert crawl.server.fetched(old) >= 1, f"{old} (in a sitemap) was never requested"
+        assert old in crawl.runs[0].requests, f"{old} (in a sitemap) was never requested"
         article = _one(crawl, _path(new_url))
         assert _path(article.final_url) == _path(new_url)
 
@@ -248,9 +268,8 @@ def _digest_parts(message: EmailMessage) -> tuple[str, str]:
             html.get_content().replace("\r\n", "\n"))
 
 
-def test_one_digest_with_exactly_the_relevant_stories(crawl: Crawl) -> None:
-    assert len(crawl.first_mail) == 1, f"{len(crawl.first_mail)} emails for one run"
-    message = crawl.first_mail[0]
+def _check_digest(message: EmailMessage) -> None:
+    """Exactly the on-topic stories, the wire copy folded into its original."""
     text, html = _digest_parts(message)
     originals = [g for g in GOLD["articles"] if g["relevant"] and "syndicated_of" not in g]
     copies = [g for g in GOLD["articles"] if g["relevant"] and "syndicated_of" in g]
@@ -274,11 +293,20 @@ def test_one_digest_with_exactly_the_relevant_stories(crawl: Crawl) -> None:
     assert message["Message-ID"] and message["Date"]
 
 
-def test_second_run_fetches_no_stored_article_and_sends_nothing(crawl: Crawl) -> None:
-    stored_paths = {_path(a.final_url) for a in crawl.articles}
-    refetched = sorted({p.split("?")[0] for p in crawl.second_requests} & stored_paths)
-    assert refetched == [], f"second run fetched stored articles again: {refetched}"
-    assert crawl.second_mail == [], "second run sent an email"
-    # the feeds themselves are read again: the second run did crawl
-    assert any(p.endswith((".xml", "rss.xml")) for p in crawl.second_requests)
+def test_smtp_down_then_one_digest_with_exactly_the_relevant_stories(crawl: Crawl) -> None:
+    down, up, again = crawl.runs
+    assert down.mail == []
+    # the first run says the digest did not go and keeps it for the next run
+    assert "NOT sent" in _flat(down.result.stdout), down.result.stdout
+    assert len(up.mail) == 1, f"{len(up.mail)} emails for one run"
+    _check_digest(up.mail[0])
+    assert again.mail == [], "a story was emailed twice"
 
+
+def test_later_runs_fetch_no_stored_article(crawl: Crawl) -> None:
+    stored_paths = {_path(a.final_url) for a in crawl.articles}
+    for number, run in enumerate(crawl.runs[1:], 2):
+        refetched = sorted({p.split("?")[0] for p in run.requests} & stored_paths)
+        assert refetched == [], f"run {number} fetched stored articles again: {refetched}"
+        # the feeds themselves are read again: the run did crawl
+        assert any(p.endswith(".xml") for p in run.requests), run.requests
