@@ -24,6 +24,11 @@ test-install: $(VENV)/.test-installed
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[test]' stanza==1.10.1
+	# tests/test_compose.py validates docker-compose.yml with Debian's docker-compose,
+	# which needs no Docker engine; installed here when missing and we are root (CI)
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
+		|| echo "docker-compose not installed: tests/test_compose.py will be skipped"
 	touch $@
 
 run: install
