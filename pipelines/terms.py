@@ -397,14 +397,18 @@ def _best_window(text: str, toks: list[Token], hits: dict[int, int],
     terms, then the most matched words; the text's start when nothing matched."""
     if not toks:
         return 0, min(len(text), width)
+    order = sorted(hits)
+    hit_starts = [toks[j].start for j in order]
     best, best_key = 0, (-1, -1)
-    for i in sorted(hits) or [0]:
+    for i in order or [0]:
         # start a little before the first hit so it reads in context
         first = i
         while first > 0 and toks[i].start - toks[first - 1].start < width // 5:
             first -= 1
-        inside = [j for j in hits if toks[first].start <= toks[j].start
-                  and toks[j].end <= toks[first].start + width]
+        begin = toks[first].start
+        inside = [j for j in order[bisect_left(hit_starts, begin):
+                                   bisect_right(hit_starts, begin + width)]
+                  if toks[j].end <= begin + width]
         key = (len({hits[j] for j in inside}), len(inside))
         if key > best_key:
             best, best_key = first, key
