@@ -22,6 +22,7 @@ import fnmatch
 import json
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,8 +115,10 @@ def _now_date_math(name: str) -> str:
 
 class FakeElasticsearch:
     def __init__(self, plugins: tuple[str, ...] = (), api_key: str | None = None,
-                 basic_auth: tuple[str, str] | None = None) -> None:
+                 basic_auth: tuple[str, str] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.plugins = plugins
+        self.tls = tls
         self.api_key = api_key
         self.basic_auth = basic_auth
         self.indices: dict[str, Index] = {}
@@ -136,7 +139,7 @@ class FakeElasticsearch:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> FakeElasticsearch:
         fake = self
@@ -174,6 +177,8 @@ class FakeElasticsearch:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self

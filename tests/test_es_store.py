@@ -20,6 +20,7 @@ from pipelines.store.elastic import BulkSettings, ElasticStore, connect
 from pipelines.store.spool import Spool
 from tests.fake_es import NDJSON_TYPE, FakeElasticsearch
 from tests.sample_articles import corpus
+from tests.smtpserver import self_signed_tls
 
 FAST = BulkSettings(initial_backoff=0.01, max_backoff=0.05)
 
@@ -360,3 +361,21 @@ def test_errors_name_the_cluster_without_credentials(tmp_path: Path) -> None:
             store.count()
         assert "401" in str(err.value) and "wrong" not in str(err.value)
         assert "http://127.0.0.1:" in str(err.value)
+
+
+def test_tls_with_the_ca_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              articles: dict[str, Article]) -> None:
+    context, ca_file = self_signed_tls(tmp_path)
+    with FakeElasticsearch(tls=context, basic_auth=("elastic", "pw")) as fake:
+        monkeypatch.setenv("ELASTIC_PASSWORD", "pw")
+        # without the CA the certificate is refused: an error, never a silent spool
+        untrusted = ElasticStore(fake.url, spool=Spool(tmp_path / "spool"),
+                                 client=connect(fake.url, backoff_base=0.01, backoff_cap=0.02))
+        with pytest.raises(StoreError, match="(?i)certificate"):
+            untrusted.write([articles["uk"]])
+        monkeypatch.setenv("ELASTIC_CA_CERTS", str(ca_file))
+        with ElasticStore(fake.url, spool=Spool(tmp_path / "spool")) as store:
+            result = store.write([articles["en_wire"]])
+            # the batch the untrusted attempt kept is stored first
+            assert result.new == [articles["uk"].id, articles["en_wire"].id]
+        assert fake.problems == []

@@ -32,6 +32,7 @@ from elasticsearch import (
     ConnectionError,
     ConnectionTimeout,
     Elasticsearch,
+    SSLError,
     TransportError,
 )
 from elasticsearch.helpers import streaming_bulk
@@ -147,8 +148,10 @@ def connect(
 def unreachable(exc: BaseException) -> bool:
     """Down, unreachable or overloaded: worth spooling and retrying later. A TLS error
     is a configuration problem, reported instead."""
+    if isinstance(exc, SSLError):
+        return False
     if isinstance(exc, ConnectionError | ConnectionTimeout):
-        return "TlsError" not in type(exc).__name__
+        return True
     return isinstance(exc, ApiError) and exc.status_code in RETRY_STATUSES
 
 
