@@ -53,12 +53,13 @@ class Recorder:
     batches: list[int] = field(default_factory=list)
 
     def process(self, pages: list[RawPage]) -> None:
+        """Record the batch; with `fail`, then raise as a broken stage would."""
         self.batches.append(len(pages))
-        if self.fail:
-            raise RuntimeError("the stages failed on purpose")
         with self.out.open("a", encoding="utf-8") as fh:
             for page in pages:
                 fh.write(json.dumps(page_record(page), ensure_ascii=False) + "\n")
+        if self.fail:
+            raise RuntimeError("the stages failed on purpose")
 
 
 def main(argv: list[str]) -> int:

@@ -60,7 +60,10 @@ class NewsSpider(DozorSpider):
         return spider
 
     def _own_pipeline(self, crawler: Crawler) -> PageProcessor:
-        """`scrapy crawl news` without the CLI: the configured store and stages."""
+        """`scrapy crawl news` without the CLI: the configured store (DOZOR_DB) and stages.
+
+        Crawl and index only; alerts are sent by `dozor run` (or `dozor alerts send`).
+        """
         from dozor.run import build_pipeline
         from pipelines.store import open_store
 
