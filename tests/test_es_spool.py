@@ -77,6 +77,25 @@ def test_unreachable_cluster_spools_then_next_write_replays(
         a.id: a.title for a in articles}
 
 
+def test_any_command_opening_the_store_replays_and_the_next_write_reports_it(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
+    """The run after an outage may fetch nothing new (the spooled URLs count as seen):
+    the first contact stores the spool anyway, and the stories it stored for the first
+    time are reported new by the next write, in this process or a later one."""
+    spool_dir = tmp_path / "spool"
+    with make_store(_down_url(), spool_dir) as down:
+        down.write(articles[:3])
+    with make_store(fake.url, spool_dir) as searching:
+        assert searching.search("колонии") is not None  # e.g. `dozor search`
+        assert searching.count() == 3
+    assert list(spool_dir.glob("*.jsonl")) == []
+    with make_store(fake.url, spool_dir) as later:
+        assert later.seen([articles[0].canonical_url]) == {articles[0].canonical_url}
+        first = later.write([articles[3]])
+        assert first.new == [a.id for a in articles[:4]]
+        assert later.write([articles[4]]).new == [articles[4].id]  # reported once
+
+
 def test_spooled_versions_are_replayed_before_newer_ones(
         fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
     spool_dir = tmp_path / "spool"

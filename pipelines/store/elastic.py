@@ -11,9 +11,11 @@ Writes go through `elasticsearch.helpers.streaming_bulk`: chunked by count and s
 documents rejected with 429 retried with exponential backoff, whole requests retried
 by the transport on 429/5xx and connection errors; ids are `Article.id`, so repeating
 a write changes nothing. When the cluster cannot be reached the batch goes to a disk
-spool (pipelines.store.spool) and is replayed, before anything newer, by the next
-write; what a retry cannot fix (a mapping error) is kept aside in the spool's
-`rejected/` folder with the reason.
+spool (pipelines.store.spool) and is replayed, before anything newer is written, at the
+next contact with the cluster (any command opening the store) or the next write; the
+articles a replay stored for the first time are reported new by the next write, so
+they reach the alerts once. What a retry cannot fix (a mapping error) is kept aside in
+the spool's `rejected/` folder with the reason.
 """
 
 from __future__ import annotations
@@ -227,8 +229,9 @@ class ElasticStore:
         return StoreError(f"cannot {action} on Elasticsearch at {self.url}: {describe(exc)}")
 
     def ensure_indices(self) -> None:
-        """Set the indices up on first use when `dozor setup` has not been run, so that
-        nothing is ever written to an index created without the templates."""
+        """On the first contact with the cluster: set the indices up if `dozor setup` was
+        never run (nothing is ever written to an index created without the templates),
+        then store what the spool holds from an earlier outage."""
         if self._ready:
             return
         if not self.client.indices.exists_alias(name=self.names.articles):
@@ -242,6 +245,16 @@ class ElasticStore:
                 raise StoreError(f"{exc} (run `dozor setup` with an account that may "
                                  "manage templates and indices)") from exc
         self._ready = True
+        replayed = WriteResult()
+        try:
+            self._replay(replayed)
+        except _Unwritten as exc:
+            log.warning("spooled articles not stored yet (%s): the next write tries again",
+                        exc.cause if isinstance(exc.cause, str) else describe(exc.cause))
+        finally:
+            # whatever command opened the store, the articles it stored for the first
+            # time reach the alerts through the next write's result, in this run or later
+            self.spool.announce(replayed.new)
 
     def alert_matcher(self) -> Any:
         """Rules are matched by the cluster's percolator (pipelines.alert.matcher seam)."""
@@ -257,19 +270,22 @@ class ElasticStore:
         result = WriteResult()
         try:
             # spooled batches first: an older version must never overwrite a newer one
+            self.ensure_indices()
             self._replay(result)
         except _Unwritten as exc:
             self._defer(batch, exc.cause, result)
             return result
-        if not batch:
+        except (ApiError, TransportError) as exc:
+            self._defer(batch, exc, result)
             return result
-        try:
-            leftover = self._index(batch, result)
-        except _Unwritten as exc:
-            self._defer(exc.articles, exc.cause, result)
-            return result
-        if leftover:
+        if batch:
+            try:
+                leftover = self._index(batch, result)
+            except _Unwritten as exc:
+                leftover = []
+                self._defer(exc.articles, exc.cause, result)
             self._defer(leftover, "rejected as overloaded after every retry", result)
+        result.new = list(dict.fromkeys(self.spool.take_announced() + result.new))
         return result
 
     def _defer(self, articles: list[Article], cause: BaseException | str,

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 SUFFIX = ".jsonl"
+ANNOUNCED = "announced.json"
 
 
 @dataclass
@@ -74,6 +75,26 @@ class Spool:
     def remove(self, batch: SpooledBatch) -> None:
         batch.path.unlink(missing_ok=True)
 
+    def announce(self, ids: Iterable[str]) -> None:
+        """Remember ids a replay stored for the first time, until `take_announced`: the
+        replay may happen where nobody reports new articles (opening the store for a
+        search), and a story must still reach the alerts once."""
+        ids = list(ids)
+        if not ids:
+            return
+        path = self.directory / ANNOUNCED
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+        self._replace(path, json.dumps(list(dict.fromkeys(known + ids))))
+
+    def take_announced(self) -> list[str]:
+        path = self.directory / ANNOUNCED
+        try:
+            ids = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        path.unlink()
+        return ids
+
     def count(self) -> int:
         """Articles waiting in the spool."""
         return sum(len(b.articles) for b in self.batches())
@@ -95,16 +116,19 @@ class Spool:
         return sorted(p for p in self.directory.iterdir() if p.suffix == SUFFIX and p.is_file())
 
     def _write(self, directory: Path, records: list[dict[str, Any]]) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-        fd, tmp = tempfile.mkstemp(prefix=f"{stamp}-", suffix=".tmp", dir=directory)
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        return self._replace(directory / f"{stamp}-{os.urandom(4).hex()}{SUFFIX}", text)
+
+    def _replace(self, final: Path, text: str) -> Path:
+        """Write `final` whole or not at all: temporary file, fsync, rename."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=final.name, suffix=".tmp", dir=final.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                for record in records:
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.write(text)
                 out.flush()
                 os.fsync(out.fileno())
-            final = Path(tmp).with_suffix(SUFFIX)
             os.replace(tmp, final)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
