@@ -67,7 +67,10 @@ def operational(crawl: CrawlSettings) -> dict[str, Any]:
         "DOWNLOAD_WARNSIZE": min(crawl.download_maxsize // 2, 32 * 1024 * 1024),
         "RETRY_TIMES": crawl.retry_times,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
-        "USER_AGENT": crawl.user_agent,
+        # sites that want to reach whoever runs the crawler find the operator's address
+        # where the default user agent has the DOZOR_CONTACT placeholder
+        "USER_AGENT": crawl.user_agent.replace(
+            "DOZOR_CONTACT", os.environ.get("DOZOR_CONTACT") or "DOZOR_CONTACT"),
         "DOZOR_BATCH_SIZE": crawl.batch_size,
         "DOZOR_MAX_AGE_DAYS": crawl.max_age_days,
     }
