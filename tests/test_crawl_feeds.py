@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -140,7 +141,7 @@ def test_sitemap_index_lists_child_sitemaps() -> None:
 
 @pytest.mark.parametrize("parse", [lambda b: parse_feed(b, "https://example.org/f"),
                                    parse_sitemap], ids=["feed", "sitemap"])
-def test_entity_expansion_is_refused_before_parsing(parse) -> None:  # noqa: ANN001
+def test_entity_expansion_is_refused_before_parsing(parse: Callable[[bytes], object]) -> None:
     with pytest.raises(UnsafeXML, match="EntitiesForbidden"):
         parse(BILLION_LAUGHS)
 
