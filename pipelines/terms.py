@@ -387,6 +387,30 @@ def snippet(
     return "".join(out).strip()
 
 
+# marks no text contains: they tell whether a passage holds a match, whatever brackets
+# (or, escaped, markup) the text itself has
+_PROBE = ("\x02", "\x03")
+
+
+def article_snippet(
+    article: Article,
+    matched_terms: Iterable[str],
+    mark: tuple[str, str] = ("[", "]"),
+    escape: Callable[[str], str] | None = None,
+) -> str:
+    """`snippet` of the article's original text around the matches, or of its English
+    text when the matches are only there (an English query over a translated article).
+    `mark` and `escape` as for `snippet`."""
+    terms = list(matched_terms)
+    original = snippet(article.text or article.title, article.lang, terms, mark=_PROBE,
+                       escape=escape)
+    if _PROBE[0] not in original and article.text_en:
+        english = snippet(article.text_en, "en", terms, mark=_PROBE, escape=escape)
+        if _PROBE[0] in english:
+            original = english
+    return original.replace(_PROBE[0], mark[0]).replace(_PROBE[1], mark[1])
+
+
 def _squash(s: str) -> str:
     return re.sub(r"\s+", " ", s)
 

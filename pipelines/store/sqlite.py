@@ -20,7 +20,7 @@ import numpy as np
 from pipelines.article import TRANSLATION_STATUSES, Article, utcnow
 from pipelines.query import parse_query
 from pipelines.store.base import Delivery, DupCandidate, SearchHit, StoreError, WriteResult
-from pipelines.terms import normalise, snippet
+from pipelines.terms import article_snippet, normalise
 
 # Marks the file as Dozor's (PRAGMA application_id), so another program's database is
 # refused instead of being "migrated".
@@ -85,8 +85,6 @@ TRANSLATION_COLUMNS = (
     "terms",
 )
 DELIVERY_STATUSES = ("pending", "sending", "sent")
-# snippet marks no text contains, replaced by [ ] once the passage is chosen
-_PROBE = ("\x02", "\x03")
 
 _FTS_SYNC = f"""
 CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
@@ -511,7 +509,7 @@ class SQLiteStore:
                         hits.append(SearchHit(
                             article=article,
                             rank=-bm25 or 0.0,  # no -0.0 in output
-                            snippet=_snippet(article, terms),
+                            snippet=article_snippet(article, terms),
                             matched_terms=terms,
                         ))
                         if len(hits) == limit:
@@ -701,16 +699,4 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
     if pending.strip():
         raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()[:80]}")
-
-
-def _snippet(article: Article, terms: list[str]) -> str:
-    """A passage of the original text around the matches, or of the English text when
-    the matches are only there (an English query over a translated article)."""
-    # private marks tell whether a passage holds a match, whatever brackets the text has
-    original = snippet(article.text or article.title, article.lang, terms, mark=_PROBE)
-    if _PROBE[0] not in original and article.text_en:
-        english = snippet(article.text_en, "en", terms, mark=_PROBE)
-        if _PROBE[0] in english:
-            original = english
-    return original.replace(_PROBE[0], "[").replace(_PROBE[1], "]")
 
