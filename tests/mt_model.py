@@ -172,6 +172,7 @@ def build_ct2_model(
     ffn: int = 4,
     max_positions: int = 1024,
     seed: int = 0,
+    quantization: str | None = None,
 ) -> None:
     """Save a CTranslate2 Transformer that outputs mapping[token] for each source token."""
     from ctranslate2.specs import transformer_spec
@@ -269,6 +270,8 @@ def build_ct2_model(
     spec.register_target_vocabulary(vocab)
     spec.config.add_source_eos = True
     spec.validate()
+    if quantization:
+        spec.optimize(quantization=quantization)
     spec.save(str(out_dir))
 
 
@@ -310,29 +313,55 @@ def build_sbd_model(path: Path, lang: str, text: Sequence[str]) -> None:
     path.write_bytes(model.SerializeToString())
 
 
+@dataclass(frozen=True)
+class Shape:
+    """Transformer dimensions; d_model None fits the one-hot vocabulary of a toy model."""
+
+    d_model: int | None = None
+    heads: int = 1
+    layers: tuple[int, int] = (1, 1)
+    ffn: int = 4
+    vocab: int = 0  # pad the model's vocabulary to this many entries
+    quantization: str | None = None  # as saved in the package (Argos ships int8)
+
+
+TOY = Shape()
+# Argos Translate's ru->en package: OpenNMT-py Transformer base, shared 32k vocabulary
+TRANSFORMER_BASE = Shape(d_model=512, heads=8, layers=(6, 6), ffn=2048, vocab=32000,
+                         quantization="int8")
+
+
 def build_package(
     out_dir: Path,
     from_code: str,
     *,
     version: str = "1.0",
     sbd: bool = True,
+    sentences: Sequence[str] | None = None,
     vocab_size: int = 400,
+    shape: Shape = TOY,
 ) -> Path:
-    """Build `translate-<from>_en-<version>.argosmodel` in out_dir and return its path."""
+    """Build `translate-<from>_en-<version>.argosmodel` in out_dir and return its path.
+
+    `sentences` (default: the toy corpus) train the SentencePiece model and give the
+    sentence splitter its characters.
+    """
+    import sentencepiece as spm
+
     pair = PAIRS[from_code]
     name = f"translate-{from_code}_en-{version.replace('.', '_')}"
     root = out_dir / "build" / name
     (root / "model").mkdir(parents=True, exist_ok=True)
-    sentences = corpus()
+    sentences = list(sentences) if sentences is not None else corpus()
     sp_model = root / "sentencepiece.model"
     train_sentencepiece(sp_model, sentences, vocab_size)
-    import sentencepiece as spm
-
     sp = spm.SentencePieceProcessor(model_file=str(sp_model))
     vocab = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    vocab += [f"<extra_{i}>" for i in range(shape.vocab - len(vocab))]
     mapping = piece_mapping(sp_model, vocab, dictionary(from_code))
-    d_model = 8 * -(-(len(vocab) + 33) // 8)
-    build_ct2_model(root / "model", vocab, mapping, d_model=d_model)
+    d_model = shape.d_model or 8 * -(-(len(vocab) + 33) // 8)
+    build_ct2_model(root / "model", vocab, mapping, d_model=d_model, heads=shape.heads,
+                    layers=shape.layers, ffn=shape.ffn, quantization=shape.quantization)
     if sbd:
         (root / "minisbd").mkdir(exist_ok=True)
         build_sbd_model(root / "minisbd" / f"{from_code}.onnx", from_code, sentences)
@@ -348,7 +377,7 @@ def build_package(
     (root / "metadata.json").write_text(json.dumps(metadata, indent=2))
     (root / "README.md").write_text(f"Toy {pair.from_name} -> English model built by the tests.\n")
     archive = out_dir / f"{name}.argosmodel"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for file in sorted(root.rglob("*")):
             zf.write(file, Path(name) / file.relative_to(root))
     return archive
