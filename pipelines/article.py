@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 TRANSLATION_STATUSES = ("done", "pending", "failed", "skipped")
@@ -36,7 +36,7 @@ EXPORT_FIELDS = (
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def article_id(canonical_url: str) -> str:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from pipelines import dedup, extract, language, relevance, terms, translate
-from pipelines.article import Article, RawPage
+from pipelines.article import RawPage
 from pipelines.store import Store
 
 log = logging.getLogger(__name__)
