@@ -304,10 +304,17 @@ class TermDoc:
 
     def __init__(self, terms: Sequence[str]) -> None:
         self.terms = tuple(terms)
-        self.index: dict[str, list[int]] = {}
-        for pos, term in enumerate(self.terms):
-            self.index.setdefault(term, []).append(pos)
+        self._index: dict[str, list[int]] | None = None
         self._globs: dict[str, list[str]] = {}
+
+    @property
+    def index(self) -> dict[str, list[int]]:
+        # built on first use: a query of field filters alone never needs it
+        if self._index is None:
+            self._index = {}
+            for pos, term in enumerate(self.terms):
+                self._index.setdefault(term, []).append(pos)
+        return self._index
 
     def _terms_of(self, slot: Slot) -> list[str]:
         """The distinct terms of this document that `slot` accepts."""
