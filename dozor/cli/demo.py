@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dozor.cli.app import app, console, fail, user_errors
-from dozor.cli.search import _table as search_results
+from dozor.cli.search import results_table
 from dozor.demo.server import DemoServer
 from pipelines.store import Store, open_store
 
@@ -136,7 +136,7 @@ def demo(
                 console.print(_languages_table(store))
                 console.print(_relevant_table(store))
                 console.rule(f"dozor search {SEARCH_EXAMPLE!r}")
-                console.print(search_results(store.search(SEARCH_EXAMPLE, limit=6)))
+                console.print(results_table(store.search(SEARCH_EXAMPLE, limit=6)))
             finally:
                 store.close()
         _print_alert(outbox)

@@ -52,7 +52,7 @@ def _hit_json(hit: SearchHit) -> str:
     return json.dumps(doc, ensure_ascii=False)
 
 
-def _table(hits: list[SearchHit]) -> Table:
+def results_table(hits: list[SearchHit]) -> Table:
     table = Table(show_lines=True, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("title", ratio=3, overflow="fold")  # URLs wrap, never cut
@@ -117,7 +117,7 @@ def search(
     if not hits:
         err_console.print(f"No articles match {query!r}.", highlight=False)
         return
-    console.print(_table(hits))
+    console.print(results_table(hits))
 
 
 def _write_export(out: TextIO, articles: Iterable[Article], relevant_only: bool) -> int:
