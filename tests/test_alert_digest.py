@@ -217,3 +217,18 @@ def test_story_without_publication_date_shows_when_it_was_found(
     assert digest is not None
     text, _ = parts(sent_form(render(digest, SENDER, NOW)))
     assert f"news · found {stored.stored_at:%Y-%m-%d} · ru" in text
+
+
+def test_story_links_to_where_it_lives_after_a_redirect(
+        tmp_path: Path, store: SQLiteStore) -> None:
+    moved = article("https://news.example/2024/old-address", "Заключённые из колонии",
+                    "Колония.", lang="ru", source="news", relevant=True)
+    moved.final_url = "https://news.example/2024/new-address"
+    [new_id] = store_articles(store, [moved])
+    [rule] = load_rules(rules_file(tmp_path, RECRUITMENT_RULES))
+    digest = build_digest(rule, [store.get(new_id)])  # type: ignore[list-item]
+    assert digest is not None
+    text, html_part = parts(sent_form(render(digest, SENDER, NOW)))
+    for body in (text, html_part):
+        assert "https://news.example/2024/new-address" in body
+        assert "old-address" not in body

@@ -43,6 +43,13 @@ _templates = jinja2.Environment(
 )
 
 
+def web_link(article: Article) -> str | None:
+    """Where the article lives now (after redirects), when that is a web link: never a
+    javascript: or data: URL."""
+    url = article.final_url or article.url
+    return url if url.startswith(("http://", "https://")) else None
+
+
 def one_line(value: str) -> str:
     """Whitespace runs (CR/LF included) become one space; other control characters go."""
     return " ".join("".join(ch for ch in value if ch.isprintable() or ch.isspace()).split())
@@ -81,9 +88,7 @@ class Story:
 
     @property
     def link(self) -> str | None:
-        """The article's URL when it is a web link (never a javascript: or data: URL)."""
-        url = self.article.url
-        return url if url.startswith(("http://", "https://")) else None
+        return web_link(self.article)
 
     def snippets(self, mark: tuple[str, str], escape: bool) -> tuple[str, str | None]:
         """The original passage around the matches and, when translated, the English one."""
@@ -178,7 +183,7 @@ def _story_view(story: Story, html_part: bool) -> dict[str, object]:
         "matched": [one_line(t) for t in story.matched],
         "also_in": [
             {"source": one_line(c.source), "lang": c.lang,
-             "link": c.url if c.url.startswith(("http://", "https://")) else None}
+             "link": web_link(c)}
             for c in story.copies
         ],
     }
