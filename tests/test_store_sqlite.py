@@ -285,6 +285,44 @@ def test_search_semantics_are_the_query_language(
     assert "column" in str(err.value)
 
 
+def test_stats_count_by_language_source_and_translation(
+    store: SQLiteStore, stored: dict[str, Article]
+) -> None:
+    docs = list(stored.values())
+    stats = store.stats()
+    assert stats.total == len(docs) == store.count()
+    assert stats.relevant == sum(a.relevant for a in docs)
+    assert stats.by_lang == {"ru": 5, "uk": 1, "en": 4}
+    assert stats.by_source["reuters"] == 1 and sum(stats.by_source.values()) == len(docs)
+    assert stats.by_translation == {"done": 1, "pending": 1, "skipped": len(docs) - 2}
+    # counted from an index, never from the rows and their texts
+    plan = store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT lang, source, translation_status, relevant, count(*) "
+        "FROM articles GROUP BY 1, 2, 3, 4"
+    ).fetchall()
+    assert "COVERING INDEX articles_overview" in plan[0]["detail"]
+
+
+def test_cluster_members_dated_first_oldest_first(
+    store: SQLiteStore, stored: dict[str, Article]
+) -> None:
+    wire = store.get(stored["ru_wire"].id)
+    members = store.cluster_members(wire.cluster_id)
+    assert {m.id for m in members} == {wire.id, stored["ru_copy"].id}
+    undated = article("https://late.example/copy", "Копия", stored["ru_copy"].text, lang="ru",
+                      source="late")
+    undated.published_at = None
+    undated.cluster_id = wire.cluster_id
+    older = article("https://old.example/copy", "Копия", stored["ru_copy"].text, lang="ru",
+                    source="old", published=FETCHED.replace(year=2025))
+    older.cluster_id = wire.cluster_id
+    store.write([undated, older])
+    ordered = [m.source for m in store.cluster_members(wire.cluster_id)]
+    assert ordered[0] == "old" and ordered[-1] == "late"
+    assert [m.source for m in store.cluster_members(wire.cluster_id, limit=1)] == ["old"]
+    assert store.cluster_members("no-such-cluster") == []
+
+
 def test_fts_tokenizer_folds_no_letters(store: SQLiteStore) -> None:
     # the raw text columns keep й/и (мой/мои), ё/е (всё/все) and every other diacritic
     # apart (remove_diacritics 0: "cafe" does not find "café")

@@ -13,6 +13,7 @@ from dozor.cli import alerts  # noqa: E402,F401
 from dozor.cli import schedule  # noqa: E402,F401
 from dozor.cli import demo  # noqa: E402,F401
 from dozor.cli import setup  # noqa: E402,F401
+from dozor.cli import serve  # noqa: E402,F401
 # isort: on
 
 

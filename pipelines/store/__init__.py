@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipelines.store.base import Delivery, DupCandidate, SearchHit, Store, StoreError, WriteResult
+from pipelines.store.base import (
+    Delivery,
+    DupCandidate,
+    SearchHit,
+    Store,
+    StoreError,
+    StoreStats,
+    WriteResult,
+)
 
 __all__ = [
     "Delivery",
@@ -13,6 +21,7 @@ __all__ = [
     "SearchHit",
     "Store",
     "StoreError",
+    "StoreStats",
     "WriteResult",
     "open_store",
 ]

@@ -27,6 +27,17 @@ class SearchHit:
 
 
 @dataclass(slots=True)
+class StoreStats:
+    """Article counts for an overview (the analyst UI's front page)."""
+
+    total: int = 0
+    relevant: int = 0
+    by_lang: dict[str, int] = field(default_factory=dict)
+    by_source: dict[str, int] = field(default_factory=dict)
+    by_translation: dict[str, int] = field(default_factory=dict)  # translation_status -> n
+
+
+@dataclass(slots=True)
 class WriteResult:
     new: list[str] = field(default_factory=list)  # ids stored for the first time
     updated: list[str] = field(default_factory=list)
@@ -66,6 +77,10 @@ class Store(Protocol):
         self, query: str, lang: str | None = None, limit: int = 20
     ) -> list[SearchHit]: ...
     def count(self) -> int: ...
+    def stats(self) -> StoreStats: ...
+    # the articles of one near-duplicate cluster (`Article.cluster_id`): those with a
+    # publication date first, oldest first, then the others by fetch time
+    def cluster_members(self, cluster_id: str, limit: int = 50) -> list[Article]: ...
 
     # crawl frontier: an URL whose article is stored is never fetched again.
     # `seen` answers from stored articles and from URLs marked seen (fetched, not stored).

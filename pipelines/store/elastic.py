@@ -432,6 +432,19 @@ class ElasticStore:
         except (ApiError, TransportError) as exc:
             raise self._error("count articles", exc) from exc
 
+    def cluster_members(self, cluster_id: str, limit: int = 50) -> list[Article]:
+        try:
+            self.ensure_indices()
+            response = self.client.search(
+                index=self.names.articles, query={"term": {"cluster_id": cluster_id}},
+                sort=[{"published_at": {"order": "asc", "missing": "_last"}},
+                      {"fetched_at": "asc"}, {"id": "asc"}],
+                size=limit,
+            )
+        except (ApiError, TransportError) as exc:
+            raise self._error("read a near-duplicate cluster", exc) from exc
+        return [Article.from_dict(h["_source"]) for h in response["hits"]["hits"]]
+
     def search(self, query: str, lang: str | None = None, limit: int = 20) -> list[SearchHit]:
         """The query's own semantics (`Query.to_es()` on the normalised terms) decide what
         matches; BM25 over the title and text fields ranks; highlighting gives the

@@ -19,7 +19,14 @@ import numpy as np
 
 from pipelines.article import TRANSLATION_STATUSES, Article, utcnow
 from pipelines.query import parse_query
-from pipelines.store.base import Delivery, DupCandidate, SearchHit, StoreError, WriteResult
+from pipelines.store.base import (
+    Delivery,
+    DupCandidate,
+    SearchHit,
+    StoreError,
+    StoreStats,
+    WriteResult,
+)
 from pipelines.terms import article_snippet, normalise
 
 # Marks the file as Dozor's (PRAGMA application_id), so another program's database is
@@ -197,6 +204,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (rule, article_id)
     ) WITHOUT ROWID;
     CREATE INDEX deliveries_open ON deliveries(status, created_at) WHERE status != 'sent';
+    """,
+    # 4: the overview's counts (stats) read this index instead of the rows and their texts
+    """
+    CREATE INDEX articles_overview ON articles(lang, source, translation_status, relevant);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -455,6 +466,31 @@ class SQLiteStore:
 
     def count(self) -> int:
         return self._query("SELECT count(*) FROM articles")[0][0]
+
+    def stats(self) -> StoreStats:
+        # one pass over the articles_overview index, grouped by every field counted
+        rows = self._query(
+            "SELECT lang, source, translation_status, relevant, count(*) FROM articles "
+            "GROUP BY 1, 2, 3, 4"
+        )
+        out = StoreStats()
+        for lang, source, status, relevant, n in rows:
+            out.total += n
+            out.relevant += n if relevant else 0
+            out.by_lang[lang] = out.by_lang.get(lang, 0) + n
+            out.by_source[source] = out.by_source.get(source, 0) + n
+            out.by_translation[status] = out.by_translation.get(status, 0) + n
+        return out
+
+    def cluster_members(self, cluster_id: str, limit: int = 50) -> list[Article]:
+        rows = self._query(
+            # dated first, by date, then undated by fetch time (an order Elasticsearch
+            # can sort by too)
+            "SELECT * FROM articles WHERE cluster_id = ? "
+            "ORDER BY published_at IS NULL, published_at, fetched_at, id LIMIT ?",
+            (cluster_id, limit),
+        )
+        return [_row_to_article(r) for r in rows]
 
     # ------------------------------------------------------------------- search
 

@@ -1,0 +1,52 @@
+"""`dozor serve`: the local analyst UI in a web browser."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dozor.cli.app import (
+    DbOption,
+    EsOption,
+    app,
+    console,
+    err_console,
+    fail,
+    store_from,
+    user_errors,
+)
+from dozor.settings import get_settings
+from dozor.ui.server import is_loopback, make_ui_server, url_of
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    es: EsOption = None,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on. Keep the loopback default unless others must "
+        "reach the UI: it has no login.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(
+        "--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
+) -> None:
+    """Search and read the index in a web browser: a local, read-only UI (Ctrl-C stops it)."""
+    with user_errors():
+        languages = get_settings().languages
+    if not is_loopback(host):
+        err_console.print(
+            f"[bold yellow]warning:[/] --host {host} is not a loopback address: anyone who "
+            "can reach this machine on that address can read the whole index (the UI has "
+            "no login).", highlight=False, soft_wrap=True)
+    with store_from(db, es) as store:
+        try:
+            server = make_ui_server(store, host, port, languages)
+        except OSError as exc:
+            raise fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
+        with server:
+            console.print(f"Dozor UI at {url_of(server)} (read-only; Ctrl-C stops it)",
+                          highlight=False, soft_wrap=True)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass

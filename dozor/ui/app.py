@@ -1,0 +1,318 @@
+"""The analyst UI as a WSGI application: front page, search, article pages.
+
+It only reads the store (`stats`, `search`, `get`, `cluster_members`). Everything it
+shows is escaped by jinja2's autoescaping; the one piece of markup built here is the
+search snippet, escaped by `pipelines.terms.snippet` before its `<mark>`s are added.
+Article texts are shown as text, never as HTML, and only http(s) URLs become links.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from pipelines.article import Article
+from pipelines.query import QueryError, parse_query
+from pipelines.store import SearchHit, Store, StoreError
+from pipelines.terms import article_snippet
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 20
+# The store's search has no offset: page n asks for n pages of hits and shows the last
+# one, so deep pages cost more. Past this page the analyst is asked to narrow the query.
+MAX_PAGE = 25
+LATEST_RELEVANT = 12
+CLUSTER_LIMIT = 50
+MAX_QUERY_CHARS = 2000
+STYLESHEET = "/static/style.css"
+LANG_NAMES = {"ru": "Russian", "uk": "Ukrainian", "en": "English", "other": "other"}
+DATE_SOURCES = {
+    "page": "the page's own metadata",
+    "feed": "the feed entry",
+    "sitemap": "the sitemap entry",
+}
+_ARTICLE_ID = re.compile(r"[0-9a-f]{40}")
+_MARK = ("<mark>", "</mark>")
+
+# Nothing but this server's stylesheet loads, no script runs, forms submit only here,
+# no other site may frame the UI, and the sources never learn what was searched.
+SECURITY_HEADERS = [
+    ("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; "
+     "base-uri 'none'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+]
+
+
+class BadRequest(ValueError):
+    """A parameter the UI cannot use; the message is shown to the analyst."""
+
+
+@dataclass(slots=True)
+class Page:
+    status: HTTPStatus
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SearchForm:
+    q: str = ""
+    lang: str = ""
+    relevant: bool = False
+    source: str = ""
+    page: int = 1
+
+    def query(self) -> str | None:
+        """The store query: the analyst's query AND the filters the form sets (the
+        language goes to the store's own `lang` argument); None when nothing is asked."""
+        clauses = [f"({self.q})"] if self.q.strip() else []
+        if self.relevant:
+            clauses.append("relevant:true")
+        if self.source:
+            quoted = self.source.replace("\\", "\\\\").replace('"', '\\"')
+            clauses.append(f'source:"{quoted}"')
+        if not clauses and self.lang:
+            clauses.append(f"lang:{self.lang}")
+        return " AND ".join(clauses) or None
+
+    def url(self, **changes: Any) -> str:
+        values = {"q": self.q, "lang": self.lang, "relevant": "1" if self.relevant else "",
+                  "source": self.source, "page": self.page}
+        values.update(changes)
+        if values["page"] == 1:
+            values["page"] = ""
+        return "/search?" + urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+@dataclass(slots=True)
+class HitView:
+    number: int
+    article: Article
+    snippet: Markup
+    matched_terms: list[str]
+    same_story_as: int | None  # the number of an earlier hit of the same cluster
+
+
+@dataclass(slots=True)
+class QueryProblem:
+    message: str
+    # the analyst's query split around the error position (None: not in their text)
+    before: str | None = None
+    at: str | None = None
+    after: str | None = None
+
+
+def lang_name(code: str) -> str:
+    return LANG_NAMES.get(code, code)
+
+
+def link_url(url: str | None) -> str | None:
+    """`url` if it may be a link: only http(s), so a stored javascript: or data: URL is
+    shown as text and never followed."""
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def paragraphs(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split("\n") if p.strip()]
+
+
+def html_snippet(article: Article, terms: Iterable[str]) -> Markup:
+    # snippet() escapes the text and adds the marks: the result is safe markup
+    return Markup(article_snippet(article, terms, mark=_MARK, escape=html.escape))
+
+
+def hit_views(hits: Sequence[SearchHit], first: int) -> list[HitView]:
+    """Views of hits[first:], numbered from first + 1; a hit whose cluster already
+    appeared (on this page or an earlier one) is flagged as the same story."""
+    seen: dict[str, int] = {}
+    views = []
+    for number, hit in enumerate(hits, 1):
+        article = hit.article
+        original = seen.setdefault(article.cluster_id or article.id, number)
+        if number > first:
+            views.append(HitView(
+                number=number,
+                article=article,
+                snippet=html_snippet(article, hit.matched_terms),
+                matched_terms=hit.matched_terms,
+                same_story_as=original if original != number else None,
+            ))
+    return views
+
+
+def _param(params: dict[str, list[str]], name: str) -> str:
+    values = params.get(name)
+    return values[-1] if values else ""
+
+
+class AnalystUI:
+    """WSGI application over `store`; `languages` are the configured ones."""
+
+    def __init__(self, store: Store, languages: Sequence[str]) -> None:
+        self.store = store
+        self.languages = list(dict.fromkeys([*languages, "other"]))
+        self.env = Environment(
+            loader=PackageLoader("dozor.ui", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(when=when, lang_name=lang_name, link_url=link_url,
+                                paragraphs=paragraphs)
+        self.env.globals.update(stylesheet=STYLESHEET, date_sources=DATE_SOURCES)
+        self.stylesheet = files("dozor.ui").joinpath("static", "style.css").read_bytes()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        page = self.respond(environ)
+        headers = [("Content-Type", page.content_type),
+                   ("Content-Length", str(len(page.body))), *SECURITY_HEADERS, *page.headers]
+        start_response(f"{page.status.value} {page.status.phrase}", headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
+
+    # ------------------------------------------------------------------ routing
+
+    def respond(self, environ: WSGIEnvironment) -> Page:
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            page = self.error(HTTPStatus.METHOD_NOT_ALLOWED, "This UI only reads: use GET.")
+            page.headers.append(("Allow", "GET, HEAD"))
+            return page
+        # PEP 3333 hands the path over as latin-1 text of the raw bytes
+        path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
+        params = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        try:
+            if path == "/":
+                return self.front()
+            if path == "/search":
+                return self.search(params)
+            if path.startswith("/article/"):
+                return self.article(path.removeprefix("/article/"))
+            if path == STYLESHEET:
+                return Page(HTTPStatus.OK, self.stylesheet, "text/css; charset=utf-8",
+                            [("Cache-Control", "max-age=600")])
+            return self.error(HTTPStatus.NOT_FOUND, f"There is no page at {path}.")
+        except BadRequest as exc:
+            return self.error(HTTPStatus.BAD_REQUEST, str(exc))
+        except StoreError as exc:
+            return self.error(HTTPStatus.SERVICE_UNAVAILABLE, f"The index cannot be read: {exc}")
+        except Exception:
+            log.exception("the analyst UI failed on %s", path)
+            return self.error(HTTPStatus.INTERNAL_SERVER_ERROR,
+                              "Something failed on the server; its log has the details.")
+
+    def render(self, template: str, code: HTTPStatus = HTTPStatus.OK, **context: Any) -> Page:
+        context.setdefault("form", SearchForm())
+        context.setdefault("languages", self.languages)
+        body = self.env.get_template(template).render(**context)
+        return Page(code, body.encode("utf-8"))
+
+    def error(self, status: HTTPStatus, message: str) -> Page:
+        return self.render("error.html", status, status=status, message=message)
+
+    # -------------------------------------------------------------------- pages
+
+    def front(self) -> Page:
+        stats = self.store.stats()
+        latest = self.store.search("relevant:true", limit=LATEST_RELEVANT)
+        return self.render("front.html", stats=stats, latest=[h.article for h in latest],
+                           sources=sorted(stats.by_source))
+
+    def _form(self, params: dict[str, list[str]]) -> SearchForm:
+        form = SearchForm(
+            q=_param(params, "q"),
+            lang=_param(params, "lang").strip(),
+            relevant=_param(params, "relevant") not in ("", "0"),
+            source=_param(params, "source").strip(),
+        )
+        if len(form.q) > MAX_QUERY_CHARS:
+            raise BadRequest(f"The query is longer than {MAX_QUERY_CHARS} characters.")
+        if form.lang and form.lang not in self.languages:
+            raise BadRequest(f"Unknown language {form.lang!r}: expected one of "
+                             f"{', '.join(self.languages)}.")
+        page = _param(params, "page").strip() or "1"
+        if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+            raise BadRequest(f"Page {page!r}: pages run from 1 to {MAX_PAGE}; narrow the "
+                             "query to see further.")
+        form.page = int(page)
+        return form
+
+    def search(self, params: dict[str, list[str]]) -> Page:
+        form = self._form(params)
+        context: dict[str, Any] = {
+            "form": form,
+            "sources": sorted(self.store.stats().by_source),
+            "hits": [],
+            "problem": None,
+            "next_url": None,
+            "prev_url": form.url(page=form.page - 1) if form.page > 1 else None,
+            "asked": False,
+            "more_than_shown": False,
+        }
+        query = form.query()
+        if query is None:
+            return self.render("search.html", **context)
+        context["asked"] = True
+        try:
+            if form.q.strip():
+                # checked alone first, so an error's position is one in the analyst's text
+                parse_query(form.q, name="query")
+            hits = self.store.search(query, lang=form.lang or None,
+                                     limit=form.page * PER_PAGE + 1)
+        except QueryError as exc:
+            context["problem"] = _problem(exc, form.q)
+            return self.render("search.html", HTTPStatus.BAD_REQUEST, **context)
+        first = (form.page - 1) * PER_PAGE
+        context["hits"] = hit_views(hits[: first + PER_PAGE], first)
+        if len(hits) > first + PER_PAGE and form.page < MAX_PAGE:
+            context["next_url"] = form.url(page=form.page + 1)
+        context["more_than_shown"] = len(hits) > first + PER_PAGE and form.page == MAX_PAGE
+        return self.render("search.html", **context)
+
+    def article(self, article_id: str) -> Page:
+        article = self.store.get(article_id) if _ARTICLE_ID.fullmatch(article_id) else None
+        if article is None:
+            return self.error(HTTPStatus.NOT_FOUND, f"No stored article has the id {article_id}.")
+        members = []
+        if article.cluster_id:
+            members = [m for m in self.store.cluster_members(article.cluster_id,
+                                                             CLUSTER_LIMIT + 1)
+                       if m.id != article.id][:CLUSTER_LIMIT]
+        return self.render("article.html", article=article, also_in=members)
+
+
+def _problem(exc: QueryError, q: str) -> QueryProblem:
+    problem = QueryProblem(message=str(exc))
+    if exc.text == q:
+        problem.before = q[: exc.offset]
+        problem.at = q[exc.offset : exc.offset + 1]
+        problem.after = q[exc.offset + 1 :]
+    return problem
