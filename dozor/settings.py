@@ -31,7 +31,7 @@ class TranslationSettings(StrictModel):
     models_dir: Path | None = None  # default: $DOZOR_MODELS_DIR or <data>/models
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"
-    threads: int = 0  # 0: CTranslate2 picks
+    threads: int = 0  # CPU threads for translation, 0: one per core
     beam_size: int = 2
     max_batch_tokens: int = 4096
 

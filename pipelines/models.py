@@ -14,6 +14,7 @@ the package has none, so argostranslate and Dozor split the same way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -43,9 +44,9 @@ class ModelError(RuntimeError):
 
 
 def models_dir(settings: TranslationSettings | None = None) -> Path:
-    """$DOZOR_MODELS_DIR, else `translation.models_dir` from the settings file, else
+    """`translation.models_dir` from the settings file, else $DOZOR_MODELS_DIR, else
     <data dir>/models."""
-    if settings is not None and settings.models_dir and not os.environ.get("DOZOR_MODELS_DIR"):
+    if settings is not None and settings.models_dir:
         return Path(settings.models_dir).expanduser()
     return paths.models_dir()
 
@@ -282,26 +283,40 @@ def install_from_index(
         model = install_file(archive, directory)
     finally:
         archive.unlink(missing_ok=True)
-    return model, fetch_sbd_model(model)
+    notice = fetch_sbd_model(model)
+    return find(directory, model.from_code) or model, notice
 
 
-def fetch_sbd_model(model: InstalledModel) -> str | None:
-    """Put MiniSBD's model for the source language into the package, if it lacks one.
+def fetch_sbd_model(model: InstalledModel, download_ok: bool = True) -> str | None:
+    """Put MiniSBD's model for the source language into the package, if it lacks one:
+    from MiniSBD's or argostranslate's cache when an earlier use left it there, else
+    (when `download_ok`) from MiniSBD's release.
 
     Returns None when the package has a splitter model afterwards, else a notice.
     """
     if model.sbd_model is not None:
         return None
+    from argostranslate import settings
     from minisbd import models as minisbd_models
 
     filename = minisbd_models.MODELS.get(model.from_code)
     if filename is None:
         return f"MiniSBD has no sentence model for {model.from_code}; rule-based splitting is used"
     target = model.path / SBD_DIR / filename
+    for cache in (Path(minisbd_models.cache_dir), settings.data_dir / "minisbd"):
+        if (cache / filename).is_file():
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(cache / filename, target)
+            return None
+    if not download_ok:
+        return (f"no MiniSBD sentence model for {model.from_code} in the package; rule-based "
+                f"splitting is used (`{install_command(model.from_code)}` fetches it when online)")
     target.parent.mkdir(exist_ok=True)
     try:
         download([minisbd_models.REPO_URL + filename], target)
     except ModelError as exc:
+        with contextlib.suppress(OSError):  # leave no empty folder behind
+            target.parent.rmdir()
         return (f"no MiniSBD sentence model for {model.from_code} ({exc}); "
                 "rule-based splitting is used")
     return None

@@ -170,3 +170,27 @@ def test_offline_index_says_what_to_do(news_server: NewsServer,
     assert "cannot read the Argos package index" in message
     assert "dozor models install --file PATH.argosmodel" in message
     assert models.installed(models.models_dir()) == []
+
+
+def test_file_install_takes_sentence_model_from_local_cache(
+    tmp_path: Path, mt_packages: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from minisbd import models as minisbd_models
+
+    bare = without_sbd(mt_packages["ru"], tmp_path / mt_packages["ru"].name)
+    result = dozor("models", "install", "--file", str(bare))
+    assert result.exit_code == 0, result.output
+    assert "sentencex (rule-based)" in result.output
+    assert "fetches it when online" in " ".join(result.output.split())
+
+    # MiniSBD's own cache (left by an earlier argostranslate run) is used, offline
+    cache = tmp_path / "minisbd-cache"
+    cache.mkdir()
+    with zipfile.ZipFile(mt_packages["ru"]) as zf:
+        onnx = next(n for n in zf.namelist() if n.endswith(".onnx"))
+        (cache / "ru.onnx").write_bytes(zf.read(onnx))
+    monkeypatch.setattr(minisbd_models, "cache_dir", str(cache))
+    result = dozor("models", "install", "--file", str(bare))
+    assert result.exit_code == 0 and "minisbd (ru.onnx)" in result.output
+    (model,) = models.installed(models.models_dir())
+    assert model.sbd_model.read_bytes() == (cache / "ru.onnx").read_bytes()

@@ -117,6 +117,11 @@ def test_models_dir_from_settings_file(tmp_path: Path, mt_packages: dict[str, Pa
 
     translator, _ = load_translator(get_settings().translation, ["ru"])
     assert set(translator.pairs) == {"ru"}
+    # without the setting, $DOZOR_MODELS_DIR names the directory
+    monkeypatch.delenv("DOZOR_CONFIG")
+    get_settings.cache_clear()
+    monkeypatch.setenv("DOZOR_MODELS_DIR", str(custom))
+    assert set(load_translator(get_settings().translation, ["ru"])[0].pairs) == {"ru"}
     monkeypatch.setenv("DOZOR_MODELS_DIR", str(tmp_path / "elsewhere"))
     assert load_translator(get_settings().translation, ["ru"])[0].pairs == {}
 

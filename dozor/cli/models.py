@@ -68,7 +68,12 @@ def install(
     directory = _directory()
     try:
         if file:
-            console.print(_installed_line(models.install_file(file, directory)), highlight=False)
+            model = models.install_file(file, directory)
+            notice = models.fetch_sbd_model(model, download_ok=False)
+            console.print(_installed_line(models.find(directory, model.from_code) or model),
+                          highlight=False)
+            if notice:
+                err_console.print(f"note: {notice}", highlight=False)
             return
         langs = list(dict.fromkeys(langs or []))
         if models.TARGET in langs:
