@@ -29,6 +29,10 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
 		|| echo "docker-compose not installed: tests/test_compose.py will be skipped"
+	# tests/test_ui_browser.py renders the analyst UI in Debian's headless Chromium
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium not installed: tests/test_ui_browser.py will be skipped"
 	touch $@
 
 run: install
