@@ -688,17 +688,21 @@ class FakeElasticsearch:
                     if highlight:
                         hit["highlight"] = highlight
                 hits.append(hit)
+        aggregations = _aggregate(body.get("aggs") or body.get("aggregations") or {}, hits)
         hits = _sort_hits(hits, body.get("sort"), body.get("search_after"))
         total = len(hits)
         start = body.get("from", 0)
         hits = hits[start:start + body.get("size", 10)]
-        return 200, {
+        answer = {
             "took": 1, "timed_out": False,
             "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
             "hits": {"total": {"value": total, "relation": "eq"},
                      "max_score": max((h["_score"] for h in hits), default=None),
                      "hits": hits},
         }
+        if aggregations:
+            answer["aggregations"] = aggregations
+        return 200, answer
 
     def _check_percolate(self, index: Index, percolate: dict[str, Any]) -> None:
         field_name = percolate.get("field")
@@ -718,6 +722,32 @@ class FakeElasticsearch:
 
 
 # ------------------------------------------------------------- query evaluation
+
+
+def _aggregate(aggs: dict[str, Any], hits: list[dict[str, Any]]) -> dict[str, Any]:
+    """`terms` (on keyword fields) and `filter` aggregations over the matching hits."""
+    out: dict[str, Any] = {}
+    for name, spec in aggs.items():
+        (kind, params), = ((k, v) for k, v in spec.items() if k != "aggs")
+        if kind == "terms":
+            counts: dict[Any, int] = {}
+            for hit in hits:
+                value = hit["_full"].get(params["field"])
+                for v in value if isinstance(value, list) else [value]:
+                    if v is not None:
+                        counts[v] = counts.get(v, 0) + 1
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            size = params.get("size", 10)
+            out[name] = {"doc_count_error_upper_bound": 0,
+                         "sum_other_doc_count": sum(n for _, n in ranked[size:]),
+                         "buckets": [{"key": k, "doc_count": n} for k, n in ranked[:size]]}
+        elif kind == "filter":
+            out[name] = {"doc_count": sum(
+                1 for hit in hits if _score(params, hit["_full"], hit["_id"], {}) is not None)}
+        else:
+            raise ApiFailure(400, "parsing_exception", f"aggregation [{kind}] (not in the fake)")
+    return out
+
 
 
 def _analyze(value: Any, spec: dict[str, Any]) -> list[str]:

@@ -140,10 +140,11 @@ def test_cluster_failing_half_way_spools_only_what_it_did_not_take(
         assert result.new == taken
         assert result.spooled == len(articles) - 4
         assert Spool(spool_dir).count() == len(articles) - 4
-        fake.faults = []
-        result = store.write([])
+    fake.faults = []
+    with make_store(fake.url, spool_dir) as next_run:
+        result = next_run.write([])
         assert sorted(result.new) == sorted(a.id for a in articles[4:])
-        assert store.count() == len(articles)
+        assert next_run.count() == len(articles)
 
 
 def test_still_overloaded_after_every_retry_is_spooled(
@@ -155,13 +156,43 @@ def test_still_overloaded_after_every_retry_is_spooled(
         result = store.write(articles[:5])
         assert result.new == [a.id for a in articles[3:5]] and result.spooled == 3
         assert len(fake.requests_to("PUT", r"/_bulk$")) == 3  # two retries
+    with make_store(fake.url, spool_dir, max_retries=2) as next_run:
         # still overloaded: the spooled batch stays, and what came next waits behind it
-        result = store.write(articles[5:6])
+        result = next_run.write(articles[5:6])
         assert result.new == [] and result.spooled == 1
-        fake.reject_ids = set()
-        result = store.write([])
+    fake.reject_ids = set()
+    with make_store(fake.url, spool_dir) as recovered:
+        result = recovered.write([])
         assert result.new == [a.id for a in articles[:3]] + [articles[5].id]
-        assert store.count() == 6
+        assert recovered.count() == 6
+
+
+def test_after_one_failure_the_run_stops_asking_the_cluster(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A crawl during an outage: one failed contact, then every batch goes straight to
+    the spool (no retries at each step) and the alert step waits for the next run."""
+    spool_dir = tmp_path / "spool"
+    with make_store(fake.url, spool_dir) as store:
+        store.ensure_indices()
+        store.add_deliveries("desk", ["old-story"])
+        fake.fail("POST", r"_search$", 503, times=1000)
+        assert store.seen([articles[0].canonical_url]) == set()
+        asked = len(fake.requests)
+        assert store.dup_candidates([articles[0].content_hash], []) == []
+        assert store.write(articles[:2]).spooled == 2
+        store.mark_seen(["https://example.org/off-topic"])
+        assert store.seen([articles[0].canonical_url]) == {articles[0].canonical_url}
+        with caplog.at_level(logging.WARNING):
+            assert store.pending_deliveries() == []
+        assert "pending alerts wait for the next run" in caplog.text
+        assert len(fake.requests) == asked
+    fake.faults = []
+    with make_store(fake.url, spool_dir) as next_run:
+        assert [d.article_id for d in next_run.pending_deliveries()] == ["old-story"]
+        assert sorted(next_run.write([]).new) == sorted(a.id for a in articles[:2])
+        assert next_run.seen(["https://example.org/off-topic"]) == {
+            "https://example.org/off-topic"}
 
 
 def test_refused_credentials_keep_the_batch_and_say_so(tmp_path: Path,

@@ -18,6 +18,7 @@ from pipelines.store import Store, StoreError
 from pipelines.store.base import Store as StoreProtocol
 from pipelines.store.elastic import BulkSettings, ElasticStore, connect
 from pipelines.store.spool import Spool
+from pipelines.store.sqlite import SQLiteStore
 from tests.fake_es import NDJSON_TYPE, FakeElasticsearch
 from tests.sample_articles import corpus
 from tests.smtpserver import self_signed_tls
@@ -195,6 +196,46 @@ def test_iter_articles_pages_through_more_than_one_page(store: ElasticStore,
     many = [Article.from_dict({**a.to_dict(), "id": ""}) for a in many]
     store.write(many)
     assert len({a.id for a in store.iter_articles()}) == 1100
+
+
+def test_stats_agree_with_the_sqlite_store(store: ElasticStore, fake: FakeElasticsearch,
+                                          tmp_path: Path,
+                                          articles: dict[str, Article]) -> None:
+    batch = [replace(a, translation_status="pending") if a.lang != "en" else a
+             for a in articles.values()]
+    store.write(batch)
+    with SQLiteStore(tmp_path / "same.db") as sqlite:
+        sqlite.write([replace(a) for a in batch])
+        expected = sqlite.stats()
+    assert expected.total == len(batch) and expected.by_translation
+    assert store.stats() == expected
+    (request,) = [r for r in fake.requests_to("POST", r"/dozor-articles/_search$")
+                  if b"aggs" in r.body]
+    assert request.json()["size"] == 0
+
+
+def test_cluster_members_in_the_same_order_as_sqlite(store: ElasticStore, tmp_path: Path,
+                                                    articles: dict[str, Article]) -> None:
+    batch = dedup.dedup(list(articles.values()), store)
+    undated = replace(articles["ru_copy"], id="", canonical_url="https://copy.example/x",
+                      url="https://copy.example/x", published_at=None)
+    batch.append(replace(Article.from_dict({**undated.to_dict(), "id": ""}),
+                         cluster_id=batch[0].cluster_id))
+    store.write(batch)
+    with SQLiteStore(tmp_path / "same.db") as sqlite:
+        sqlite.write([replace(a) for a in batch])
+        clusters = {a.cluster_id for a in batch}
+        shared = [c for c in clusters if sum(a.cluster_id == c for a in batch) > 1]
+        assert shared
+        for cluster in clusters:
+            expected = [a.id for a in sqlite.cluster_members(cluster)]
+            assert [a.id for a in store.cluster_members(cluster)] == expected
+        biggest = max(shared, key=lambda c: sum(a.cluster_id == c for a in batch))
+        first = [a.id for a in sqlite.cluster_members(biggest, limit=1)]
+        assert [a.id for a in store.cluster_members(biggest, limit=1)] == first
+        # the undated copy comes after the dated members
+        assert store.cluster_members(batch[0].cluster_id)[-1].published_at is None
+    assert store.cluster_members("no-such-cluster") == []
 
 
 def test_search_uses_the_query_semantics_and_ranks_and_highlights(

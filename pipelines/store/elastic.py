@@ -23,6 +23,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +43,14 @@ from elasticsearch.helpers import streaming_bulk
 
 from index_config import DEFAULT_PREFIX, IndexNames
 from pipelines.article import TRANSLATION_STATUSES, Article, article_id, utcnow
-from pipelines.store.base import Delivery, DupCandidate, SearchHit, StoreError, WriteResult
+from pipelines.store.base import (
+    Delivery,
+    DupCandidate,
+    SearchHit,
+    StoreError,
+    StoreStats,
+    WriteResult,
+)
 from pipelines.store.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -65,6 +74,10 @@ RANK_FIELDS = (
     "text", "text.ru", "text.uk", "text.en", "text_en",
 )
 SNIPPET_CHARS = 240
+STATS_BUCKETS = 10_000  # distinct languages, sources, statuses counted (exact below it)
+# After a failed contact the cluster is not asked again for this long: a crawl during an
+# outage then goes straight to the spool instead of waiting out retries at every step.
+RECHECK_SECONDS = 30.0
 
 
 # ------------------------------------------------------------------- connection
@@ -132,6 +145,11 @@ def connect(
     url = url or os.environ.get("ELASTICSEARCH_URL")
     if not url:
         raise StoreError("no Elasticsearch URL: give --es URL or set ELASTICSEARCH_URL")
+    # the client logs every retried request with a traceback; Dozor reports failures
+    # itself, in one line (unless logging was configured for the client explicitly)
+    transport_log = logging.getLogger("elastic_transport")
+    if transport_log.level == logging.NOTSET:
+        transport_log.setLevel(logging.ERROR)
     try:
         return Elasticsearch(
             url,
@@ -165,7 +183,10 @@ def describe(exc: BaseException) -> str:
             root = (error.get("root_cause") or [error])[0]
             return f"{exc.status_code} {root.get('type')}: {root.get('reason')}"
         return f"{exc.status_code} {exc.message}"
-    return f"{type(exc).__name__}: {exc}"
+    # the transport nests the socket error a few times over: name the innermost one
+    errno = [found for text in (str(getattr(exc, "message", "")), str(exc))
+             for found in re.findall(r"\[Errno -?\d+\] ([^)\]'\"]+)", text)]
+    return f"{type(exc).__name__}: {errno[-1] if errno else exc}"
 
 
 # ------------------------------------------------------------------------ store
@@ -215,6 +236,8 @@ class ElasticStore:
         self.spool = spool or Spool(paths.spool_dir() / "elasticsearch" / prefix)
         self.bulk = bulk or BulkSettings()
         self._ready = False
+        self._down_at: float | None = None
+        self._down_reason = ""
 
     def close(self) -> None:
         self.client.close()
@@ -224,6 +247,18 @@ class ElasticStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _down(self) -> str | None:
+        """Why the cluster counts as unavailable, when it failed less than
+        RECHECK_SECONDS ago."""
+        if self._down_at is not None and time.monotonic() - self._down_at < RECHECK_SECONDS:
+            return self._down_reason
+        return None
+
+    def _went_down(self, cause: BaseException | str) -> str:
+        self._down_at = time.monotonic()
+        self._down_reason = cause if isinstance(cause, str) else describe(cause)
+        return self._down_reason
 
     def _error(self, action: str, exc: BaseException) -> StoreError:
         return StoreError(f"cannot {action} on Elasticsearch at {self.url}: {describe(exc)}")
@@ -268,6 +303,10 @@ class ElasticStore:
         batch = list({a.id: a for a in articles}.values())
         _check_statuses(batch)
         result = WriteResult()
+        down = self._down()
+        if down:
+            self._defer(batch, down, result)
+            return result
         try:
             # spooled batches first: an older version must never overwrite a newer one
             self.ensure_indices()
@@ -295,9 +334,9 @@ class ElasticStore:
         path = self.spool.put(articles, reason=str(cause))
         result.spooled += len(articles)
         if isinstance(cause, str) or unreachable(cause):
-            why = cause if isinstance(cause, str) else describe(cause)
-            log.warning("Elasticsearch at %s unavailable (%s): %d article(s) kept in %s; "
-                        "the next write stores them", self.url, why, len(articles), path)
+            why = self._went_down(cause)
+            log.warning("Elasticsearch at %s unavailable (%s): %d article(s) kept in %s, "
+                        "stored when it is back", self.url, why, len(articles), path)
             return
         raise StoreError(
             f"Elasticsearch at {self.url} refused the write ({describe(cause)}); "
@@ -432,6 +471,29 @@ class ElasticStore:
         except (ApiError, TransportError) as exc:
             raise self._error("count articles", exc) from exc
 
+    def stats(self) -> StoreStats:
+        """Counts for an overview, from one aggregation request."""
+        groups = {"by_lang": "lang", "by_source": "source",
+                  "by_translation": "translation_status"}
+        aggs: dict[str, Any] = {
+            name: {"terms": {"field": field, "size": STATS_BUCKETS}}
+            for name, field in groups.items()
+        }
+        aggs["relevant"] = {"filter": {"term": {"relevant": True}}}
+        try:
+            self.ensure_indices()
+            response = self.client.search(index=self.names.articles, size=0, aggs=aggs,
+                                          track_total_hits=True)
+        except (ApiError, TransportError) as exc:
+            raise self._error("count articles", exc) from exc
+        found = response["aggregations"]
+        return StoreStats(
+            total=response["hits"]["total"]["value"],
+            relevant=found["relevant"]["doc_count"],
+            **{name: {b["key"]: b["doc_count"] for b in found[name]["buckets"]}
+               for name in groups},
+        )
+
     def cluster_members(self, cluster_id: str, limit: int = 50) -> list[Article]:
         try:
             self.ensure_indices()
@@ -450,7 +512,7 @@ class ElasticStore:
         matches; BM25 over the title and text fields ranks; highlighting gives the
         snippet, with the lemma-aware snippet of pipelines.terms as the fallback."""
         from pipelines.query import parse_query
-        from pipelines.terms import snippet
+        from pipelines.terms import article_snippet
 
         parsed = parse_query(query, name="search")
         words = " ".join(_positive_words(query))
@@ -488,7 +550,7 @@ class ElasticStore:
             terms = parsed.matched_terms(article)
             text = _pick_highlight(hit.get("highlight", {}), article.lang)
             if not text:
-                text = snippet(article.text or article.title, article.lang, terms)
+                text = article_snippet(article, terms)
             hits.append(SearchHit(article=article, rank=float(hit.get("_score") or 0.0),
                                   snippet=" ".join(text.split()), matched_terms=terms))
         return hits
@@ -498,6 +560,8 @@ class ElasticStore:
     def seen(self, canonical_urls: Iterable[str]) -> set[str]:
         by_id = {article_id(url): url for url in dict.fromkeys(canonical_urls)}
         spooled = set(by_id.values()) & self.spool.urls()
+        if self._down():
+            return spooled
         found: set[str] = set()
         try:
             self.ensure_indices()
@@ -515,12 +579,16 @@ class ElasticStore:
                 raise self._error("look up seen URLs", exc) from exc
             # fetching again is safe: the write is by id and lands in the spool
             log.warning("Elasticsearch at %s unavailable (%s): only spooled URLs count as "
-                        "seen", self.url, describe(exc))
+                        "seen", self.url, self._went_down(exc))
         return {by_id[i] for i in found} | spooled
 
     def mark_seen(self, canonical_urls: Iterable[str]) -> None:
         urls = list(dict.fromkeys(canonical_urls))
         if not urls:
+            return
+        down = self._down()
+        if down:
+            self.spool.put(seen=urls, reason=down)
             return
         try:
             self.ensure_indices()
@@ -531,7 +599,7 @@ class ElasticStore:
                 raise StoreError(f"cannot mark URLs seen on {self.url} ({describe(exc)}); "
                                  f"kept in {path}") from exc
             log.warning("Elasticsearch at %s unavailable (%s): %d seen URL(s) kept in %s",
-                        self.url, describe(exc), len(urls), path)
+                        self.url, self._went_down(exc), len(urls), path)
 
     def _write_seen(self, urls: list[str]) -> None:
         now = utcnow().isoformat()
@@ -553,7 +621,7 @@ class ElasticStore:
             should.append({"terms": {"content_hash": hashes}})
         if bands:
             should.append({"terms": {"lsh_bands": bands}})
-        if not should:
+        if not should or self._down():
             return []
         query = {"bool": {"should": should, "minimum_should_match": 1}}
         try:
@@ -569,7 +637,7 @@ class ElasticStore:
             if not unreachable(exc):
                 raise self._error("look up near-duplicates", exc) from exc
             log.warning("Elasticsearch at %s unavailable (%s): near-duplicates of this batch "
-                        "are only grouped among themselves", self.url, describe(exc))
+                        "are only grouped among themselves", self.url, self._went_down(exc))
             return []
 
     # ------------------------------------------------------------- translation
@@ -641,6 +709,14 @@ class ElasticStore:
         return [i for i in ids if self._delivery_id(rule, i) in added]
 
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]:
+        """Open deliveries, oldest first. When this process already found the cluster
+        unavailable (a run whose batches were spooled), none, with a warning: they stay
+        in the log and go out with the next run. A first contact that fails raises."""
+        down = self._down()
+        if down:
+            log.warning("Elasticsearch at %s unavailable (%s): pending alerts wait for the "
+                        "next run", self.url, down)
+            return []
         filters: list[dict[str, Any]] = [{"terms": {"status": list(OPEN_DELIVERY)}}]
         if rule is not None:
             filters.append({"term": {"rule": rule}})
