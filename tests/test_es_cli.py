@@ -9,19 +9,23 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+from urllib.request import urlopen
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from dozor.cli import app
+from dozor.ui.server import make_ui_server, url_of
 from pipelines.article import EXPORT_FIELDS, Article
+from pipelines.store import open_store
 from tests.conftest import REPO
 from tests.fake_es import FakeElasticsearch
 from tests.httpserver import NewsServer
@@ -149,3 +153,33 @@ def test_alerts_commands_with_es(crawl: EsCrawl) -> None:
     assert tested.exit_code == 0, tested.output
     relevant = sum(a.relevant for a in crawl.articles)
     assert f"{relevant} stored article(s) match; 0 wait to be sent" in tested.output
+
+
+def test_the_analyst_ui_over_elasticsearch(crawl: EsCrawl) -> None:
+    """`dozor serve --es`: front page counts, search and an article page with its cluster."""
+    store = open_store(es=crawl.es.url)
+    server = make_ui_server(store, "127.0.0.1", 0, ["ru", "uk", "en"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = url_of(server)
+
+        def page(path: str) -> str:
+            with urlopen(base + path, timeout=10) as response:
+                assert response.status == 200
+                return response.read().decode("utf-8")
+
+        front = page("/")
+        relevant = [a for a in crawl.articles if a.relevant]
+        assert str(len(crawl.articles)) in front and relevant[0].title in front
+        found = page("/search?q=" + quote("колония"))
+        assert "<mark>" in found
+        copy = next(g for g in GOLD["articles"] if "syndicated_of" in g)
+        article = next(a for a in crawl.articles if _path(a.canonical_url) == copy["path"])
+        shown = page(f"/article/{article.id}")
+        original = next(a for a in crawl.articles
+                        if _path(a.canonical_url) == copy["syndicated_of"])
+        assert original.title in shown  # the other member of its cluster
+    finally:
+        server.shutdown()
+        server.server_close()
+        store.close()
