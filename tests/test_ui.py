@@ -28,7 +28,7 @@ from dozor.ui.server import is_loopback, make_ui_server, url_of
 from pipelines.article import Article
 from pipelines.dedup import dedup
 from pipelines.store import Store
-from pipelines.store.elastic import ElasticStore
+from pipelines.store.elastic import ElasticStore, connect
 from pipelines.store.spool import Spool
 from pipelines.store.sqlite import SQLiteStore
 from tests.fake_es import FakeElasticsearch
@@ -392,6 +392,18 @@ def test_the_same_ui_over_elasticsearch(tmp_path: Path) -> None:
     assert "<mark>колони" in hits.body
     also = page.body.split("<h2>Also in</h2>", 1)[1].split("</section>", 1)[0]
     assert f'href="/article/{docs["ru_copy"].id}"' in also
+
+
+def test_an_unreachable_index_is_a_clear_503(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    client = connect(url, backoff_base=0.01, backoff_cap=0.05)
+    with ElasticStore(url, client=client, spool=Spool(tmp_path / "spool")) as store, \
+            running_ui(store) as base:
+        replies = [fetch(base + "/"), search(base, q="колония"),
+                   fetch(f"{base}/article/{'a' * 40}")]
+    for reply in replies:
+        assert reply.status == 503
+        assert "The index cannot be read: cannot" in reply.text and url in reply.text
 
 
 # ------------------------------------------------------------------------ CLI
