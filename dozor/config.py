@@ -66,6 +66,15 @@ def load_yaml(path: Path | str, model: type[M]) -> M:
         raise ConfigError("\n".join(lines)) from None
 
 
+def require_unique_names(items: list[Any], what: str) -> None:
+    """Entries are referred to by name (in errors, the delivery log, the UI): no two alike."""
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise ValueError(f"{what} name {item.name!r} is used twice")
+        seen.add(item.name)
+
+
 # --- sources.yaml -----------------------------------------------------------------
 
 Lang = Literal["ru", "uk", "en"]
@@ -96,13 +105,10 @@ class SourcesFile(StrictModel):
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, sources: list[Source]) -> list[Source]:
-        seen: set[str] = set()
+        require_unique_names(sources, "source")
         for src in sources:
-            if src.name in seen:
-                raise ValueError(f"source name {src.name!r} is used twice")
             if not (src.feeds or src.sitemaps or src.listings):
                 raise ValueError(f"source {src.name!r} has no feeds, sitemaps or listings")
-            seen.add(src.name)
         return sources
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, field_validator
 
-from dozor.config import ConfigError, Lang, StrictModel, load_yaml
+from dozor.config import ConfigError, Lang, StrictModel, load_yaml, require_unique_names
 from pipelines.article import Article
 from pipelines.query import Query, QueryError, parse_query
 from pipelines.terms import TermDoc
@@ -69,11 +69,7 @@ class TopicFile(StrictModel):
     @field_validator("rules")
     @classmethod
     def _unique_names(cls, rules: list[TopicRule]) -> list[TopicRule]:
-        seen: set[str] = set()
-        for rule in rules:
-            if rule.name in seen:
-                raise ValueError(f"rule name {rule.name!r} is used twice")
-            seen.add(rule.name)
+        require_unique_names(rules, "rule")
         if not any(rule.weight > 0 for rule in rules):
             raise ValueError("no rule has a positive weight: nothing could be relevant")
         return rules

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from dozor.config import ConfigError, Lang, StrictModel, load_yaml
+from dozor.config import ConfigError, Lang, StrictModel, load_yaml, require_unique_names
 from pipelines.article import Article
 from pipelines.query import Query, QueryError, parse_query
 
@@ -59,11 +59,7 @@ class RulesFile(StrictModel):
     @field_validator("rules")
     @classmethod
     def _unique_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
-        seen: set[str] = set()
-        for rule in rules:
-            if rule.name in seen:
-                raise ValueError(f"rule name {rule.name!r} is used twice")
-            seen.add(rule.name)
+        require_unique_names(rules, "rule")
         return rules
 
 
