@@ -41,7 +41,8 @@ def default_sources() -> Path:
 
 
 def default_topic() -> Path:
-    return DEFAULTS_DIR / "topic.yaml"
+    """The topic profile: $DOZOR_TOPIC, else the shipped prisoner-recruitment profile."""
+    return Path(os.environ.get("DOZOR_TOPIC") or DEFAULTS_DIR / "topic.yaml")
 
 
 def default_alerts() -> Path:

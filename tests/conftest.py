@@ -37,7 +37,7 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the user's data directory, outbox or models."""
     monkeypatch.setenv("DOZOR_DATA_DIR", str(tmp_path / "data"))
     for var in ("DOZOR_OUTBOX", "DOZOR_MODELS_DIR", "DOZOR_WARC_DIR", "DOZOR_SPOOL_DIR",
-                "DOZOR_CONFIG", "DOZOR_SMTP_HOST", "ELASTICSEARCH_URL"):
+                "DOZOR_CONFIG", "DOZOR_TOPIC", "DOZOR_SMTP_HOST", "ELASTICSEARCH_URL"):
         monkeypatch.delenv(var, raising=False)
     from dozor.settings import get_settings
 

@@ -86,3 +86,27 @@ def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_sources(tmp_path / "nope.yaml")
+
+
+def test_an_analysts_own_topic_profile_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.article import Article, utcnow
+    from pipelines.relevance import classify, load_topic
+    from pipelines.terms import analyse
+
+    topic = tmp_path / "floods.yaml"
+    topic.write_text("""
+name: floods
+threshold: 1.0
+rules:
+  - name: flood
+    weight: 1.0
+    query: 'паводок OR повінь OR flood'
+""", encoding="utf-8")
+    monkeypatch.setenv("DOZOR_TOPIC", str(topic))
+    profile = load_topic(paths.default_topic())
+    story = Article(url="https://news.example/1", canonical_url="https://news.example/1",
+                    source="news", fetched_at=utcnow(), lang="ru",
+                    title="Паводки в Якутии", text="Паводком затоплены сёла.")
+    [story] = classify(analyse([story]), profile)
+    assert story.relevant and story.matched_terms == ["паводок"]

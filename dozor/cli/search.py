@@ -147,7 +147,9 @@ def export(
         bool, typer.Option("--relevant-only", help="Only articles on topic.")
     ] = False,
 ) -> None:
-    """Every stored article with the export fields (DESIGN.md), in the order stored."""
+    """Every stored article, in the order stored: url, canonical_url, source, lang, title,
+    text, title_en, text_en, published_at, fetched_at, relevant, score, matched_terms,
+    translation_status, cluster_id."""
     if not as_json:
         raise fail("choose the output format: dozor export --json")
     with store_from(db, es) as store:
