@@ -4,7 +4,8 @@ trafilatura does the extraction (main text without navigation, footers, "read al
 blocks and comments; title, authors, date via htmldate, description, site name). This
 module adds what a news crawler needs around it: only HTML responses, decoding that
 survives undeclared or wrongly declared Cyrillic charsets, the page's declared
-language, its canonical URL, and the feed's date and title when the page has none.
+language, its canonical URL, the feed's date and title when the page has none, and a
+date the page states in its text when neither its metadata nor the feed gives one.
 A page that cannot be turned into an article is logged and skipped; it never costs
 the rest of the batch.
 """
@@ -18,13 +19,14 @@ from urllib.parse import urlsplit
 
 import trafilatura
 from courlan import extract_domain
-from htmldate import find_date
+from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
 from pipelines.article import Article, RawPage
 from pipelines.charset import decode_html
+from pipelines.dates import labelled_dates
 from pipelines.language import normalise_code
 from pipelines.urls import canonicalize
 
@@ -36,10 +38,13 @@ MAX_BODY_BYTES = 20_000_000
 
 # htmldate keeps the time and offset when the page gives them
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
-# Metadata only (meta tags, JSON-LD, <time>, URL). The extensive search also reads dates
-# out of running text and copyright lines, so it runs only when the feed has no date.
+# Metadata only (meta tags, JSON-LD, <time>, URL). htmldate's extensive search is not
+# used: on pages without metadata it settles for copyright years, dates of cited court
+# rulings and dates inside image or link URLs; pipelines.dates reads labelled dates instead.
 _METADATA_DATES = {"extensive_search": False, "original_date": True, "outputformat": _DATE_FORMAT}
-_TEXT_DATES = {**_METADATA_DATES, "extensive_search": True}
+# a date label sits by the headline or at the article's end; past this much visible text
+# a "published" is someone else's (a cited report's, a comment's)
+_TEXT_DATE_CHARS = 20_000
 # a page date this far past the fetch is a parsing accident, not a publication date
 _FUTURE_SLACK = timedelta(days=1)
 
@@ -50,6 +55,11 @@ _TITLE_SEPARATOR = re.compile(r"(\s+[|–—\-·•»«:]{1,2}\s+)")
 _MIN_LEAD_CHARS = 40
 
 # WHATWG MIME sniffing: the tags that make an unlabelled body HTML
+_VISIBLE_TEXT = etree.XPath(
+    "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
+    " or ancestor::template)]"
+)
+
 _HTML_START = re.compile(
     rb"\s*<(?:!doctype\s+html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body"
     rb"|br|p|!--)[\s>]",
@@ -104,7 +114,8 @@ def extract_page(page: RawPage) -> Article | None:
         log.info("extract: skipping %s: neither title nor text", page.url)
         return None
 
-    published_at, published_from = published(tree, doc.date, page, final_url)
+    html_lang = declared_language(tree, headers.get("content-language"))
+    published_at, published_from = published(tree, doc.date, page, html_lang)
     return Article(
         url=page.url,
         canonical_url=canonical_url(tree, final_url) or canonicalize(page.url),
@@ -118,7 +129,7 @@ def extract_page(page: RawPage) -> Article | None:
         authors=[a.strip() for a in (doc.author or "").split(";") if a.strip()],
         description=description,
         site_name=site_name,
-        html_lang=declared_language(tree, headers.get("content-language")),
+        html_lang=html_lang,
         lang_hint=normalise_code(page.source_lang or page.feed_lang),
         published_at=published_at,
         published_from=published_from,
@@ -184,11 +195,7 @@ def with_lead(text: str, description: str, tree: HtmlElement) -> str:
     lead = _squash(description)
     if len(lead) < _MIN_LEAD_CHARS or lead in _squash(text):
         return text
-    visible = tree.xpath(
-        "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
-        " or ancestor::template)]"
-    )
-    if lead not in _squash("".join(visible)):
+    if lead not in _squash("".join(_VISIBLE_TEXT(tree))):
         return text
     return f"{description}\n{text}" if text else description
 
@@ -249,10 +256,10 @@ def declared_language(tree: HtmlElement, content_language: str | None) -> str | 
 
 
 def published(
-    tree: HtmlElement, page_date: str | None, page: RawPage, url: str
+    tree: HtmlElement, page_date: str | None, page: RawPage, html_lang: str | None
 ) -> tuple[datetime | None, str | None]:
     """Publication time in UTC and where it came from: the page's metadata, else the feed
-    (or news sitemap), else a date found in the page's text."""
+    (or news sitemap), else a date the page's text gives after a publication label."""
     from_feed = "sitemap" if page.discovered_via == "sitemap" else "feed"
     feed = _as_utc(page.feed_published) if page.feed_published else None
     own = _parse_page_date(page_date, page)
@@ -262,14 +269,30 @@ def published(
         return own, "page"
     if feed is not None:
         return feed, from_feed
-    guess = find_date(tree, url=url, **_TEXT_DATES)
-    if guess and guess.endswith("-01T00:00:00"):
-        # htmldate's last resort is a copyright year or a year-month; either becomes the
-        # 1st at midnight, which would pass for a precise (and wrong) publication day
-        log.info("extract: %s: only a coarse date guess %s, left empty", page.url, guess)
-        return None, None
-    guessed = _parse_page_date(guess, page)
-    return (guessed, "page") if guessed is not None else (None, None)
+    stated = _text_date(tree, page, html_lang)
+    return (stated, "text") if stated is not None else (None, None)
+
+
+def _text_date(tree: HtmlElement, page: RawPage, html_lang: str | None) -> datetime | None:
+    text = _visible_head(tree, _TEXT_DATE_CHARS)
+    # the page's own language first: it decides an ambiguous 06/01/2026
+    languages = sorted(("ru", "uk", "en"), key=lambda code: code != html_lang)
+    for when in labelled_dates(text, languages):
+        when = _as_utc(when)
+        if not _is_future(when, page):
+            return when
+    return None
+
+
+def _visible_head(tree: HtmlElement, limit: int) -> str:
+    """The first `limit` characters of the page's visible text, whitespace collapsed."""
+    pieces, size = [], 0
+    for piece in _VISIBLE_TEXT(tree):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= limit:
+            break
+    return " ".join(" ".join(pieces).split())[:limit]
 
 
 def _parse_page_date(value: str | None, page: RawPage) -> datetime | None:
@@ -280,10 +303,14 @@ def _parse_page_date(value: str | None, page: RawPage) -> datetime | None:
     except ValueError:
         log.info("extract: %s: unparsable date %r", page.url, value)
         return None
+    return None if _is_future(when, page) else when
+
+
+def _is_future(when: datetime, page: RawPage) -> bool:
     if when > _as_utc(page.fetched_at) + _FUTURE_SLACK:
-        log.info("extract: %s: date %s is after the fetch, ignored", page.url, value)
-        return None
-    return when
+        log.info("extract: %s: date %s is after the fetch, ignored", page.url, when)
+        return True
+    return False
 
 
 def _is_day_only(value: str | None) -> bool:

@@ -22,11 +22,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 # measured: lang 1.000/1.000/0.987 (the one English miss is a Portuguese page labelled en),
-# title 1.000/0.885/0.833, date 1.000/0.429/1.000, body F1 0.988/0.854/0.955,
+# title 1.000/0.885/0.833, date 1.000/0.857/1.000 (the uk miss, dated "Квітень 2023" on the
+# page, gets a timeline's id="date-placeholder" from htmldate), body F1 0.988/0.854/0.955,
 # must_contain 1.000/1.000/0.970, leakage 0.054/0.024/0.033
 FLOORS = {
     "ru": {"language": 0.95, "title": 0.9, "date": 0.85, "body_f1": 0.9, "must_contain": 0.95},
-    "uk": {"language": 0.95, "title": 0.8, "date": 0.4, "body_f1": 0.75, "must_contain": 0.95},
+    "uk": {"language": 0.95, "title": 0.8, "date": 0.8, "body_f1": 0.75, "must_contain": 0.95},
     "en": {"language": 0.95, "title": 0.75, "date": 0.95, "body_f1": 0.9, "must_contain": 0.93},
 }
 MAX_LEAKAGE = {"ru": 0.1, "uk": 0.07, "en": 0.07}

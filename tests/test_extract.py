@@ -43,6 +43,8 @@ def page_html(
     head: str = "",
     lang: str | None = "ru",
     lead: str | None = None,
+    byline: str = "",
+    footer: str = FOOTER,
 ) -> str:
     lang_attr = f' lang="{lang}"' if lang else ""
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
@@ -53,6 +55,7 @@ def page_html(
 <nav><ul>{"".join(f'<li><a href="/{w}">{w}</a></li>' for w in NAV.split())}</ul></nav>
 <main><article>
 <h1>{title}</h1>
+{byline}
 {lead_html}
 <div class="article-body">{body}</div>
 <aside class="read-also"><p>{READ_ALSO}</p></aside>
@@ -60,7 +63,7 @@ def page_html(
 <section id="comments" class="comments"><h3>Комментарии</h3>
 <div class="comment"><p>{COMMENT}</p></div></section>
 </main>
-<footer><p>{FOOTER}</p></footer>
+<footer><p>{footer}</p></footer>
 </body></html>"""
 
 
@@ -231,6 +234,84 @@ def test_day_only_page_date_takes_the_feed_time_of_that_day() -> None:
 def test_no_date_anywhere() -> None:
     article = only([raw(page_html().encode("utf-8"))])
     assert (article.published_at, article.published_from) == (None, None)
+
+
+FETCHED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("lang", "paragraphs", "byline", "expected"),
+    [
+        ("uk", PARAGRAPHS_UK,
+         '<div class="meta">Автор: Денис Губашов <span>Опубліковано:</span> 19 вересня 2023 р.'
+         '</div>', datetime(2023, 9, 19, tzinfo=UTC)),
+        ("uk", PARAGRAPHS_UK, "<p>Дата публікації: 12.03.2024</p>",
+         datetime(2024, 3, 12, tzinfo=UTC)),
+        ("ru", PARAGRAPHS_RU, '<p class="date">Опубликовано 5 марта 2024, 14:20</p>',
+         datetime(2024, 3, 5, 14, 20, tzinfo=UTC)),
+        ("en", PARAGRAPHS_RU, "<p>By Jane Roe. Published: 3 March 2024</p>",
+         datetime(2024, 3, 3, tzinfo=UTC)),
+    ],
+)
+def test_date_after_a_label_in_the_text_when_metadata_and_feed_have_none(
+    lang: str, paragraphs: list[str], byline: str, expected: datetime
+) -> None:
+    html = page_html(paragraphs=paragraphs, lang=lang, byline=byline,
+                     footer="© 2010—2024 Вечерние новости")
+    article = only([raw(html.encode("utf-8"), fetched_at=FETCHED)])
+    assert (article.published_at, article.published_from) == (expected, "text")
+
+
+def test_text_date_prefers_publication_over_update_and_never_the_future() -> None:
+    byline = "<p>Оновлено: 20 березня 2024, 10:00</p><p>Опубліковано: 12 березня 2024, 08:30</p>"
+    html = page_html(paragraphs=PARAGRAPHS_UK, lang="uk", byline=byline)
+    article = only([raw(html.encode("utf-8"), fetched_at=FETCHED)])
+    assert article.published_at == datetime(2024, 3, 12, 8, 30, tzinfo=UTC)
+
+    # a "published" date after the fetch is a typo or a template bug: the update date stands
+    byline = "<p>Опубліковано: 12 березня 2034</p><p>Оновлено: 20 березня 2024</p>"
+    html = page_html(paragraphs=PARAGRAPHS_UK, lang="uk", byline=byline)
+    article = only([raw(html.encode("utf-8"), fetched_at=FETCHED)])
+    assert article.published_at == datetime(2024, 3, 20, tzinfo=UTC)
+
+    html = page_html(byline="<p>Опубликовано: 12 марта 2034</p>")
+    article = only([raw(html.encode("utf-8"), fetched_at=FETCHED)])
+    assert (article.published_at, article.published_from) == (None, None)
+
+
+def test_unlabelled_dates_and_copyright_years_are_not_publication_dates() -> None:
+    paragraphs = [
+        *PARAGRAPHS_UK,
+        "17.12.2019 р. засуджений разом з дитиною прийшов до магазину, а 17 лютого 2020 року "
+        "повторно викрав дві банки ікри, встановив суд.",
+    ]
+    html = page_html(paragraphs=paragraphs, lang="uk", footer="© 2010—2023 Texty.org.ua")
+    article = only([raw(html.encode("utf-8"), fetched_at=FETCHED)])
+    assert (article.published_at, article.published_from) == (None, None)
+
+
+def test_a_label_past_the_start_of_the_text_is_not_read() -> None:
+    filler = PARAGRAPHS_RU * (extract_module._TEXT_DATE_CHARS // len("".join(PARAGRAPHS_RU)) + 1)
+    html = page_html(paragraphs=[*filler, "Опубликовано: 5 марта 2024"])
+    article = only([raw(html.encode("utf-8"), fetched_at=FETCHED)])
+    assert article.published_at is None
+    html = page_html(paragraphs=[*PARAGRAPHS_RU, "Опубликовано: 5 марта 2024"])
+    article = only([raw(html.encode("utf-8"), fetched_at=FETCHED)])
+    assert article.published_at == datetime(2024, 3, 5, tzinfo=UTC)
+
+
+def test_feed_date_wins_over_text_date_and_page_metadata_over_both() -> None:
+    byline = "<p>Опубликовано 5 марта 2024, 14:20</p>"
+    feed_time = datetime(2024, 3, 6, 9, 15, tzinfo=UTC)
+    article = only([raw(page_html(byline=byline).encode("utf-8"), fetched_at=FETCHED,
+                        feed_published=feed_time)])
+    assert (article.published_at, article.published_from) == (feed_time, "feed")
+
+    head = '<meta property="article:published_time" content="2024-03-04T22:10:00+02:00">'
+    article = only([raw(page_html(head=head, byline=byline).encode("utf-8"),
+                        fetched_at=FETCHED, feed_published=feed_time)])
+    assert (article.published_at, article.published_from) == (
+        datetime(2024, 3, 4, 20, 10, tzinfo=UTC), "page")
 
 
 @pytest.mark.parametrize(
