@@ -93,7 +93,7 @@ class Article:
     html_lang: str | None = None
     lang_hint: str | None = None
     published_at: datetime | None = None
-    published_from: str | None = None  # page | feed | sitemap
+    published_from: str | None = None  # page | feed | sitemap | text (a labelled date)
 
     # language
     lang: str = "other"
