@@ -96,17 +96,21 @@ def put_ilm_policy(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change
 
 
 def bootstrap_articles(es: Elasticsearch, names: IndexNames, analysis_changed: bool) -> Change:
-    """The first dated index behind the write alias, unless the alias already exists."""
+    """The first dated index behind the write alias, unless the alias already exists;
+    then fields added to the configuration since are added to its indices."""
     alias = names.articles
     if es.indices.exists_alias(name=alias):
         indices = sorted(es.indices.get_alias(name=alias))
         detail = f"{len(indices)} index(es): {', '.join(indices)}"
+        added = _add_fields(es, alias, cfg.article_properties())
+        if added:
+            detail += "; fields added: " + ", ".join(added)
         if analysis_changed:
             detail += (
                 "; the analyzers changed: existing indices keep theirs, the next "
                 f"rollover (POST {alias}/_rollover) uses the new ones"
             )
-        return Change("write alias", alias, "unchanged", detail)
+        return Change("write alias", alias, "updated" if added else "unchanged", detail)
     if es.indices.exists(index=alias):
         raise SetupError(
             f"an index named {alias!r} exists where the write alias belongs (written "
@@ -117,6 +121,53 @@ def bootstrap_articles(es: Elasticsearch, names: IndexNames, analysis_changed: b
         index=names.articles_bootstrap, aliases={alias: {"is_write_index": True}}
     )
     return Change("write alias", alias, "created", f"write index {created['index']}")
+
+
+def _add_fields(es: Elasticsearch, target: str, properties: dict[str, Any]) -> list[str]:
+    """Add the fields of `properties` that the indices behind `target` lack; returns
+    their names. Fields that exist keep their mapping: Elasticsearch cannot change one
+    in place, and the configuration only ever adds fields to these indices."""
+    added: dict[str, None] = {}
+    for index, body in sorted(es.indices.get_mapping(index=target).items()):
+        have = body["mappings"].get("properties", {})
+        missing = {name: spec for name, spec in properties.items() if name not in have}
+        if missing:
+            es.indices.put_mapping(index=index, properties=missing)
+            added.update(dict.fromkeys(missing))
+    return list(added)
+
+
+def add_missing_fields(es: Elasticsearch, names: IndexNames) -> list[Change]:
+    """Bring a cluster set up by an older Dozor up to the fields this one writes and
+    queries (run by the store at its first contact, so that it works before the next
+    `dozor setup`): the article component template (indices created by later rollovers),
+    every articles index, the delivery log. Only missing fields are added; analyzers
+    and everything else wait for `dozor setup`."""
+    changes = []
+    article_fields = cfg.article_properties()
+    try:
+        found = es.cluster.get_component_template(name=names.article_component)
+        component = found["component_templates"][0]["component_template"]
+    except NotFoundError:
+        component = None
+    if component is not None:
+        mappings = component.setdefault("template", {}).setdefault("mappings", {})
+        have = mappings.setdefault("properties", {})
+        missing = [name for name in article_fields if name not in have]
+        if missing:
+            # its _meta checksum stays the old one: `dozor setup` still brings the rest
+            have.update({name: article_fields[name] for name in missing})
+            es.cluster.put_component_template(name=names.article_component, body=component)
+            changes.append(Change("component template", names.article_component, "updated",
+                                  "fields added: " + ", ".join(missing)))
+    delivery_fields = cfg.deliveries_index()["mappings"]["properties"]
+    for target, properties in ((names.articles, article_fields),
+                               (names.deliveries, delivery_fields)):
+        added = _add_fields(es, target, properties)
+        if added:
+            changes.append(Change("index", target, "updated",
+                                  "fields added: " + ", ".join(added)))
+    return changes
 
 
 def _mapping_meta(es: Elasticsearch, index: str) -> dict[str, Any]:

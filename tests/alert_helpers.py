@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipelines import dedup
 from pipelines.article import Article
+from pipelines.store import Store
 from pipelines.store.sqlite import SQLiteStore
 from tests.sample_articles import corpus
 
@@ -17,7 +18,7 @@ RELEVANT = ("ru_wire", "ru_copy", "ru_other", "uk", "en_wire", "en_copy", "en_ot
 OFF_TOPIC = ("ru_composer", "ru_it", "en_prison_reform")
 
 
-def store_articles(store: SQLiteStore, articles: list[Article]) -> list[str]:
+def store_articles(store: Store, articles: list[Article]) -> list[str]:
     """Run dedup and write, as the pipeline does; the ids stored for the first time."""
     return store.write(dedup.dedup(articles, store)).new
 

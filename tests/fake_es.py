@@ -670,6 +670,8 @@ class FakeElasticsearch:
             index = self.indices[index_name]
             if percolate:
                 self._check_percolate(index, percolate)
+            else:
+                self._check_fields_mapped(index, query, body.get("sort"))
             for doc_id in sorted(index.visible):
                 doc = index.docs[doc_id]
                 scored = _score(query, doc.source, doc_id, index.properties)
@@ -703,6 +705,17 @@ class FakeElasticsearch:
         if aggregations:
             answer["aggregations"] = aggregations
         return 200, answer
+
+    def _check_fields_mapped(self, index: Index, query: dict[str, Any], sort: Any) -> None:
+        """A query or sort on a field the index does not map finds or orders nothing in
+        Elasticsearch (with `dynamic: false` a value in it is never indexed)."""
+        names = _query_fields(query)
+        for item in sort if isinstance(sort, list) else [sort] if sort else []:
+            names.append(item if isinstance(item, str) else next(iter(item)))
+        for name in names:
+            if name not in ("_score", "_id", "_doc") and name.split(".")[0] not in \
+                    index.properties:
+                self._problem(f"search on {index.name} names the unmapped field {name!r}")
 
     def _check_percolate(self, index: Index, percolate: dict[str, Any]) -> None:
         field_name = percolate.get("field")

@@ -23,7 +23,7 @@ from pipelines.alert import load_rules
 from pipelines.alert.matcher import PythonMatcher
 from pipelines.alert.percolator import PercolatorMatcher
 from pipelines.article import Article
-from pipelines.store.elastic import BulkSettings, Credentials, ElasticStore, connect
+from pipelines.store.elastic import ALERT_STATE, BulkSettings, Credentials, ElasticStore, connect
 from pipelines.store.spool import Spool
 from tests.alert_helpers import rules_file
 from tests.conftest import LIVE_ES_URL
@@ -73,7 +73,7 @@ def test_setup_then_setup_again(names: cfg.IndexNames) -> None:
     # the mapping the cluster made from the templates covers every Article field
     (index,) = client.indices.get_alias(name=names.articles)
     props = client.indices.get_mapping(index=index)[index]["mappings"]["properties"]
-    assert set(props) == set(Article.__dataclass_fields__)
+    assert set(props) == set(Article.__dataclass_fields__) | {ALERT_STATE}
     assert props["terms"]["analyzer"] == "dozor_terms"
 
 
@@ -99,6 +99,10 @@ def test_store_on_a_live_cluster(store: ElasticStore) -> None:
     result = store.write(stored)
     assert sorted(result.new) == sorted(a.id for a in stored)
     assert store.count() == len(stored)
+    # the alert mark is indexed: a real cluster finds the stories by it
+    assert sorted(store.unmatched_ids()) == sorted(result.new)
+    store.mark_matched(result.new[:2])
+    assert sorted(store.unmatched_ids()) == sorted(result.new[2:])
     # after a rollover, an update lands in the index that holds the story
     old = set(store.client.indices.get_alias(name=store.names.articles))
     store.client.indices.rollover(alias=store.names.articles)

@@ -11,8 +11,10 @@ import dataclasses
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from elasticsearch.helpers import bulk
 from typer.testing import CliRunner
 
 import index_config as cfg
@@ -20,8 +22,11 @@ from dozor.cli import app
 from index_config.install import SetupError, import_kibana, install_elasticsearch
 from pipelines.article import Article
 from pipelines.query import FIELDS, KEYWORD_FIELDS
-from pipelines.store.elastic import connect
+from pipelines.store import StoreError
+from pipelines.store.elastic import ALERT_STATE, ElasticStore, connect
+from pipelines.store.spool import Spool
 from tests.fake_es import FakeElasticsearch, FakeKibana
+from tests.sample_articles import corpus
 
 runner = CliRunner()
 NAMES = cfg.IndexNames()
@@ -83,7 +88,9 @@ def test_article_mapping_covers_every_field_with_the_right_type(
         fake: FakeElasticsearch) -> None:
     install_elasticsearch(connect(fake.url))
     props = _articles_index(fake).properties  # as composed from the templates
-    assert set(props) == {f.name for f in dataclasses.fields(Article)}
+    # every Article field, and the store's own alert mark
+    assert set(props) == {f.name for f in dataclasses.fields(Article)} | {ALERT_STATE}
+    assert props[ALERT_STATE] == {"type": "keyword"}
     keywords = {"id", "url", "canonical_url", "final_url", "source", "lang",
                 "translation_status", "cluster_id", "matched_terms", "lsh_bands",
                 "content_hash"}
@@ -177,6 +184,58 @@ def test_side_index_mapping_brought_up_to_date(fake: FakeElasticsearch) -> None:
     changes = {c.name: c for c in install_elasticsearch(connect(fake.url))}
     assert changes["dozor-deliveries"].action == "updated"
     assert fake.indices["dozor-deliveries"].properties["message_id"] == {"type": "keyword"}
+
+
+def _as_set_up_before_the_alert_mark(fake: FakeElasticsearch) -> None:
+    """A cluster set up by a Dozor without `alert_state`, holding one article."""
+    install_elasticsearch(connect(fake.url))
+    component = fake.component_templates[NAMES.article_component]
+    del component["template"]["mappings"]["properties"][ALERT_STATE]
+    component["_meta"]["checksum"] = "older"
+    del _articles_index(fake).mappings["properties"][ALERT_STATE]
+    old = corpus()["ru_wire"]
+    old.stored_at = old.fetched_at
+    bulk(connect(fake.url), [{"_op_type": "create", "_index": NAMES.articles, "_id": old.id,
+                              "_source": old.to_dict()}], refresh="wait_for")
+
+
+def test_the_store_adds_new_fields_to_a_cluster_set_up_before_them(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    """With `dynamic: false` the alert mark would be stored but never indexed, and the
+    stories of a killed run never found again: the first contact adds the field to the
+    indices and to the template later rollovers use, before anything is written."""
+    _as_set_up_before_the_alert_mark(fake)
+    with ElasticStore(fake.url, client=connect(fake.url), spool=Spool(tmp_path)) as store:
+        new = corpus()["uk"]
+        assert store.write([new]).new == [new.id]
+        assert store.unmatched_ids() == [new.id]  # the older story does not come back
+    assert _articles_index(fake).properties[ALERT_STATE] == {"type": "keyword"}
+    component = fake.component_templates[NAMES.article_component]
+    assert component["template"]["mappings"]["properties"][ALERT_STATE] == {"type": "keyword"}
+    connect(fake.url).indices.rollover(alias=NAMES.articles)
+    assert {ALERT_STATE in fake.indices[i].properties for i in fake.aliases[NAMES.articles]} \
+        == {True}
+    # `dozor setup` still brings the whole configuration, checksum included
+    changes = {c.name + "/" + c.kind: c for c in install_elasticsearch(connect(fake.url))}
+    assert changes["dozor-article/component template"].action == "updated"
+
+
+def test_setup_adds_new_fields_to_existing_indices(fake: FakeElasticsearch) -> None:
+    _as_set_up_before_the_alert_mark(fake)
+    changes = {c.name + "/" + c.kind: c for c in install_elasticsearch(connect(fake.url))}
+    alias = changes["dozor-articles/write alias"]
+    assert alias.action == "updated" and f"fields added: {ALERT_STATE}" in alias.detail
+    assert _articles_index(fake).properties[ALERT_STATE] == {"type": "keyword"}
+    assert all(c.action == "unchanged" for c in install_elasticsearch(connect(fake.url)))
+
+
+def test_a_refused_field_addition_is_a_clear_error(fake: FakeElasticsearch,
+                                                   tmp_path: Path) -> None:
+    _as_set_up_before_the_alert_mark(fake)
+    fake.fail("PUT", r"/_mapping$", 403)
+    with ElasticStore(fake.url, client=connect(fake.url), spool=Spool(tmp_path)) as store:
+        with pytest.raises(StoreError, match=r"cannot add the fields .*\(403 .*dozor setup"):
+            store.count()
 
 
 def test_index_in_place_of_the_alias_is_refused(fake: FakeElasticsearch) -> None:

@@ -96,6 +96,26 @@ def test_any_command_opening_the_store_replays_and_the_next_write_reports_it(
         assert later.write([articles[4]]).new == [articles[4].id]  # reported once
 
 
+def test_spooled_articles_await_the_alert_rules_once_stored(
+        fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
+    """Whatever command replays the spool, the stories it stores are marked in the same
+    documents, so the next alert step matches them even if the replay's report is lost."""
+    spool_dir = tmp_path / "spool"
+    with make_store(_down_url(), spool_dir) as down:
+        down.write(articles[:3])
+        assert down.unmatched_ids() == []  # the cluster is down: nothing to ask
+    with make_store(fake.url, spool_dir) as searching:
+        searching.count()  # the first contact replays the spool
+        assert sorted(searching.unmatched_ids()) == sorted(a.id for a in articles[:3])
+        searching.mark_matched([articles[0].id])
+    # replayed again (a crash before its file was deleted): the cleared mark stays cleared
+    with make_store(_down_url(), spool_dir) as down:
+        down.write([articles[0]])
+    with make_store(fake.url, spool_dir) as later:
+        later.count()
+        assert sorted(later.unmatched_ids()) == sorted(a.id for a in articles[1:3])
+
+
 def test_spooled_versions_are_replayed_before_newer_ones(
         fake: FakeElasticsearch, tmp_path: Path, articles: list[Article]) -> None:
     spool_dir = tmp_path / "spool"

@@ -16,7 +16,13 @@ from pipelines import dedup
 from pipelines.article import Article
 from pipelines.store import Store, StoreError
 from pipelines.store.base import Store as StoreProtocol
-from pipelines.store.elastic import BulkSettings, ElasticStore, connect
+from pipelines.store.elastic import (
+    ALERT_STATE,
+    UNMATCHED,
+    BulkSettings,
+    ElasticStore,
+    connect,
+)
 from pipelines.store.spool import Spool
 from pipelines.store.sqlite import SQLiteStore
 from tests.fake_es import NDJSON_TYPE, FakeElasticsearch
@@ -330,6 +336,33 @@ def test_bad_translation_status_is_refused(store: ElasticStore,
         store.write([replace(articles["uk"], translation_status="maybe")])
     with pytest.raises(StoreError, match="translation_status"):
         store.mark_translation([replace(articles["uk"], translation_status="maybe")])
+
+
+def test_new_articles_carry_the_alert_mark_until_matched(
+        store: ElasticStore, fake: FakeElasticsearch, articles: dict[str, Article]) -> None:
+    ru, uk, en = articles["ru_wire"], articles["uk"], articles["en_wire"]
+    store.write([ru, uk])
+    # the mark is in the documents the create actions carried
+    creates = [lines[i + 1] for lines in _bulk_lines(fake) for i, line in enumerate(lines)
+               if "create" in line]
+    assert {doc[ALERT_STATE] for doc in creates} == {UNMATCHED}
+    assert store.unmatched_ids() == sorted([ru.id, uk.id])  # same stored_at: by id
+    (old_index,) = fake.aliases["dozor-articles"]
+    store.client.indices.rollover(alias="dozor-articles")
+    store.mark_matched([ru.id])
+    assert fake.docs("dozor-articles")[ru.id][ALERT_STATE] is None
+    assert store.unmatched_ids() == [uk.id]
+    # rewritten in place (a re-crawl, a spool replay) or translated: the mark stays as it is
+    store.write([replace(ru, title="Новый заголовок"), replace(uk, title="Новий")])
+    store.mark_translation([replace(uk, title_en="Recruited", translation_status="done")])
+    assert store.write([en]).new == [en.id]
+    assert store.unmatched_ids() == [uk.id, en.id]
+    assert fake.doc_index(ru.id, "dozor-articles") == [old_index]
+    store.mark_matched([uk.id, en.id, "f" * 40])  # an unknown id is ignored
+    assert store.unmatched_ids() == []
+    assert store.get(uk.id).title_en == "Recruited"
+    # the mark is the store's: articles read back do not carry it
+    assert ALERT_STATE not in store.get(uk.id).to_dict()
 
 
 def test_delivery_log_at_most_once(store: ElasticStore, fake: FakeElasticsearch) -> None:

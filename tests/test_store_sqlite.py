@@ -226,6 +226,34 @@ def test_delivery_log_records_each_story_once_per_rule(store: SQLiteStore, db: P
         assert {p.article_id for p in again.pending_deliveries("uk-desk")} == {c, d}
 
 
+def test_new_articles_await_the_alert_rules_until_marked_matched(store: SQLiteStore) -> None:
+    docs = corpus()
+    first = store.write([docs["ru_wire"], docs["uk"]])
+    assert store.unmatched_ids() == first.new  # in the order stored
+    store.mark_matched([docs["ru_wire"].id])
+    assert store.unmatched_ids() == [docs["uk"].id]
+    # an update (a re-crawl, a spool replay) keeps the mark as it is, set or cleared
+    second = store.write([docs["ru_wire"], docs["uk"], docs["en_wire"]])
+    assert second.new == [docs["en_wire"].id]
+    assert store.unmatched_ids() == [docs["uk"].id, docs["en_wire"].id]
+    store.mark_matched([docs["uk"].id, docs["en_wire"].id, "f" * 40])  # unknown id: ignored
+    assert store.unmatched_ids() == []
+    store.mark_matched([])
+
+
+def test_mark_is_part_of_the_write_transaction(store: SQLiteStore) -> None:
+    good = article("https://example.org/good", "Хорошая", "текст", lang="ru", source="s")
+    broken = article("https://example.org/broken", "Сломанная", "текст", lang="ru", source="s")
+    broken.source = None  # type: ignore[assignment]  # NOT NULL in the schema
+    with pytest.raises(StoreError):
+        store.write([good, broken])
+    assert store.unmatched_ids() == []
+    store.write([good])
+    assert store.unmatched_ids() == [good.id]
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        store._db.execute("UPDATE articles SET alert_state = 'maybe'")
+
+
 def test_delivery_for_an_unknown_article_is_refused(store: SQLiteStore) -> None:
     with pytest.raises(StoreError, match="FOREIGN KEY"):
         store.add_deliveries("rule", ["f" * 40])
@@ -373,6 +401,29 @@ def test_opens_a_v1_file_and_migrates_it(db: Path) -> None:
         assert store.count() == 1
 
 
+def test_upgrade_does_not_alert_stories_stored_before_it(db: Path) -> None:
+    """A file from before the alert mark (schema 4): its articles went through the alert
+    step of their run, so none awaits the rules; what is stored after the upgrade does."""
+    raw = sqlite3.connect(db, isolation_level=None)
+    for number in range(4):
+        for statement in _statements(MIGRATIONS[number]):
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 4")
+    now = FETCHED.isoformat()
+    raw.execute(
+        "INSERT INTO articles(id, url, canonical_url, source, fetched_at, title, stored_at) "
+        "VALUES ('a1', 'https://old.example/1', 'https://old.example/1', 'old', ?, 'Старая', ?)",
+        (now, now),
+    )
+    raw.close()
+    with SQLiteStore(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.unmatched_ids() == []
+        new = article("https://new.example/1", "Новая", "текст", lang="ru", source="new")
+        store.write([new, store.get("a1")])
+        assert store.unmatched_ids() == [new.id]
+
+
 def test_refuses_files_it_cannot_use(tmp_path: Path) -> None:
     newer = tmp_path / "newer.db"
     SQLiteStore(newer).close()
@@ -437,10 +488,13 @@ def test_lookups_use_indexes(store: SQLiteStore, stored: dict[str, Article]) -> 
     store.add_deliveries("rule", [wire.id])
     store.pending_deliveries("rule")
     store.search("колонии", lang="ru")
+    store.unmatched_ids()
     store._db.set_trace_callback(None)
 
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) >= 7
+    assert len(selects) >= 8
     for sql in selects:
         plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql))
+        # the partial index of unmatched articles holds only those: scanning it is the point
+        plan = plan.replace("SCAN articles USING INDEX articles_unmatched", "")
         assert not re.search(r"\bSCAN (a|articles)\b", plan), (sql, plan)

@@ -2,13 +2,16 @@
 
 The delivery log in the Store drives everything. For each rule:
 
-    new articles --match--> add_deliveries (pending)
+    unmatched articles --match--> add_deliveries (pending) --> mark_matched
     all pending --digest--> mark_sending(message id) --send--> mark_delivered
                                         (send failed) --> mark_delivery_failed (pending)
 
-"New" is what this run stored, whatever its publication date, and add_deliveries
-records a (rule, article) pair only once, so a restart or a re-crawl never queues an
-old match again.
+"New" is what Dozor stored for the first time, whatever its publication date: the
+store marks each such article "unmatched" in the write that stores it, and the mark is
+cleared only after its matches are in the log. So the stories of a run killed before
+its alert step are matched by the next one, and nothing older ever is. A crash between
+recording matches and clearing the mark only means matching again: add_deliveries
+records a (rule, article) pair only once, so nothing is queued twice.
 
 A crash can land between handing a digest to the mail server and recording it as
 sent. Those deliveries are then found in the "sending" state with the digest's
@@ -92,16 +95,20 @@ def _stories(n: int) -> str:
 
 def queue_matches(store: Store, rules: Sequence[Rule], new_ids: Sequence[str],
                   report: AlertReport) -> None:
-    """Record every (rule, new article) match as a pending delivery."""
+    """Record every match of the articles awaiting the rules (those the store marks
+    unmatched, and `new_ids`) as a pending delivery, then clear their mark."""
     matcher = matcher_for(store)
     for rule in rules:
         report.queued.setdefault(rule.name, 0)
-    ids = list(dict.fromkeys(new_ids))
+    ids = list(dict.fromkeys([*store.unmatched_ids(), *new_ids]))
     for start in range(0, len(ids), MATCH_BATCH):
-        articles = list(store.iter_articles(ids[start:start + MATCH_BATCH]))
+        chunk = ids[start:start + MATCH_BATCH]
+        articles = list(store.iter_articles(chunk))
         for rule_name, matched in matcher.match(rules, articles).items():
             if matched:
                 report.queued[rule_name] += len(store.add_deliveries(rule_name, matched))
+        # only once every match of the chunk is in the log
+        store.mark_matched(chunk)
 
 
 def send_pending(store: Store, rules: Sequence[Rule], mailer: Mailer,
@@ -171,10 +178,13 @@ def _settle_interrupted(store: Store, rule: Rule, deliveries: list[Delivery], se
 
 def notify(store: Store, rules_file: Path, new_ids: Sequence[str],
            mailer: Mailer | None = None) -> AlertReport:
-    """Queue this run's new matches, then send every rule's pending digest.
+    """Queue the matches of every article awaiting the rules, then send every rule's
+    pending digest.
 
-    `new_ids` are the ids the run stored for the first time. A rules file that does not
-    load raises ConfigError before anything is queued or sent.
+    The store knows which articles await the rules (this run's, and those of a run that
+    died before this step); `new_ids`, the ids the caller stored for the first time, are
+    matched with them. A rules file that does not load raises ConfigError before
+    anything is queued or sent.
     """
     rules = load_rules(rules_file)
     report = AlertReport()

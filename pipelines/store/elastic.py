@@ -67,6 +67,10 @@ TRANSLATION_FIELDS = (
     "terms",
 )
 OPEN_DELIVERY = ("pending", "sending")
+# Kept in an article's document beside the Article fields: "unmatched" from the request
+# that creates it until the alert step has matched it against the rules (then null).
+ALERT_STATE = "alert_state"
+UNMATCHED = "unmatched"
 # text fields searched (and highlighted) for ranking, with the title weighted up as the
 # SQLite store does
 RANK_FIELDS = (
@@ -214,6 +218,7 @@ class _Unwritten(Exception):
 class _Located:
     index: str
     stored_at: str | None
+    alert_state: str | None = None
 
 
 class ElasticStore:
@@ -269,9 +274,9 @@ class ElasticStore:
         then store what the spool holds from an earlier outage."""
         if self._ready:
             return
-        if not self.client.indices.exists_alias(name=self.names.articles):
-            from index_config.install import SetupError, install_elasticsearch
+        from index_config.install import SetupError, add_missing_fields, install_elasticsearch
 
+        if not self.client.indices.exists_alias(name=self.names.articles):
             log.info("no %s alias on %s yet: setting the indices up", self.names.articles,
                      self.url)
             try:
@@ -279,6 +284,21 @@ class ElasticStore:
             except SetupError as exc:
                 raise StoreError(f"{exc} (run `dozor setup` with an account that may "
                                  "manage templates and indices)") from exc
+        else:
+            # Indices set up by an older Dozor lack the fields added since (the alert
+            # mark): with `dynamic: false` a value in an unmapped field is never indexed,
+            # so a story could not be found again by its mark.
+            try:
+                changes = add_missing_fields(self.client, self.names)
+            except ApiError as exc:
+                if unreachable(exc):
+                    raise
+                raise StoreError(f"cannot add the fields this Dozor needs to the indices on "
+                                 f"{self.url} ({describe(exc)}); run `dozor setup` with an "
+                                 "account that may manage templates and indices") from exc
+            for change in changes:
+                log.warning("%s %s %s: %s", change.kind, change.name, change.action,
+                            change.detail)
         self._ready = True
         replayed = WriteResult()
         try:
@@ -372,10 +392,15 @@ class ElasticStore:
             article.stored_at = article.stored_at or now
             doc = article.to_dict()
             if where:
-                # in place, in the index that holds it (maybe not the write index)
+                # in place, in the index that holds it (maybe not the write index), with
+                # the alert mark it has (the whole document is replaced)
+                doc[ALERT_STATE] = where.alert_state
                 actions.append({"_op_type": "index", "_index": where.index,
                                 "_id": article.id, "_source": doc})
             else:
+                # the mark travels in the document that stores it: no story is stored
+                # without it, whenever the process dies
+                doc[ALERT_STATE] = UNMATCHED
                 actions.append({"_op_type": "create", "_index": self.names.articles,
                                 "_id": article.id, "_source": doc})
         raced: list[Article] = []
@@ -420,11 +445,12 @@ class ElasticStore:
         for chunk in _chunks(ids):
             response = self.client.search(
                 index=self.names.articles, query={"ids": {"values": list(chunk)}},
-                source=["stored_at"], size=len(chunk),
+                source=["stored_at", ALERT_STATE], size=len(chunk),
             )
             for hit in response["hits"]["hits"]:
-                found[hit["_id"]] = _Located(hit["_index"], (hit["_source"] or {}).get(
-                    "stored_at"))
+                source = hit["_source"] or {}
+                found[hit["_id"]] = _Located(hit["_index"], source.get("stored_at"),
+                                             source.get(ALERT_STATE))
         return found
 
     # ----------------------------------------------------------------- reading
@@ -673,6 +699,42 @@ class ElasticStore:
             raise self._error("record translations", exc) from exc
         if errors:
             raise StoreError(f"cannot record translations on {self.url}: "
+                             f"{_item_error(errors[0])} ({len(errors)} article(s))")
+
+    # ------------------------------------------------------------ alert matching
+
+    def unmatched_ids(self) -> list[str]:
+        """Articles awaiting the alert rules, in the order stored. None when this process
+        already found the cluster unavailable: they keep their mark for the next run."""
+        down = self._down()
+        if down:
+            log.warning("Elasticsearch at %s unavailable (%s): new stories are matched "
+                        "against the alert rules by the next run", self.url, down)
+            return []
+        try:
+            self.ensure_indices()
+            return [h["_id"] for h in self._search_all(
+                self.names.articles, {"term": {ALERT_STATE: UNMATCHED}},
+                [{"stored_at": "asc"}, {"id": "asc"}], source=False)]
+        except (ApiError, TransportError) as exc:
+            raise self._error("list the articles awaiting the alert rules", exc) from exc
+
+    def mark_matched(self, article_ids: Iterable[str]) -> None:
+        ids = list(dict.fromkeys(article_ids))
+        if not ids:
+            return
+        try:
+            self.ensure_indices()
+            located = self._locate(ids)
+            actions = [{"_op_type": "update", "_index": located[i].index, "_id": i,
+                        "doc": {ALERT_STATE: None}} for i in ids if i in located]
+            errors = [info for ok, item in self._bulk(actions) if not ok
+                      for info in item.values()]
+        except (ApiError, TransportError) as exc:
+            raise self._error("record articles as matched against the alert rules",
+                              exc) from exc
+        if errors:
+            raise StoreError(f"cannot record articles as matched on {self.url}: "
                              f"{_item_error(errors[0])} ({len(errors)} article(s))")
 
     # ------------------------------------------------------------ delivery log

@@ -209,6 +209,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX articles_overview ON articles(lang, source, translation_status, relevant);
     """,
+    # 5: articles awaiting the alert rules, marked by the write that first stores them.
+    # Rows already there stay unmarked: their run's alert step saw them, and an upgrade
+    # must not mail every stored story again.
+    """
+    ALTER TABLE articles ADD COLUMN alert_state TEXT CHECK (alert_state IN ('unmatched'));
+    CREATE INDEX articles_unmatched ON articles(n) WHERE alert_state = 'unmatched';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -397,8 +404,10 @@ class SQLiteStore:
         title_terms = {a.id: _title_terms(a) for a in batch}
         names = [*COLUMNS, "title_terms"]
         keep_first = {"id", "stored_at"}
+        # a new row awaits the alert rules; an update leaves alert_state as it was
         sql = (
-            f"INSERT INTO articles ({', '.join(names)}) VALUES ({_marks(len(names))}) "
+            f"INSERT INTO articles ({', '.join(names)}, alert_state) "
+            f"VALUES ({_marks(len(names))}, 'unmatched') "
             "ON CONFLICT(id) DO UPDATE SET "
             + ", ".join(f"{n} = excluded.{n}" for n in names if n not in keep_first)
         )
@@ -650,6 +659,24 @@ class SQLiteStore:
             "record translations",
             lambda db: db.executemany(f"UPDATE articles SET {assignments} WHERE id = ?", rows),
         )
+
+    # ------------------------------------------------------------ alert matching
+
+    def unmatched_ids(self) -> list[str]:
+        rows = self._query(
+            "SELECT id FROM articles WHERE alert_state = 'unmatched' ORDER BY n"
+        )
+        return [r[0] for r in rows]
+
+    def mark_matched(self, article_ids: Iterable[str]) -> None:
+        rows = [(i,) for i in dict.fromkeys(article_ids)]
+        if rows:
+            self._transaction(
+                "record articles as matched against the alert rules",
+                lambda db: db.executemany(
+                    "UPDATE articles SET alert_state = NULL WHERE id = ?", rows
+                ),
+            )
 
     # ------------------------------------------------------------ delivery log
 
