@@ -15,6 +15,8 @@ from tests.sample_articles import corpus
 
 # the relevant stories of the corpus; the copies fold into their wire story
 RELEVANT = ("ru_wire", "ru_copy", "ru_other", "uk", "en_wire", "en_copy", "en_other")
+LEADS = ("ru_wire", "ru_other", "uk", "en_wire", "en_other")  # one per story
+COPIES = ("ru_copy", "en_copy")  # syndicated: ru_wire's and en_wire's
 OFF_TOPIC = ("ru_composer", "ru_it", "en_prison_reform")
 
 

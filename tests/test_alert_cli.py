@@ -13,7 +13,15 @@ from dozor.cli import app
 from pipelines.alert import notify
 from pipelines.alert.mailer import SmtpMailer, SmtpSettings
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import OFF_TOPIC, RECRUITMENT_RULES, RELEVANT, rules_file, stored_corpus
+from tests.alert_helpers import (
+    COPIES,
+    LEADS,
+    OFF_TOPIC,
+    RECRUITMENT_RULES,
+    RELEVANT,
+    rules_file,
+    stored_corpus,
+)
 from tests.smtpserver import SmtpServer, closed_port
 
 runner = CliRunner()
@@ -56,14 +64,14 @@ def test_list_shows_rules_pending_counts_and_destination(setup: tuple[Path, Path
     assert code == 0, out
     assert "recruitment" in out and "Prisoner recruitment" in out
     assert "relevant:true" in out and "desk@example.org" in out
-    assert f"│ {len(RELEVANT)} " in out  # pending column
+    assert f"│ {len(LEADS)} " in out  # pending stories: the copies are folded into theirs
     assert "digests go to: outbox" in out
     # the rule renamed: its pending deliveries are reported, not silently dropped
     renamed = rules_file(tmp_path, RECRUITMENT_RULES.replace("name: recruitment",
                                                              "name: recruitment-v2"), "v2.yaml")
     code, out = invoke("list", "--alerts", str(renamed), "--db", str(db))
     assert code == 0, out
-    assert f"{len(RELEVANT)} pending deliveries for 'recruitment', which is no longer" in out
+    assert f"{len(LEADS)} pending stories for 'recruitment', which is no longer" in out
 
 
 def test_test_shows_matches_and_the_pending_digest_and_sends_nothing(
@@ -75,7 +83,8 @@ def test_test_shows_matches_and_the_pending_digest_and_sends_nothing(
     code, out = invoke("test", "recruitment", "--alerts", str(rules), "--db", str(db),
                        "--preview", "--limit", "50")
     assert code == 0, out
-    assert f"{len(RELEVANT)} stored article(s) match; {len(RELEVANT)} wait to be sent" in out
+    assert (f"{len(RELEVANT)} stored article(s) match; {len(LEADS)} story(ies) wait to be "
+            f"sent, with {len(COPIES)} syndicated copy(ies) listed under them") in out
     assert "would send: 5 new stories — Prisoner recruitment: en 2, ru 2, uk 1" in out
     assert "Also in: ural-news (ru)" in out  # the preview's text part
     listed = out.split("would send")[0]
@@ -85,7 +94,7 @@ def test_test_shows_matches_and_the_pending_digest_and_sends_nothing(
         assert docs[name].source in listed
     assert smtp.received == [] and not list(paths.outbox_dir().glob("*.eml"))
     with SQLiteStore(db) as store:
-        assert len(store.pending_deliveries()) == len(RELEVANT)
+        assert len(store.pending_deliveries()) == len(LEADS)
 
 
 def test_test_with_an_unknown_rule_names_the_rules(setup: tuple[Path, Path, dict]) -> None:

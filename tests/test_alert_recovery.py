@@ -14,13 +14,12 @@ from pipelines.store import Store
 from pipelines.store.elastic import BulkSettings, ElasticStore, connect
 from pipelines.store.spool import Spool
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import RECRUITMENT_RULES, RELEVANT, rules_file, store_articles
+from tests.alert_helpers import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, store_articles
 from tests.fake_es import FakeElasticsearch
 from tests.sample_articles import corpus
 from tests.smtpserver import SmtpServer
 
 RULE = "recruitment"
-LEADS = ("ru_wire", "ru_other", "uk", "en_wire", "en_other")  # the copies fold into two
 
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
@@ -88,3 +87,94 @@ def test_a_crash_between_matching_and_clearing_the_mark_queues_nothing_twice(
     (sent,) = report.sent
     assert sent.stories == len(LEADS)
     assert len(smtp.messages()) == 1 and store.unmatched_ids() == []
+
+
+# ------------------------------------------------------------- syndicated copies
+
+
+def test_delivery_log_folds_copies_into_their_story(store: Store) -> None:
+    docs = corpus()
+    store_articles(store, list(docs.values()))
+    wire, copy, other = (docs[n] for n in ("ru_wire", "ru_copy", "ru_other"))
+    wire, copy = store.get(wire.id), store.get(copy.id)
+    assert wire.cluster_id == copy.cluster_id == wire.id
+    assert store.cluster_deliveries(RULE, [wire.cluster_id, ""]) == {}
+    assert store.add_deliveries(RULE, [wire.id, copy.id, other.id],
+                                folded_into={copy.id: wire.id}) == [wire.id, copy.id, other.id]
+    assert store.add_deliveries(RULE, [copy.id], folded_into={copy.id: other.id}) == []
+    # the story of a cluster is carried by its delivery that is not folded
+    assert store.cluster_deliveries(RULE, [wire.cluster_id, other.cluster_id]) == {
+        wire.cluster_id: wire.id, other.cluster_id: other.id}
+    assert store.cluster_deliveries("other-rule", [wire.cluster_id]) == {}
+    (folded,) = store.folded_deliveries(RULE, [wire.id, other.id])
+    assert (folded.article_id, folded.status, folded.folded_into) == (copy.id, "folded", wire.id)
+    assert store.folded_deliveries("other-rule", [wire.id]) == []
+    # a folded delivery is never pending, and nothing sends it on its own
+    assert {d.article_id for d in store.pending_deliveries(RULE)} == {wire.id, other.id}
+    store.mark_sending(RULE, [wire.id, copy.id], "<digest@dozor>")
+    store.mark_delivered(RULE, [wire.id, copy.id])
+    store.mark_delivery_failed(RULE, [copy.id], "late")
+    (folded,) = store.folded_deliveries(RULE, [wire.id])
+    assert (folded.status, folded.attempts, folded.message_id) == ("folded", 0, None)
+    assert store.cluster_deliveries(RULE, [wire.cluster_id]) == {wire.cluster_id: wire.id}
+
+
+def test_a_copy_of_a_story_sent_in_an_earlier_run_is_folded_not_sent_again(
+        store: Store, smtp: SmtpServer, rules: Path) -> None:
+    docs = corpus()
+    store_articles(store, [docs["ru_wire"], docs["uk"]])
+    first = notify(store, rules, [])
+    assert [d.stories for d in first.sent] == [2]
+    # the next run finds the wire story again at another outlet
+    (copy_id,) = store_articles(store, [docs["ru_copy"]])
+    assert store.get(copy_id).cluster_id == docs["ru_wire"].id
+    second = notify(store, rules, [])
+    assert (second.queued, second.folded, second.digests) == ({RULE: 1}, {RULE: 1}, [])
+    assert "1 new match(es) (1 syndicated copy of a story)" in "\n".join(second.lines())
+    (folded,) = store.folded_deliveries(RULE, [docs["ru_wire"].id])
+    assert (folded.article_id, folded.status) == (copy_id, "folded")
+    assert store.pending_deliveries() == []
+    # a story of its own in the same run still goes out, alone
+    store_articles(store, [docs["en_copy"], docs["en_other"]])
+    third = notify(store, rules, [])
+    assert [d.stories for d in third.sent] == [2]  # the English copy is a new story here
+    assert len(smtp.messages()) == 2
+    assert notify(store, rules, []).digests == []
+    assert docs["ru_copy"].title not in "".join(_text(smtp, n) for n in range(2))
+
+
+def test_a_copy_arriving_while_its_story_waits_is_listed_under_it(
+        store: Store, smtp: SmtpServer, rules: Path) -> None:
+    docs = corpus()
+    smtp.mode = "451 4.3.0 Try again later"
+    store_articles(store, [docs["ru_wire"]])
+    assert notify(store, rules, []).failed
+    smtp.mode = "accept"
+    store_articles(store, [docs["ru_copy"]])
+    report = notify(store, rules, [])
+    assert report.folded == {RULE: 1}
+    (sent,) = report.sent
+    assert (sent.stories, sent.articles) == (1, 2)
+    (message,) = smtp.messages()
+    assert message["Subject"] == "1 new story — Prisoner recruitment: ru 1"
+    text = _text(smtp, 0)
+    assert docs["ru_wire"].title in text and docs["ru_copy"].title not in text
+    assert f"Also in: ural-news (ru) {docs['ru_copy'].url}" in text
+    assert notify(store, rules, []).digests == [] and len(smtp.messages()) == 1
+
+
+def test_a_copy_of_a_story_whose_digest_a_crash_interrupted_is_not_sent(
+        store: Store, smtp: SmtpServer, rules: Path) -> None:
+    """A run died while handing the wire story's digest over (left "sending"): the copy
+    found next is folded into it, settled with it, and nothing is emailed."""
+    docs = corpus()
+    store_articles(store, [docs["ru_wire"]])
+    no_rules = rules_file(rules.parent, "rules: []\n", "none.yaml")
+    notify(store, no_rules, [])  # clears the mark, as a past alert step would
+    store.add_deliveries(RULE, [docs["ru_wire"].id])
+    store.mark_sending(RULE, [docs["ru_wire"].id], "<interrupted@dozor>")
+    store_articles(store, [docs["ru_copy"]])
+    report = notify(store, rules, [])
+    assert report.folded == {RULE: 1}
+    assert [d.status for d in report.digests] == ["unconfirmed"]
+    assert smtp.messages() == []

@@ -128,6 +128,10 @@ def test_store_on_a_live_cluster(store: ElasticStore) -> None:
     assert [c.id for c in store.dup_candidates([first.content_hash], [])] == [wire.id]
     assert store.add_deliveries("desk", [wire.id]) == [wire.id]
     assert store.add_deliveries("desk", [wire.id]) == []
+    copy = next(a for a in stored if a.cluster_id == first.cluster_id and a.id != wire.id)
+    assert store.add_deliveries("desk", [copy.id], {copy.id: wire.id}) == [copy.id]
+    assert store.cluster_deliveries("desk", [first.cluster_id]) == {first.cluster_id: wire.id}
+    assert [d.article_id for d in store.folded_deliveries("desk", [wire.id])] == [copy.id]
     store.mark_sending("desk", [wire.id], "<m@dozor>")
     store.mark_delivered("desk", [wire.id])
     store.mark_delivery_failed("desk", [wire.id], "late")

@@ -169,7 +169,11 @@ def test_alert_flow_on_elasticsearch_sends_each_story_once(
         assert report.queued == {"recruitment": len(relevant)}
         (message,) = smtp.messages()
         assert "new stor" in message["Subject"]
-        assert {d["status"] for d in fake.docs("dozor-deliveries").values()} == {"sent"}
+        log = {d["article_id"]: d for d in fake.docs("dozor-deliveries").values()}
+        assert {d["status"] for d in log.values()} == {"sent", "folded"}
+        # a syndicated copy is logged folded into its story, which was sent
+        for copy in (d for d in log.values() if d["status"] == "folded"):
+            assert log[copy["folded_into"]]["status"] == "sent"
         # the same ids again (a restart): nothing queued, nothing sent
         again = notify(store, path, new_ids)
         assert again.queued == {"recruitment": 0} and len(smtp.messages()) == 1
@@ -179,7 +183,9 @@ def test_alert_flow_on_elasticsearch_sends_each_story_once(
             replace(list(docs.values())[6], relevant=True)]
         more = store.write(dedup.dedup(later, store)).new
         failed = notify(store, path, more)
-        assert failed.failed and len(store.pending_deliveries("recruitment")) == len(more)
+        assert failed.failed and failed.folded == {"recruitment": 1}
+        # one story each, the English wire copy folded into its original
+        assert len(store.pending_deliveries("recruitment")) == len(more) - 1
         smtp.mode = "accept"
         sent = notify(store, path, [])
         assert len(sent.sent) == 1 and store.pending_deliveries("recruitment") == []

@@ -187,12 +187,14 @@ def test_side_index_mapping_brought_up_to_date(fake: FakeElasticsearch) -> None:
 
 
 def _as_set_up_before_the_alert_mark(fake: FakeElasticsearch) -> None:
-    """A cluster set up by a Dozor without `alert_state`, holding one article."""
+    """A cluster set up by a Dozor without `alert_state` and folded deliveries, holding
+    one article."""
     install_elasticsearch(connect(fake.url))
     component = fake.component_templates[NAMES.article_component]
     del component["template"]["mappings"]["properties"][ALERT_STATE]
     component["_meta"]["checksum"] = "older"
     del _articles_index(fake).mappings["properties"][ALERT_STATE]
+    del fake.indices[NAMES.deliveries].mappings["properties"]["folded_into"]
     old = corpus()["ru_wire"]
     old.stored_at = old.fetched_at
     bulk(connect(fake.url), [{"_op_type": "create", "_index": NAMES.articles, "_id": old.id,
@@ -209,7 +211,11 @@ def test_the_store_adds_new_fields_to_a_cluster_set_up_before_them(
         new = corpus()["uk"]
         assert store.write([new]).new == [new.id]
         assert store.unmatched_ids() == [new.id]  # the older story does not come back
+        # the delivery log (strict mapping) takes a folded delivery
+        old_id = corpus()["ru_wire"].id
+        assert store.add_deliveries("desk", [new.id], {new.id: old_id}) == [new.id]
     assert _articles_index(fake).properties[ALERT_STATE] == {"type": "keyword"}
+    assert fake.indices[NAMES.deliveries].properties["folded_into"] == {"type": "keyword"}
     component = fake.component_templates[NAMES.article_component]
     assert component["template"]["mappings"]["properties"][ALERT_STATE] == {"type": "keyword"}
     connect(fake.url).indices.rollover(alias=NAMES.articles)

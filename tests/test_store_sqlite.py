@@ -401,20 +401,27 @@ def test_opens_a_v1_file_and_migrates_it(db: Path) -> None:
         assert store.count() == 1
 
 
-def test_upgrade_does_not_alert_stories_stored_before_it(db: Path) -> None:
-    """A file from before the alert mark (schema 4): its articles went through the alert
-    step of their run, so none awaits the rules; what is stored after the upgrade does."""
+def test_upgrade_keeps_the_delivery_log_and_alerts_no_old_story(db: Path) -> None:
+    """A file from before the alert mark and folded deliveries (schema 4): its articles
+    went through the alert step of their run, so none awaits the rules; what is stored
+    after the upgrade does. The delivery log is rebuilt with every row as it was."""
     raw = sqlite3.connect(db, isolation_level=None)
     for number in range(4):
         for statement in _statements(MIGRATIONS[number]):
             raw.execute(statement)
     raw.execute("PRAGMA user_version = 4")
     now = FETCHED.isoformat()
-    raw.execute(
-        "INSERT INTO articles(id, url, canonical_url, source, fetched_at, title, stored_at) "
-        "VALUES ('a1', 'https://old.example/1', 'https://old.example/1', 'old', ?, 'Старая', ?)",
-        (now, now),
-    )
+    for n in (1, 2):
+        raw.execute(
+            "INSERT INTO articles(id, url, canonical_url, source, fetched_at, title, "
+            "cluster_id, stored_at) VALUES (?, ?, ?, 'old', ?, 'Старая', 'a1', ?)",
+            (f"a{n}", f"https://old.example/{n}", f"https://old.example/{n}", now, now),
+        )
+    raw.execute("INSERT INTO deliveries(rule, article_id, status, attempts, last_error, "
+                "message_id, created_at, sent_at) VALUES "
+                "('desk', 'a1', 'sent', 1, NULL, '<m1@dozor>', ?, ?), "
+                "('desk', 'a2', 'pending', 2, '451 later', '<m2@dozor>', ?, NULL)",
+                (now, now, now))
     raw.close()
     with SQLiteStore(db) as store:
         assert store.schema_version() == SCHEMA_VERSION
@@ -422,6 +429,15 @@ def test_upgrade_does_not_alert_stories_stored_before_it(db: Path) -> None:
         new = article("https://new.example/1", "Новая", "текст", lang="ru", source="new")
         store.write([new, store.get("a1")])
         assert store.unmatched_ids() == [new.id]
+        (pending,) = store.pending_deliveries()
+        assert (pending.article_id, pending.status, pending.attempts, pending.last_error,
+                pending.message_id, pending.created_at) == (
+            "a2", "pending", 2, "451 later", "<m2@dozor>", FETCHED)
+        assert store.cluster_deliveries("desk", ["a1"]) == {"a1": "a1"}  # the sent one
+        assert store.add_deliveries("desk", [new.id], folded_into={new.id: "a1"}) == [new.id]
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            store._db.execute("UPDATE deliveries SET folded_into = NULL WHERE article_id = ?",
+                              (new.id,))
 
 
 def test_refuses_files_it_cannot_use(tmp_path: Path) -> None:
@@ -489,12 +505,17 @@ def test_lookups_use_indexes(store: SQLiteStore, stored: dict[str, Article]) -> 
     store.pending_deliveries("rule")
     store.search("колонии", lang="ru")
     store.unmatched_ids()
+    store.cluster_deliveries("rule", [wire.cluster_id])
+    store.folded_deliveries("rule", [wire.id])
     store._db.set_trace_callback(None)
 
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) >= 8
+    assert len(selects) >= 10
     for sql in selects:
         plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql))
         # the partial index of unmatched articles holds only those: scanning it is the point
         plan = plan.replace("SCAN articles USING INDEX articles_unmatched", "")
         assert not re.search(r"\bSCAN (a|articles)\b", plan), (sql, plan)
+        # nor all the deliveries of a rule (a log that only grows)
+        assert not re.search(r"\b(SCAN|SEARCH) (d|deliveries) USING PRIMARY KEY \(rule=\?\)",
+                             plan), (sql, plan)

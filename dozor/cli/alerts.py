@@ -13,6 +13,7 @@ from dozor import paths
 from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
 from pipelines.alert import AlertReport, Rule, load_rules, mailer_from_env, send_pending
+from pipelines.alert.delivery import story_articles
 from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import mail_from
 from pipelines.alert.matcher import AlertMatcher, PythonMatcher
@@ -39,7 +40,9 @@ def list_rules(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = 
     """The rules, their recipients and how many stories wait for each."""
     rules = _rules(alerts)
     with store_from(db, es) as store:
+        # one pending delivery per story: syndicated copies are folded into theirs
         waiting = Counter(d.rule for d in store.pending_deliveries())
+        unmatched = len(store.unmatched_ids())
     table = Table(expand=True)
     for column in ("rule", "query", "to", "limit", "pending"):
         table.add_column(column, overflow="fold")
@@ -49,8 +52,12 @@ def list_rules(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = 
                       str(waiting.pop(rule.name, 0)))
     console.print(table)
     for name, count in sorted(waiting.items()):
-        console.print(f"[yellow]{count} pending deliveries for {name!r}, which is no longer "
+        console.print(f"[yellow]{count} pending stories for {name!r}, which is no longer "
                       "in the rules file: they wait until a rule of that name returns[/]")
+    if unmatched:
+        console.print(f"[yellow]{unmatched} stored article(s) not matched against the rules "
+                      "yet (a run stopped before its alert step): `dozor alerts send` or the "
+                      "next `dozor run` matches them[/]")
     with user_errors():
         console.print(f"digests go to: {mailer_from_env().describe()}", highlight=False)
 
@@ -84,10 +91,13 @@ def test_rule(
                 batch = []
         matched += _matching(matcher, rule, batch)
         pending = {d.article_id: d for d in store.pending_deliveries(rule.name)}
-        queued = list(store.iter_articles(list(pending))) if pending else []
+        queued = story_articles(store, rule, list(pending))
 
     console.print(f"[bold]{rule.name}[/]: {rule.query.text}", highlight=False)
-    console.print(f"{len(matched)} stored article(s) match; {len(pending)} wait to be sent.")
+    copies = len(queued) - len(pending)
+    console.print(f"{len(matched)} stored article(s) match; {len(pending)} story(ies) wait "
+                  "to be sent" + (f", with {copies} syndicated copy(ies) listed under them"
+                                  if copies else "") + ".", soft_wrap=True)
     matched.sort(key=lambda a: a.stored_at or a.fetched_at, reverse=True)
     if matched:
         table = Table(expand=True)
@@ -98,8 +108,7 @@ def test_rule(
             table.add_row(f"{a.stored_at or a.fetched_at:%Y-%m-%d %H:%M}", a.lang, a.source,
                           a.title, ", ".join(rule.matched_terms(a)), d.status if d else "")
         console.print(table)
-    order = {article_id: n for n, article_id in enumerate(pending)}
-    digest = build_digest(rule, sorted(queued, key=lambda a: order[a.id]))
+    digest = build_digest(rule, queued)
     if digest is None:
         console.print("Nothing is pending: `dozor alerts send` would send nothing.")
         return

@@ -13,6 +13,11 @@ its alert step are matched by the next one, and nothing older ever is. A crash b
 recording matches and clearing the mark only means matching again: add_deliveries
 records a (rule, article) pair only once, so nothing is queued twice.
 
+One story per near-duplicate cluster and rule: the first match of a cluster carries
+the story; a syndicated copy (same `cluster_id`), in the same batch or any later run,
+is logged "folded" into it and never sent on its own. While the story is still
+pending, its digest lists the copies folded into it ("also in: ...").
+
 A crash can land between handing a digest to the mail server and recording it as
 sent. Those deliveries are then found in the "sending" state with the digest's
 Message-ID. Dozor cannot know whether that message reached the mailbox, and it
@@ -57,6 +62,7 @@ class DigestOutcome:
 class AlertReport:
     rules: int = 0
     queued: dict[str, int] = field(default_factory=dict)  # new matches per rule, this run
+    folded: dict[str, int] = field(default_factory=dict)  # of them, copies of a story
     digests: list[DigestOutcome] = field(default_factory=list)
     via: str = ""  # the mailer's description
 
@@ -73,6 +79,8 @@ class AlertReport:
         head = f"alerts: {self.rules} rule(s)"
         if self.queued:  # only when this run matched new articles
             head += f", {sum(self.queued.values())} new match(es)"
+            if folded := sum(self.folded.values()):
+                head += f" ({folded} syndicated cop{'y' if folded == 1 else 'ies'} of a story)"
         out = [f"{head}; {len(self.sent)} digest(s) sent via {self.via or 'nothing'}"]
         for d in self.digests:
             if d.status == "sent":
@@ -100,15 +108,32 @@ def queue_matches(store: Store, rules: Sequence[Rule], new_ids: Sequence[str],
     matcher = matcher_for(store)
     for rule in rules:
         report.queued.setdefault(rule.name, 0)
+        report.folded.setdefault(rule.name, 0)
     ids = list(dict.fromkeys([*store.unmatched_ids(), *new_ids]))
     for start in range(0, len(ids), MATCH_BATCH):
         chunk = ids[start:start + MATCH_BATCH]
-        articles = list(store.iter_articles(chunk))
-        for rule_name, matched in matcher.match(rules, articles).items():
+        articles = {a.id: a for a in store.iter_articles(chunk)}
+        for rule_name, matched in matcher.match(rules, articles.values()).items():
             if matched:
-                report.queued[rule_name] += len(store.add_deliveries(rule_name, matched))
+                _record(store, rule_name, [articles[i] for i in matched], report)
         # only once every match of the chunk is in the log
         store.mark_matched(chunk)
+
+
+def _record(store: Store, rule: str, matched: list[Article], report: AlertReport) -> None:
+    """Log the matches of one rule: pending, or folded into the story their cluster
+    already has for the rule (queued or sent, in this batch or before)."""
+    leads = store.cluster_deliveries(rule, {a.cluster_id for a in matched})
+    folded: dict[str, str] = {}
+    # within the batch, the article that founded its cluster carries the story
+    for article in sorted(matched, key=lambda a: a.id != a.cluster_id):
+        if article.cluster_id:
+            lead = leads.setdefault(article.cluster_id, article.id)
+            if lead != article.id:
+                folded[article.id] = lead
+    added = store.add_deliveries(rule, [a.id for a in matched], folded)
+    report.queued[rule] += len(added)
+    report.folded[rule] += sum(1 for i in added if i in folded)
 
 
 def send_pending(store: Store, rules: Sequence[Rule], mailer: Mailer,
@@ -122,7 +147,7 @@ def send_pending(store: Store, rules: Sequence[Rule], mailer: Mailer,
         _settle_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
                             sender, report)
         pending = [d.article_id for d in deliveries if d.status == "pending"]
-        digest = build_digest(rule, _articles(store, pending))
+        digest = build_digest(rule, story_articles(store, rule, pending))
         if digest is None:
             continue
         message = render(digest, sender)
@@ -156,6 +181,16 @@ def _articles(store: Store, ids: Sequence[str]) -> list[Article]:
     return [found[i] for i in ids if i in found]
 
 
+def story_articles(store: Store, rule: Rule, ids: Sequence[str]) -> list[Article]:
+    """The articles of `ids` (deliveries carrying stories, in order) followed by the
+    copies folded into them, for `build_digest` to list under their story."""
+    leads = _articles(store, ids)
+    clusters = {a.cluster_id for a in leads}
+    copies = _articles(store, [d.article_id for d in store.folded_deliveries(rule.name, ids)])
+    # a copy listed only beside its story, never as a story of its own
+    return leads + [c for c in copies if c.cluster_id in clusters]
+
+
 def _settle_interrupted(store: Store, rule: Rule, deliveries: list[Delivery], sender: str,
                         report: AlertReport) -> None:
     by_message: dict[str, list[str]] = {}
@@ -164,7 +199,7 @@ def _settle_interrupted(store: Store, rule: Rule, deliveries: list[Delivery], se
     for msgid, ids in by_message.items():
         store.mark_delivered(rule.name, ids)
         # every story of the interrupted digest, whatever digest_limit says now
-        digest = build_digest(rule, _articles(store, ids), limit=len(ids))
+        digest = build_digest(rule, story_articles(store, rule, ids), limit=len(ids))
         detail = "its articles are no longer stored"
         if digest is not None:
             copy = OutboxMailer(paths.outbox_dir())

@@ -6,7 +6,7 @@ The rest of the code talks to a `Store` and never imports a backend module;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -58,12 +58,13 @@ class DupCandidate:
 class Delivery:
     rule: str
     article_id: str
-    status: str  # pending | sending | sent
+    status: str  # pending | sending | sent | folded
     attempts: int = 0
     last_error: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
     message_id: str | None = None  # the digest that carries it, set by mark_sending
+    folded_into: str | None = None  # status "folded": the article carrying the story
 
 
 @runtime_checkable
@@ -106,13 +107,22 @@ class Store(Protocol):
     def mark_matched(self, article_ids: Iterable[str]) -> None: ...
 
     # alert delivery log: (rule, article) recorded at most once; add_deliveries returns
-    # only the ids it newly recorded (as pending), so a story is never queued twice
-    def add_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[str]: ...
+    # only the ids it newly recorded, so a story is never queued twice. They are
+    # recorded "pending", except the keys of `folded_into`: syndicated copies recorded
+    # as "folded" into the article carrying their story, never sent on their own.
+    def add_deliveries(self, rule: str, article_ids: Iterable[str],
+                       folded_into: Mapping[str, str] | None = None) -> list[str]: ...
+    # per cluster id, the article whose delivery to `rule` carries the cluster's story
+    # (pending, sending or sent; the earliest recorded), for the clusters that have one
+    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]: ...
+    # the deliveries of `rule` folded into any of `article_ids`, oldest first
+    def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]: ...
     # A digest's deliveries go pending -> sending (mark_sending, recorded before the
     # SMTP conversation, with the digest's Message-ID) -> sent (mark_delivered), or back
-    # to pending with attempts+1 and last_error (mark_delivery_failed). pending_deliveries
-    # returns "pending" AND "sending" ones, oldest first: a "sending" one left by a crash
-    # may already be in a mailbox, so the next run settles it instead of sending it again.
+    # to pending with attempts+1 and last_error (mark_delivery_failed); a folded one never
+    # changes. pending_deliveries returns "pending" AND "sending" ones, oldest first: a
+    # "sending" one left by a crash may already be in a mailbox, so the next run settles
+    # it instead of sending it again.
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]: ...
     def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None: ...
     def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None: ...

@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -742,15 +742,23 @@ class ElasticStore:
     def _delivery_id(self, rule: str, article: str) -> str:
         return f"{rule}:{article}"
 
-    def add_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[str]:
+    def add_deliveries(self, rule: str, article_ids: Iterable[str],
+                       folded_into: Mapping[str, str] | None = None) -> list[str]:
         ids = list(dict.fromkeys(article_ids))
+        folded = folded_into or {}
         now = utcnow().isoformat()
+
+        def source(article: str) -> dict[str, Any]:
+            doc = {"rule": rule, "article_id": article, "status": "pending", "attempts": 0,
+                   "last_error": None, "message_id": None, "created_at": now,
+                   "sent_at": None}
+            if article in folded:
+                doc.update(status="folded", folded_into=folded[article])
+            return doc
+
         actions = (
             {"_op_type": "create", "_index": self.names.deliveries,
-             "_id": self._delivery_id(rule, i),
-             "_source": {"rule": rule, "article_id": i, "status": "pending", "attempts": 0,
-                         "last_error": None, "message_id": None, "created_at": now,
-                         "sent_at": None}}
+             "_id": self._delivery_id(rule, i), "_source": source(i)}
             for i in ids
         )
         added: set[str] = set()
@@ -769,6 +777,48 @@ class ElasticStore:
             raise StoreError(f"cannot record deliveries for rule {rule!r}: "
                              f"{_item_error(errors[0])}")
         return [i for i in ids if self._delivery_id(rule, i) in added]
+
+    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
+        """The delivery log holds no cluster ids: the clusters' articles are looked up, then
+        their deliveries to `rule` by id."""
+        clusters = [c for c in dict.fromkeys(cluster_ids) if c]
+        members: dict[str, str] = {}  # article id -> cluster id
+        earliest: dict[str, tuple[str, str]] = {}  # cluster id -> (created_at, article id)
+        try:
+            self.ensure_indices()
+            for chunk in _chunks(clusters):
+                for hit in self._search_all(self.names.articles,
+                                            {"terms": {"cluster_id": list(chunk)}},
+                                            [{"id": "asc"}], source=["cluster_id"]):
+                    members[hit["_id"]] = hit["_source"]["cluster_id"]
+            for chunk in _chunks(list(members)):
+                ids = [self._delivery_id(rule, i) for i in chunk]
+                for doc in self.client.mget(index=self.names.deliveries, ids=ids)["docs"]:
+                    found = doc.get("_source") if doc.get("found") else None
+                    if found is None or found["status"] == "folded":
+                        continue
+                    cluster = members[found["article_id"]]
+                    key = (found["created_at"], found["article_id"])
+                    if cluster not in earliest or key < earliest[cluster]:
+                        earliest[cluster] = key
+        except (ApiError, TransportError) as exc:
+            raise self._error(f"look up the stories of rule {rule!r}", exc) from exc
+        return {cluster: key[1] for cluster, key in earliest.items()}
+
+    def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
+        ids = list(dict.fromkeys(article_ids))
+        found: list[dict[str, Any]] = []
+        try:
+            self.ensure_indices()
+            for chunk in _chunks(ids):
+                query = {"bool": {"filter": [{"term": {"rule": rule}},
+                                             {"terms": {"folded_into": list(chunk)}}]}}
+                found += [h["_source"] for h in self._search_all(
+                    self.names.deliveries, query, [{"created_at": "asc"}, {"article_id": "asc"}])]
+        except (ApiError, TransportError) as exc:
+            raise self._error(f"list the folded deliveries of rule {rule!r}", exc) from exc
+        found.sort(key=lambda doc: (doc["created_at"], doc["article_id"]))
+        return [_delivery(doc) for doc in found]
 
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]:
         """Open deliveries, oldest first. When this process already found the cluster
@@ -811,7 +861,8 @@ class ElasticStore:
     def _update_deliveries(self, rule: str, article_ids: Iterable[str], action: str,
                            change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         """Read-modify-write with optimistic concurrency (if_seq_no): a delivery that was
-        sent stays sent, which is the at-most-once guarantee."""
+        sent stays sent, which is the at-most-once guarantee, and a folded one is never
+        sent on its own."""
         ids = [self._delivery_id(rule, i) for i in dict.fromkeys(article_ids)]
         try:
             self.ensure_indices()
@@ -823,7 +874,8 @@ class ElasticStore:
                     {"_op_type": "update", "_index": self.names.deliveries, "_id": d["_id"],
                      "if_seq_no": d["_seq_no"], "if_primary_term": d["_primary_term"],
                      "doc": change(d["_source"])}
-                    for d in docs if d.get("found") and d["_source"].get("status") != "sent"
+                    for d in docs
+                    if d.get("found") and d["_source"].get("status") in OPEN_DELIVERY
                 ]
                 conflicts, errors = [], []
                 for ok, item in self._bulk(actions):
@@ -874,7 +926,7 @@ def _delivery(doc: dict[str, Any]) -> Delivery:
         rule=doc["rule"], article_id=doc["article_id"], status=doc["status"],
         attempts=int(doc.get("attempts") or 0), last_error=doc.get("last_error"),
         created_at=_parse_date(doc.get("created_at")), sent_at=_parse_date(doc.get("sent_at")),
-        message_id=doc.get("message_id"),
+        message_id=doc.get("message_id"), folded_into=doc.get("folded_into"),
     )
 
 

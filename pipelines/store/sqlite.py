@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ TRANSLATION_COLUMNS = (
     "translation_model",
     "terms",
 )
-DELIVERY_STATUSES = ("pending", "sending", "sent")
+DELIVERY_STATUSES = ("pending", "sending", "sent", "folded")
 
 _FTS_SYNC = f"""
 CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
@@ -190,12 +190,12 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT j.value, a.id FROM articles AS a, json_each(a.lsh_bands) AS j;
     """,
     # 3: alert delivery log: one row per (rule, article), so a story is queued once.
-    f"""
+    """
     CREATE TABLE deliveries (
         rule TEXT NOT NULL,
         article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
         status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ({", ".join(repr(s) for s in DELIVERY_STATUSES)})),
+            CHECK (status IN ('pending', 'sending', 'sent')),
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         message_id TEXT,
@@ -215,6 +215,35 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE articles ADD COLUMN alert_state TEXT CHECK (alert_state IN ('unmatched'));
     CREATE INDEX articles_unmatched ON articles(n) WHERE alert_state = 'unmatched';
+    """,
+    # 6: a syndicated copy of a story a rule already has is logged "folded" into the
+    # article carrying that story. SQLite cannot widen a CHECK in place: the table is
+    # rebuilt, every delivery kept as it was.
+    f"""
+    CREATE TABLE deliveries_v6 (
+        rule TEXT NOT NULL,
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ({", ".join(repr(s) for s in DELIVERY_STATUSES)})),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        message_id TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        folded_into TEXT,
+        PRIMARY KEY (rule, article_id),
+        CHECK ((status = 'folded') = (folded_into IS NOT NULL))
+    ) WITHOUT ROWID;
+    INSERT INTO deliveries_v6(rule, article_id, status, attempts, last_error, message_id,
+                              created_at, sent_at)
+        SELECT rule, article_id, status, attempts, last_error, message_id, created_at, sent_at
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v6 RENAME TO deliveries;
+    CREATE INDEX deliveries_open ON deliveries(status, created_at)
+        WHERE status IN ('pending', 'sending');
+    CREATE INDEX deliveries_folded ON deliveries(rule, folded_into)
+        WHERE folded_into IS NOT NULL;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -270,6 +299,20 @@ def _from_column(kind: str, value: Any) -> Any:
 
 def _row_to_article(row: sqlite3.Row) -> Article:
     return Article(**{name: _from_column(kind, row[name]) for name, kind in COLUMNS.items()})
+
+
+def _row_to_delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        rule=row["rule"],
+        article_id=row["article_id"],
+        status=row["status"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        created_at=_from_column("datetime", row["created_at"]),
+        sent_at=_from_column("datetime", row["sent_at"]),
+        message_id=row["message_id"],
+        folded_into=row["folded_into"],
+    )
 
 
 def _title_terms(article: Article) -> str:
@@ -680,17 +723,20 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ delivery log
 
-    def add_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[str]:
+    def add_deliveries(self, rule: str, article_ids: Iterable[str],
+                       folded_into: Mapping[str, str] | None = None) -> list[str]:
         ids = list(dict.fromkeys(article_ids))
+        folded = folded_into or {}
         now = _iso(utcnow())
 
         def work(db: sqlite3.Connection) -> list[str]:
             added = []
             for article_id in ids:
+                lead = folded.get(article_id)
                 cursor = db.execute(
-                    "INSERT INTO deliveries(rule, article_id, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(rule, article_id) DO NOTHING",
-                    (rule, article_id, now),
+                    "INSERT INTO deliveries(rule, article_id, status, folded_into, created_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule, article_id) DO NOTHING",
+                    (rule, article_id, "folded" if lead else "pending", lead, now),
                 )
                 if cursor.rowcount:
                     added.append(article_id)
@@ -698,35 +744,56 @@ class SQLiteStore:
 
         return self._transaction(f"record deliveries for rule {rule!r}", work)
 
+    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
+        clusters = [c for c in dict.fromkeys(cluster_ids) if c]
+        found: dict[str, str] = {}
+        for chunk in _chunks(clusters):
+            # CROSS JOIN keeps this order: the few articles of these clusters, then their
+            # deliveries by key, never all the deliveries of a rule
+            rows = self._query(
+                "SELECT a.cluster_id, d.article_id FROM articles AS a "
+                "CROSS JOIN deliveries AS d ON d.rule = ? AND d.article_id = a.id "
+                f"WHERE a.cluster_id IN ({_marks(len(chunk))}) AND d.status != 'folded' "
+                "ORDER BY d.created_at DESC, d.article_id DESC",
+                [rule, *chunk],
+            )
+            # the earliest recorded wins: it comes last
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
+        ids = list(dict.fromkeys(article_ids))
+        rows: list[sqlite3.Row] = []
+        for chunk in _chunks(ids):
+            # without statistics the planner would read all the rule's deliveries
+            rows += self._query(
+                "SELECT * FROM deliveries INDEXED BY deliveries_folded WHERE rule = ? "
+                f"AND folded_into IN ({_marks(len(chunk))})",
+                [rule, *chunk],
+            )
+        rows.sort(key=lambda r: (r["created_at"], r["article_id"]))
+        return [_row_to_delivery(r) for r in rows]
+
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]:
-        sql = "SELECT * FROM deliveries WHERE status != 'sent'"
+        # the open deliveries are few; all of a rule's, its whole history
+        sql = ("SELECT * FROM deliveries INDEXED BY deliveries_open "
+               "WHERE status IN ('pending', 'sending')")
         params: list[str] = []
         if rule is not None:
             sql += " AND rule = ?"
             params.append(rule)
         rows = self._query(sql + " ORDER BY created_at, rule, article_id", params)
-        return [
-            Delivery(
-                rule=r["rule"],
-                article_id=r["article_id"],
-                status=r["status"],
-                attempts=r["attempts"],
-                last_error=r["last_error"],
-                created_at=_from_column("datetime", r["created_at"]),
-                sent_at=_from_column("datetime", r["sent_at"]),
-                message_id=r["message_id"],
-            )
-            for r in rows
-        ]
+        return [_row_to_delivery(r) for r in rows]
 
     def _update_deliveries(
         self, action: str, rule: str, article_ids: Iterable[str], assignments: str,
         params: Sequence[Any],
     ) -> None:
-        # a delivery that was sent stays sent: that is the at-most-once guarantee
+        # a delivery that was sent stays sent: that is the at-most-once guarantee; and a
+        # folded one is never sent on its own
         sql = (
             f"UPDATE deliveries SET {assignments} "
-            "WHERE rule = ? AND article_id = ? AND status != 'sent'"
+            "WHERE rule = ? AND article_id = ? AND status IN ('pending', 'sending')"
         )
         rows = [(*params, rule, i) for i in dict.fromkeys(article_ids)]
         if rows:
