@@ -123,6 +123,26 @@ def test_send_delivers_what_is_pending_once(setup: tuple[Path, Path, dict], smtp
     assert len(smtp.received) == 1
 
 
+def test_send_matches_what_a_stopped_run_left_unmatched(tmp_path: Path, smtp: SmtpServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed after storing, before its alert step: `alerts list` says so and
+    `alerts send` completes that step."""
+    db, rules = tmp_path / "dozor.db", rules_file(tmp_path, RECRUITMENT_RULES)
+    with SQLiteStore(db) as store:
+        stored_corpus(store)
+    code, out = invoke("list", "--alerts", str(rules), "--db", str(db))
+    assert code == 0 and "10 stored article(s) not matched against the rules yet" in out
+    monkeypatch.setenv("DOZOR_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DOZOR_SMTP_PORT", str(smtp.port))
+    code, out = invoke("send", "--alerts", str(rules), "--db", str(db))
+    assert code == 0, out
+    assert f"{len(RELEVANT)} new match(es) ({len(COPIES)} syndicated copies of a story)" in out
+    assert [m["Subject"] for m in smtp.messages()] == [
+        "5 new stories — Prisoner recruitment: en 2, ru 2, uk 1"]
+    code, out = invoke("list", "--alerts", str(rules), "--db", str(db))
+    assert code == 0 and "not matched" not in out
+
+
 def test_bad_rules_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = rules_file(tmp_path, "rules:\n  - name: x\n    query: 'a OR'\n    to: [a@example.org]\n")
     for command in ("list", "send"):

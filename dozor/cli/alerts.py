@@ -12,7 +12,14 @@ from rich.table import Table
 from dozor import paths
 from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
-from pipelines.alert import AlertReport, Rule, load_rules, mailer_from_env, send_pending
+from pipelines.alert import (
+    AlertReport,
+    Rule,
+    load_rules,
+    mailer_from_env,
+    queue_matches,
+    send_pending,
+)
 from pipelines.alert.delivery import story_articles
 from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import mail_from
@@ -130,11 +137,18 @@ def _matching(matcher: AlertMatcher, rule: Rule, batch: list[Article]) -> list[A
 
 @alerts_app.command("send")
 def send(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) -> None:
-    """Send every rule's pending digest now (what a failed send left for the next run)."""
+    """Send every rule's pending digest now: what a failed send left for the next run,
+    and the matches of stories a stopped run stored but never matched.
+
+    Exit status: 0 when every digest went out (or nothing was pending), 1 when one could
+    not be sent (its stories stay pending), 2 for a bad rules file or database, 75 when
+    a run holds the lock.
+    """
     rules = _rules(alerts)
     report = AlertReport()
     try:
         with run_lock("dozor alerts send"), store_from(db, es) as store, user_errors():
+            queue_matches(store, rules, [], report)
             send_pending(store, rules, mailer_from_env(), report)
     except LockBusy as exc:
         raise fail(str(exc), code=LOCK_BUSY_EXIT) from None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dozor import paths
@@ -78,13 +79,24 @@ def run(
     allow_private_network: PrivateOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """One cycle: crawl every source, extract, classify, translate, index, send alerts."""
+    """One cycle: crawl every source, extract, classify, translate, index, send alerts.
+
+    Exit status: 0 when the cycle is done, even if a digest could not be sent: its
+    stories are stored and stay pending in the delivery log, a warning line says why,
+    and `dozor alerts send` (or the next run) sends them. 1 when a batch of pages failed
+    in the stages (archived: `dozor reprocess` runs it again). 2 for a bad sources or
+    rules file, options or database. 75 when another run holds the lock.
+    """
+    # A failed digest does not fail the run: the run's work (crawl, index) is done and
+    # nothing is lost, and a scheduler retrying a "failed" run would crawl again only to
+    # meet the same mail server. `dozor alerts send` is the command whose job is mail, so
+    # it is the one that exits 1 for it.
     from dozor.run import run_cycle
 
     with user_errors():
         load_sources(sources or paths.default_sources())  # a bad file fails before the lock
-        # and bad alert rules before the crawl: after it, this run's new stories would
-        # never be matched
+        # and bad alert rules before the crawl, not after it with the run's stories
+        # waiting for a fixed file
         load_rules(alerts or paths.default_alerts())
     try:
         with run_lock("dozor run"), store_from(db, es) as store, user_errors():
@@ -109,6 +121,12 @@ def run(
     if report.alerts is not None:
         for line in report.alerts.lines():
             console.print(line, highlight=False, markup=False)
+        if report.alerts.failed:
+            failures = "; ".join(f"{d.rule}: {d.detail}" for d in report.alerts.failed)
+            console.print(f"[yellow]warning:[/] {len(report.alerts.failed)} digest(s) NOT sent "
+                          f"({escape(failures)}); their stories are safe and stay pending: "
+                          "`dozor alerts send` sends them once the mail server takes them, "
+                          "or the next `dozor run` does", highlight=False, soft_wrap=True)
     if figures.get("batches_failed"):
         console.print(f"[red]{figures['pages_failed']} pages in {figures['batches_failed']} "
                       "batch(es) failed in the stages (see the log); they are archived: "
