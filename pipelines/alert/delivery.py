@@ -104,7 +104,7 @@ def _stories(n: int) -> str:
 def queue_matches(store: Store, rules: Sequence[Rule], new_ids: Sequence[str],
                   report: AlertReport) -> None:
     """Record every match of the articles awaiting the rules (those the store marks
-    unmatched, and `new_ids`) as a pending delivery, then clear their mark."""
+    unmatched, and `new_ids`) in the delivery log, then clear their mark."""
     matcher = matcher_for(store)
     for rule in rules:
         report.queued.setdefault(rule.name, 0)
@@ -184,6 +184,8 @@ def _articles(store: Store, ids: Sequence[str]) -> list[Article]:
 def story_articles(store: Store, rule: Rule, ids: Sequence[str]) -> list[Article]:
     """The articles of `ids` (deliveries carrying stories, in order) followed by the
     copies folded into them, for `build_digest` to list under their story."""
+    if not ids:
+        return []
     leads = _articles(store, ids)
     clusters = {a.cluster_id for a in leads}
     copies = _articles(store, [d.article_id for d in store.folded_deliveries(rule.name, ids)])
