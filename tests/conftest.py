@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.store.sqlite import SQLiteStore
+from tests.fake_es import FakeElasticsearch
 from tests.httpserver import NewsServer
+from tests.smtpserver import SmtpServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PAGES = REPO.parent / "shared" / "fixtures" / "pages"
@@ -21,6 +24,30 @@ def news_server() -> Iterator[NewsServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """A real SQLite database file; modules testing another backend override it."""
+    with SQLiteStore(tmp_path / "dozor.db") as s:
+        yield s
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeElasticsearch]:
+    """The loopback Elasticsearch, which must have seen no protocol problem."""
+    with FakeElasticsearch() as server:
+        yield server
+        assert server.problems == []
 
 
 @pytest.fixture(scope="session")

@@ -34,24 +34,6 @@ STORED_BEFORE_KILL = len(GOLD["articles"]) - 1  # everything but the slow page
 WAIT = 90.0
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def news() -> Iterator[NewsServer]:
-    server = NewsServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @dataclass
 class Backend:
     options: list[str]  # of `dozor run`
@@ -90,9 +72,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 def test_a_run_killed_mid_crawl_leaves_its_stories_to_the_next_run(
-        tmp_path: Path, news: NewsServer, smtp: SmtpServer, backend: Backend,
+        tmp_path: Path, news_server: NewsServer, smtp: SmtpServer, backend: Backend,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    _, args, env = _setup(tmp_path, news, smtp.port)
+    _, args, env = _setup(tmp_path, news_server, smtp.port)
     at = args.index("--db")
     args[at:at + 2] = backend.options
     rules = args[args.index("--alerts") + 1]
@@ -100,7 +82,7 @@ def test_a_run_killed_mid_crawl_leaves_its_stories_to_the_next_run(
     settings.write_text("crawl:\n  batch_size: 1\n  autothrottle: false\n"
                         "  download_timeout: 300\n", encoding="utf-8")
     env["DOZOR_CONFIG"] = str(settings)
-    news.routes[SLOW].delay = 60.0
+    news_server.routes[SLOW].delay = 60.0
 
     log = tmp_path / "killed-run.log"
     with log.open("w") as out:
@@ -112,7 +94,7 @@ def test_a_run_killed_mid_crawl_leaves_its_stories_to_the_next_run(
             assert run.poll() is None, log.read_text()
             assert time.monotonic() < deadline, f"stored {backend.stored()}:\n{log.read_text()}"
             time.sleep(0.1)
-        assert news.fetched(SLOW) == 1  # the crawl is still waiting for it
+        assert news_server.fetched(SLOW) == 1  # the crawl is still waiting for it
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait()
@@ -126,7 +108,7 @@ def test_a_run_killed_mid_crawl_leaves_its_stories_to_the_next_run(
         assert sorted(store.unmatched_ids()) == sorted(killed)
         assert store.pending_deliveries() == []
 
-    news.routes[SLOW].delay = 0.0
+    news_server.routes[SLOW].delay = 0.0
     second = _dozor(["run", *args], env)
     (message,) = smtp.messages()
     # exactly the relevant stories of both runs, the wire copy (this run's) under its

@@ -3,7 +3,6 @@ per run, the digest limit, the outbox when no SMTP is configured, and load error
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -32,15 +31,6 @@ TWO_RULES = RECRUITMENT_RULES + """\
         query: 'relevant:true AND lang:uk'
         to: [uk-desk@example.org]
 """
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "dozor.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def outbox() -> list[Path]:

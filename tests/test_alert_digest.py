@@ -3,15 +3,12 @@ MIME and encodings for Cyrillic, and nothing from an article reaching a header o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html.parser import HTMLParser
 from pathlib import Path
-
-import pytest
 
 from pipelines.alert import load_rules
 from pipelines.alert.digest import build_digest, render
@@ -22,15 +19,6 @@ from tests.sample_articles import article
 
 NOW = datetime(2026, 5, 12, 10, 0, tzinfo=UTC)
 SENDER = "Dozor Alerts <alerts@dozor.example>"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "dozor.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 class Tags(HTMLParser):

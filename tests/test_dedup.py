@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pipelines import dedup as dd
@@ -19,12 +17,6 @@ from tests.sample_articles import (
     article,
     corpus,
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    with SQLiteStore(tmp_path / "dozor.db") as s:
-        yield s
 
 
 def run(store: SQLiteStore, articles: list[Article]) -> list[Article]:

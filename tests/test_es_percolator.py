@@ -51,13 +51,6 @@ RULES = """\
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeElasticsearch]:
-    with FakeElasticsearch() as server:
-        yield server
-        assert server.problems == []
-
-
-@pytest.fixture
 def store(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticStore]:
     client = connect(fake.url, backoff_base=0.01, backoff_cap=0.02)
     with ElasticStore(fake.url, client=client, spool=Spool(tmp_path / "spool"),

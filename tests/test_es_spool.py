@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,13 +27,6 @@ def make_store(url: str, spool_dir: Path, **bulk: int) -> ElasticStore:
     return ElasticStore(url, client=connect(url, max_retries=1, backoff_base=0.01,
                                             backoff_cap=0.02),
                         spool=Spool(spool_dir), bulk=replace(FAST, **bulk))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeElasticsearch]:
-    with FakeElasticsearch() as server:
-        yield server
-        assert server.problems == []
 
 
 @pytest.fixture

@@ -42,13 +42,6 @@ def make_store(fake: FakeElasticsearch, tmp_path: Path, **bulk: int) -> ElasticS
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeElasticsearch]:
-    with FakeElasticsearch() as server:
-        yield server
-        assert server.problems == []
-
-
-@pytest.fixture
 def store(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticStore]:
     with make_store(fake, tmp_path) as s:
         yield s

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,24 +21,6 @@ from pipelines.store.sqlite import SQLiteStore
 from tests.alert_helpers import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, stored_corpus
 from tests.conftest import REPO
 from tests.smtpserver import SmtpServer, closed_port, self_signed_tls
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "dozor.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def use_smtp(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

@@ -45,15 +45,6 @@ def site() -> Iterator[DemoServer]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def cycle_files(tmp_path: Path, site: DemoServer) -> list[str]:
     """`dozor run` options for the demo site, a database file and a test rule."""
     sources = tmp_path / "sources.yaml"
