@@ -25,18 +25,24 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from pipelines.store.elastic import BulkSettings, ElasticStore, connect
+from pipelines.store.spool import Spool
 
 JSON_TYPE = "application/vnd.elasticsearch+json; compatible-with=9"
 NDJSON_TYPE = "application/vnd.elasticsearch+x-ndjson; compatible-with=9"
 BUILTIN_ANALYZERS = {"standard", "simple", "whitespace", "keyword", "english", "russian"}
 PLUGIN_ANALYZERS = {"analysis-ukrainian": "ukrainian"}
+# retries and bulk back-off in milliseconds, so failure paths stay fast
+FAST = BulkSettings(initial_backoff=0.01, max_backoff=0.05)
 WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
@@ -1226,3 +1232,10 @@ def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return check()
+
+
+def fast_store(url: str, spool_dir: Path, *, client_retries: int = 3,
+               **bulk: int) -> ElasticStore:
+    """An ElasticStore on `url` whose client and bulk retries wait milliseconds."""
+    client = connect(url, max_retries=client_retries, backoff_base=0.01, backoff_cap=0.05)
+    return ElasticStore(url, client=client, spool=Spool(spool_dir), bulk=replace(FAST, **bulk))

@@ -11,11 +11,9 @@ import pytest
 
 from pipelines.alert import notify
 from pipelines.store import Store
-from pipelines.store.elastic import BulkSettings, ElasticStore, connect
-from pipelines.store.spool import Spool
 from pipelines.store.sqlite import SQLiteStore
 from tests.alert_helpers import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, store_articles
-from tests.fake_es import FakeElasticsearch
+from tests.fake_es import FakeElasticsearch, fast_store
 from tests.sample_articles import corpus
 from tests.smtpserver import SmtpServer
 
@@ -29,9 +27,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             yield s
         return
     with FakeElasticsearch() as fake:
-        client = connect(fake.url, backoff_base=0.01, backoff_cap=0.02)
-        with ElasticStore(fake.url, client=client, spool=Spool(tmp_path / "spool"),
-                          bulk=BulkSettings(initial_backoff=0.01)) as s:
+        with fast_store(fake.url, tmp_path / "spool") as s:
             yield s
         assert fake.problems == []
 

@@ -18,10 +18,9 @@ from pipelines.alert.matcher import PythonMatcher, matcher_for
 from pipelines.alert.percolator import PercolatorMatcher
 from pipelines.article import Article
 from pipelines.query import FIELDS
-from pipelines.store.elastic import BulkSettings, ElasticStore, connect
-from pipelines.store.spool import Spool
+from pipelines.store.elastic import ElasticStore
 from tests.alert_helpers import rules_file
-from tests.fake_es import FakeElasticsearch
+from tests.fake_es import FakeElasticsearch, fast_store
 from tests.sample_articles import corpus
 from tests.smtpserver import SmtpServer
 
@@ -52,9 +51,7 @@ RULES = """\
 
 @pytest.fixture
 def store(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticStore]:
-    client = connect(fake.url, backoff_base=0.01, backoff_cap=0.02)
-    with ElasticStore(fake.url, client=client, spool=Spool(tmp_path / "spool"),
-                      bulk=BulkSettings(initial_backoff=0.01)) as s:
+    with fast_store(fake.url, tmp_path / "spool") as s:
         yield s
 
 

@@ -14,19 +14,16 @@ import pytest
 
 from pipelines.article import Article
 from pipelines.store import StoreError
-from pipelines.store.elastic import BulkSettings, ElasticStore, connect
+from pipelines.store.elastic import ElasticStore, connect
 from pipelines.store.spool import Spool
-from tests.fake_es import FakeElasticsearch
+from tests.fake_es import FakeElasticsearch, fast_store
 from tests.sample_articles import corpus
 from tests.smtpserver import closed_port
 
-FAST = BulkSettings(initial_backoff=0.01, max_backoff=0.05)
-
 
 def make_store(url: str, spool_dir: Path, **bulk: int) -> ElasticStore:
-    return ElasticStore(url, client=connect(url, max_retries=1, backoff_base=0.01,
-                                            backoff_cap=0.02),
-                        spool=Spool(spool_dir), bulk=replace(FAST, **bulk))
+    # one client retry: a down cluster is given up on at once, then spooled
+    return fast_store(url, spool_dir, client_retries=1, **bulk)
 
 
 @pytest.fixture

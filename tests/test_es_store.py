@@ -19,31 +19,19 @@ from pipelines.store.base import Store as StoreProtocol
 from pipelines.store.elastic import (
     ALERT_STATE,
     UNMATCHED,
-    BulkSettings,
     ElasticStore,
     connect,
 )
 from pipelines.store.spool import Spool
 from pipelines.store.sqlite import SQLiteStore
-from tests.fake_es import NDJSON_TYPE, FakeElasticsearch
+from tests.fake_es import NDJSON_TYPE, FakeElasticsearch, fast_store
 from tests.sample_articles import corpus
 from tests.smtpserver import self_signed_tls
-
-FAST = BulkSettings(initial_backoff=0.01, max_backoff=0.05)
-
-
-def make_store(fake: FakeElasticsearch, tmp_path: Path, **bulk: int) -> ElasticStore:
-    return ElasticStore(
-        fake.url,
-        client=connect(fake.url, backoff_base=0.01, backoff_cap=0.05),
-        spool=Spool(tmp_path / "spool"),
-        bulk=replace(FAST, **bulk),
-    )
 
 
 @pytest.fixture
 def store(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticStore]:
-    with make_store(fake, tmp_path) as s:
+    with fast_store(fake.url, tmp_path / "spool") as s:
         yield s
 
 
@@ -122,7 +110,7 @@ def test_round_trip_keeps_every_field(store: ElasticStore, articles: dict[str, A
 def test_chunked_by_size(fake: FakeElasticsearch, tmp_path: Path,
                          articles: dict[str, Article]) -> None:
     limit = 6000
-    with make_store(fake, tmp_path, max_chunk_bytes=limit) as store:
+    with fast_store(fake.url, tmp_path / "spool", max_chunk_bytes=limit) as store:
         result = store.write(list(articles.values()))
     assert len(result.new) == len(articles)
     requests = fake.requests_to("PUT", r"/_bulk$")
