@@ -6,12 +6,12 @@ makes a slow server. Every request is logged so tests can assert what was fetche
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from dozor.demo.loopback import LoopbackServer, Response
 
 
 @dataclass
@@ -22,68 +22,23 @@ class Route:
     delay: float = 0.0
 
 
-class NewsServer:
+class NewsServer(LoopbackServer):
     def __init__(self) -> None:
+        super().__init__()
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []  # paths with query, in arrival order
         self._lock = threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # keep pytest output clean
-                pass
-
-            def do_HEAD(self) -> None:
-                self._answer(head=True)
-
-            def do_GET(self) -> None:
-                self._answer(head=False)
-
-            def _answer(self, head: bool) -> None:
-                with server._lock:
-                    server.requests.append(self.path)
-                route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
-                if route is None:
-                    route = Route(b"<html><body><h1>Not found</h1></body></html>", 404,
-                                  {"Content-Type": "text/html; charset=utf-8"})
-                if route.delay:
-                    time.sleep(route.delay)
-                self.send_response(route.status)
-                for name, value in route.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(route.body)))
-                self.end_headers()
-                if not head:
-                    try:
-                        self.wfile.write(route.body)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
-
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, request: object, client_address: object) -> None:
-                # a crawler that gives up on a slow route resets the connection: expected
-
-                if not isinstance(sys.exc_info()[1], ConnectionError):
-                    super().handle_error(request, client_address)
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> NewsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def url(self, path: str) -> str:
-        return self.base + path
+    def respond(self, path: str) -> Response:
+        with self._lock:
+            self.requests.append(path)
+        route = self.routes.get(path) or self.routes.get(path.split("?")[0])
+        if route is None:
+            route = Route(b"<html><body><h1>Not found</h1></body></html>", 404,
+                          {"Content-Type": "text/html; charset=utf-8"})
+        if route.delay:
+            time.sleep(route.delay)
+        return route.status, route.headers, route.body
 
     def add(self, path: str, body: bytes | str, content_type: str = "text/html; charset=utf-8",
             status: int = 200, headers: dict[str, str] | None = None, delay: float = 0.0) -> str:
