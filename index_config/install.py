@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,43 +57,44 @@ def _action(existing: Any) -> str:
     return "updated" if existing is not None else "created"
 
 
-def put_component_template(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
-    body, digest = _with_checksum(body, [])
+def _put_unless_current(kind: str, name: str, body: dict[str, Any], meta_at: list[str],
+                        get: Callable[[], dict[str, Any]],
+                        put: Callable[[dict[str, Any]], object]) -> Change:
+    """Put `body` unless what `get` finds already carries its checksum."""
+    body, digest = _with_checksum(body, meta_at)
     try:
-        found = es.cluster.get_component_template(name=name)["component_templates"][0]
-        existing = found["component_template"]
+        existing = get()
     except NotFoundError:
         existing = None
     if existing and existing.get("_meta", {}).get("checksum") == digest:
-        return Change("component template", name, "unchanged")
-    es.cluster.put_component_template(name=name, body=body)
-    return Change("component template", name, _action(existing))
+        return Change(kind, name, "unchanged")
+    put(body)
+    return Change(kind, name, _action(existing))
+
+
+def put_component_template(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
+    return _put_unless_current(
+        "component template", name, body, [],
+        get=lambda: es.cluster.get_component_template(name=name)["component_templates"][0][
+            "component_template"
+        ],
+        put=lambda b: es.cluster.put_component_template(name=name, body=b))
 
 
 def put_index_template(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
-    body, digest = _with_checksum(body, [])
-    try:
-        existing = es.indices.get_index_template(name=name)["index_templates"][0][
+    return _put_unless_current(
+        "index template", name, body, [],
+        get=lambda: es.indices.get_index_template(name=name)["index_templates"][0][
             "index_template"
-        ]
-    except NotFoundError:
-        existing = None
-    if existing and existing.get("_meta", {}).get("checksum") == digest:
-        return Change("index template", name, "unchanged")
-    es.indices.put_index_template(name=name, body=body)
-    return Change("index template", name, _action(existing))
+        ],
+        put=lambda b: es.indices.put_index_template(name=name, body=b))
 
 
 def put_ilm_policy(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
-    body, digest = _with_checksum(body, ["policy"])
-    try:
-        existing = es.ilm.get_lifecycle(name=name)[name]["policy"]
-    except NotFoundError:
-        existing = None
-    if existing and existing.get("_meta", {}).get("checksum") == digest:
-        return Change("ILM policy", name, "unchanged")
-    es.ilm.put_lifecycle(name=name, body=body)
-    return Change("ILM policy", name, _action(existing))
+    return _put_unless_current(
+        "ILM policy", name, body, ["policy"],
+        get=lambda: es.ilm.get_lifecycle(name=name)[name]["policy"],
+        put=lambda b: es.ilm.put_lifecycle(name=name, body=b))
 
 
 def bootstrap_articles(es: Elasticsearch, names: IndexNames, analysis_changed: bool) -> Change:
