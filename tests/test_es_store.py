@@ -248,6 +248,24 @@ def test_search_uses_the_query_semantics_and_ranks_and_highlights(
         (h.article.published_at for h in recent), reverse=True)
 
 
+def test_search_page_two_starts_where_page_one_ended(
+        store: ElasticStore, fake: FakeElasticsearch, articles: dict[str, Article]) -> None:
+    store.write(dedup.dedup(list(articles.values()), store))
+
+    def ids(q: str, **kw: int) -> list[str]:
+        return [h.article.id for h in store.search(q, **kw)]
+
+    for q in ("relevant:true", "колонии OR convicts"):
+        ranking = ids(q, limit=50)
+        assert len(ranking) >= 3
+        assert ids(q, limit=2) + ids(q, limit=2, offset=2) == ranking[:4]
+        assert ids(q, offset=len(ranking)) == []
+    (request,) = fake.requests_to("POST", r"/dozor-articles/_search$")[-1:]
+    assert request.json()["from"] == len(ranking)
+    with pytest.raises(ValueError, match="offset"):
+        store.search("колонии", offset=-1)
+
+
 def test_search_snippet_from_the_highlight(store: ElasticStore,
                                            articles: dict[str, Article]) -> None:
     """A word the text holds as written is highlighted by the cluster; the fake cluster

@@ -294,6 +294,24 @@ def test_search_ranks_title_hits_first_and_filters_language(
     assert len(store.search("колонии", limit=2)) == 2
 
 
+def test_search_page_two_starts_where_page_one_ended(
+    store: SQLiteStore, stored: dict[str, Article]
+) -> None:
+    def ids(q: str, **kw: int) -> list[str]:
+        return [h.article.id for h in store.search(q, **kw)]
+
+    for q in ("relevant:true", "колонии OR convicts"):
+        ranking = ids(q, limit=50)
+        assert len(ranking) >= 3
+        assert ids(q, limit=2) + ids(q, limit=2, offset=2) == ranking[:4]
+        assert ids(q, offset=len(ranking)) == []
+    # the offset counts hits, not the FTS candidates the query's matcher turns away
+    assert ids("Вагнер AND NOT опера") == [stored["ru_other"].id]
+    assert ids("Вагнер AND NOT опера", offset=1) == []
+    with pytest.raises(ValueError, match="offset"):
+        store.search("колонии", offset=-1)
+
+
 def test_search_semantics_are_the_query_language(
     store: SQLiteStore, stored: dict[str, Article]
 ) -> None:

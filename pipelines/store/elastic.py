@@ -533,13 +533,16 @@ class ElasticStore:
             raise self._error("read a near-duplicate cluster", exc) from exc
         return [Article.from_dict(h["_source"]) for h in response["hits"]["hits"]]
 
-    def search(self, query: str, lang: str | None = None, limit: int = 20) -> list[SearchHit]:
+    def search(self, query: str, lang: str | None = None, limit: int = 20,
+               offset: int = 0) -> list[SearchHit]:
         """The query's own semantics (`Query.to_es()` on the normalised terms) decide what
         matches; BM25 over the title and text fields ranks; highlighting gives the
         snippet, with the lemma-aware snippet of pipelines.terms as the fallback."""
         from pipelines.query import parse_query
         from pipelines.terms import article_snippet
 
+        if offset < 0:
+            raise ValueError(f"search offset must be 0 or more, not {offset}")
         parsed = parse_query(query, name="search")
         words = " ".join(_positive_words(query))
         bool_query: dict[str, Any] = {"must": [parsed.to_es()]}
@@ -550,6 +553,7 @@ class ElasticStore:
                                                      "type": "most_fields"}}]
         body: dict[str, Any] = {
             "query": {"bool": bool_query},
+            "from": offset,
             "size": limit,
             # ties (e.g. a filter-only query) newest first, as on SQLite
             "sort": ["_score", {"published_at": {"order": "desc", "missing": "_last"}},

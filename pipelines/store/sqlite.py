@@ -546,13 +546,17 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------- search
 
-    def search(self, query: str, lang: str | None = None, limit: int = 20) -> list[SearchHit]:
-        """Best `limit` articles matching `query` (Lucene syntax over normalised terms).
+    def search(self, query: str, lang: str | None = None, limit: int = 20,
+               offset: int = 0) -> list[SearchHit]:
+        """Best `limit` articles matching `query` (Lucene syntax over normalised terms),
+        after the best `offset`.
 
         FTS5 selects a superset of candidates on the normalised terms and ranks them by
         bm25; the query's own matcher decides, so the semantics are exactly those of the
         topic profile and the alert rules.
         """
+        if offset < 0:
+            raise ValueError(f"search offset must be 0 or more, not {offset}")
         parsed = parse_query(query, name="search")
         match = parsed.fts5_candidates(column=_TERM_COLUMNS)
         lang_filter = "AND a.lang = ?" if lang else ""
@@ -577,6 +581,7 @@ class SQLiteStore:
             )
             params = lang_params
         hits: list[SearchHit] = []
+        to_skip = offset
         with self._lock:
             try:
                 cursor = self._db.execute(ranked, params)
@@ -592,6 +597,11 @@ class SQLiteStore:
                     for n, bm25 in page:
                         article = _row_to_article(rows[n])
                         if not parsed.matches(article):
+                            continue
+                        # the query's matcher, not FTS5, decides what a hit is, so the
+                        # offset counts matching articles rather than candidate rows
+                        if to_skip:
+                            to_skip -= 1
                             continue
                         terms = parsed.matched_terms(article)
                         hits.append(SearchHit(
