@@ -31,8 +31,8 @@ from pipelines.terms import article_snippet
 log = logging.getLogger(__name__)
 
 PER_PAGE = 20
-# The store's search has no offset: page n asks for n pages of hits and shows the last
-# one, so deep pages cost more. Past this page the analyst is asked to narrow the query.
+# Both stores still rank every hit before the offset, so deep pages cost more. Past this
+# page the analyst is asked to narrow the query.
 MAX_PAGE = 25
 LATEST_RELEVANT = 12
 CLUSTER_LIMIT = 50
@@ -151,21 +151,20 @@ def html_snippet(article: Article, terms: Iterable[str]) -> Markup:
 
 
 def hit_views(hits: Sequence[SearchHit], first: int) -> list[HitView]:
-    """Views of hits[first:], numbered from first + 1; a hit whose cluster already
-    appeared (on this page or an earlier one) is flagged as the same story."""
+    """Views of one page of hits, numbered from first + 1; a hit whose cluster already
+    appeared on this page is flagged as the same story."""
     seen: dict[str, int] = {}
     views = []
-    for number, hit in enumerate(hits, 1):
+    for number, hit in enumerate(hits, first + 1):
         article = hit.article
         original = seen.setdefault(article.cluster_id or article.id, number)
-        if number > first:
-            views.append(HitView(
-                number=number,
-                article=article,
-                snippet=html_snippet(article, hit.matched_terms),
-                matched_terms=hit.matched_terms,
-                same_story_as=original if original != number else None,
-            ))
+        views.append(HitView(
+            number=number,
+            article=article,
+            snippet=html_snippet(article, hit.matched_terms),
+            matched_terms=hit.matched_terms,
+            same_story_as=original if original != number else None,
+        ))
     return views
 
 
@@ -285,16 +284,18 @@ class AnalystUI:
             if form.q.strip():
                 # checked alone first, so an error's position is one in the analyst's text
                 parse_query(form.q, name="query")
+            first = (form.page - 1) * PER_PAGE
+            # one hit beyond the page says whether there is a next one
             hits = self.store.search(query, lang=form.lang or None,
-                                     limit=form.page * PER_PAGE + 1)
+                                     limit=PER_PAGE + 1, offset=first)
         except QueryError as exc:
             context["problem"] = _problem(exc, form.q)
             return self.render("search.html", HTTPStatus.BAD_REQUEST, **context)
-        first = (form.page - 1) * PER_PAGE
-        context["hits"] = hit_views(hits[: first + PER_PAGE], first)
-        if len(hits) > first + PER_PAGE and form.page < MAX_PAGE:
+        context["hits"] = hit_views(hits[:PER_PAGE], first)
+        more = len(hits) > PER_PAGE
+        if more and form.page < MAX_PAGE:
             context["next_url"] = form.url(page=form.page + 1)
-        context["more_than_shown"] = len(hits) > first + PER_PAGE and form.page == MAX_PAGE
+        context["more_than_shown"] = more and form.page == MAX_PAGE
         return self.render("search.html", **context)
 
     def article(self, article_id: str) -> Page:
