@@ -119,6 +119,30 @@ def _now_date_math(name: str) -> str:
     return f"{m.group(1)}{datetime.now(UTC):%Y.%m.%d}{m.group(2)}"
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """What both fakes' handlers share: keep-alive, no Nagle delay, no log lines."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out as two writes: without this, Nagle's algorithm
+        # meets the client's delayed ACK and every request takes 40 ms
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def recorded(self) -> Recorded:
+        """The request as the fakes log and check it; reads its body."""
+        length = int(self.headers.get("Content-Length") or 0)
+        split = urlsplit(self.path)
+        return Recorded(self.command, split.path,
+                        {k: v[-1] for k, v in parse_qs(split.query).items()},
+                        {k.lower(): v for k, v in self.headers.items()},
+                        self.rfile.read(length) if length else b"")
+
+
 class FakeElasticsearch:
     def __init__(self, plugins: tuple[str, ...] = (), api_key: str | None = None,
                  basic_auth: tuple[str, str] | None = None,
@@ -150,26 +174,9 @@ class FakeElasticsearch:
     def start(self) -> FakeElasticsearch:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body go out as two writes: without this, Nagle's algorithm
-                # meets the client's delayed ACK and every request takes 40 ms
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(_Handler):
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                split = urlsplit(self.path)
-                query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                request = Recorded(self.command, split.path, query, headers, body)
-                status, payload = fake.handle(request)
+                status, payload = fake.handle(self.recorded())
                 data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("X-Elastic-Product", "Elasticsearch")
@@ -1059,26 +1066,9 @@ class FakeKibana:
     def start(self) -> FakeKibana:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body go out as two writes: without this, Nagle's algorithm
-                # meets the client's delayed ACK and every request takes 40 ms
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(_Handler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                split = urlsplit(self.path)
-                req = Recorded("POST", split.path,
-                               {k: v[-1] for k, v in parse_qs(split.query).items()},
-                               {k.lower(): v for k, v in self.headers.items()},
-                               self.rfile.read(length))
-                status, payload = fake.handle(req)
+                status, payload = fake.handle(self.recorded())
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
