@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from pipelines import terms
 from pipelines.article import Article
+from pipelines.store import Store
 
 FETCHED = datetime(2026, 5, 12, 9, 30, tzinfo=UTC)
 
@@ -209,3 +210,16 @@ def corpus() -> dict[str, Article]:
             EN_PRISON_REFORM, lang="en", source="bbc",
         ),
     }
+
+
+def check_search_pages(store: Store) -> None:
+    """Over the stored corpus: page 2 of a search starts where page 1 ended, for a
+    ranked query and a filter-only one, and no page lies beyond the last hit."""
+    def ids(q: str, **kw: int) -> list[str]:
+        return [h.article.id for h in store.search(q, **kw)]
+
+    for q in ("relevant:true", "колонии OR convicts"):
+        ranking = ids(q, limit=50)
+        assert len(ranking) >= 3
+        assert ids(q, limit=2) + ids(q, limit=2, offset=2) == ranking[:4]
+        assert ids(q, offset=len(ranking)) == []
