@@ -24,6 +24,7 @@ import re
 import socket
 import ssl
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipelines.store.elastic import BulkSettings, ElasticStore, connect
@@ -143,7 +144,41 @@ class _Handler(BaseHTTPRequestHandler):
                         self.rfile.read(length) if length else b"")
 
 
-class FakeElasticsearch:
+class _Served(ABC):
+    """Serving from a thread on 127.0.0.1; `stop` closes the port and keeps the state,
+    so a test can take a service down and bring it back."""
+
+    tls: ssl.SSLContext | None = None
+    port = 0
+    _server: ThreadingHTTPServer | None = None
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> Self:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        if self.tls:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
+        return self
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Serve with this service's request handler (via `_serve`)."""
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class FakeElasticsearch(_Served):
     def __init__(self, plugins: tuple[str, ...] = (), api_key: str | None = None,
                  basic_auth: tuple[str, str] | None = None,
                  tls: ssl.SSLContext | None = None) -> None:
@@ -162,8 +197,6 @@ class FakeElasticsearch:
         self.reject_items = 0  # the next N bulk items answer 429 (queue full)
         self.reject_ids: set[str] = set()  # bulk items with these ids always answer 429
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
 
     # -------------------------------------------------------------- lifecycle
 
@@ -188,26 +221,7 @@ class FakeElasticsearch:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        if self.tls:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop answering (the port refuses connections); state is kept for a restart."""
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeElasticsearch:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serve(Handler)
 
     # ---------------------------------------------------------------- scripting
 
@@ -1045,7 +1059,7 @@ JSON_ATTRIBUTES = ("panelsJSON", "optionsJSON", "fieldAttrs", "fieldFormatMap", 
                    "runtimeFieldMap", "sourceFilters")
 
 
-class FakeKibana:
+class FakeKibana(_Served):
     """Kibana's saved-objects `_import` endpoint, checking each object it imports."""
 
     def __init__(self, api_key: str | None = None,
@@ -1056,8 +1070,6 @@ class FakeKibana:
         self.requests: list[Recorded] = []
         self.problems: list[str] = []
         self.unavailable = 0  # the next N requests answer 503 (Kibana starting)
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
 
     @property
     def url(self) -> str:
@@ -1076,23 +1088,7 @@ class FakeKibana:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeKibana:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serve(Handler)
 
     def handle(self, req: Recorded) -> tuple[int, Any]:
         self.requests.append(req)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
@@ -12,7 +13,7 @@ from typing import Self
 Response = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
-class LoopbackServer:
+class LoopbackServer(ABC):
     def __init__(self) -> None:
         server = self
 
@@ -53,9 +54,9 @@ class LoopbackServer:
         self.base = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    @abstractmethod
     def respond(self, path: str) -> Response:
         """The answer to a GET of `path` (with its query string); HEAD sends no body."""
-        raise NotImplementedError
 
     def url(self, path: str) -> str:
         return self.base + path
