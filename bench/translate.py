@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 from bench.corpus import DEFAULT_PAGES, load_pages
-from dozor.settings import TranslationSettings
 from pipelines import extract, language, models
 from pipelines.article import Article
+from pipelines.config.settings import TranslationSettings
 from pipelines.translate import Translator, load_translator
 from tests.mt_model import TRANSFORMER_BASE, build_package
 

@@ -18,8 +18,8 @@ from twisted.internet.threads import deferToThread
 
 from crawler.netguard import AddressPolicy, parse_networks
 from crawler.settings import setting_or_env
-from dozor import paths
 from pipelines.archive import Exchange, WarcArchive
+from pipelines.config import paths
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from crawler.netguard import parse_networks
 from crawler.settings import setting_or_env
 from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
 from crawler.spiders.news import NewsSpider
-from dozor.config import Source
+from pipelines.config.sources import Source
 
 # name in the returned figures -> Scrapy stats key
 _STATS = {

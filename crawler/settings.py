@@ -2,7 +2,7 @@
 
 `scrapy crawl news` reads this module through scrapy.cfg, and `crawler.runner` starts
 from it. Values an operator tunes (timeouts, sizes, concurrency, ...) come from Dozor's
-settings file (`dozor.settings`, section `crawl`) through `operational()`, which the
+settings file (`pipelines.config.settings`, section `crawl`) through `operational()`, which the
 spiders apply at "spider" priority, so `scrapy crawl news -s NAME=VALUE` still wins.
 
 Dozor's own settings; the first three are also read from the environment:
@@ -20,7 +20,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from dozor.settings import CrawlSettings
+from pipelines.config.settings import CrawlSettings
 
 BOT_NAME = "dozor"
 SPIDER_MODULES = ["crawler.spiders"]

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dozor import paths
 from pipelines.article import utcnow
+from pipelines.config import paths
 
 LOCK_FILE = "dozor-run.lock"
 # sysexits.h EX_TEMPFAIL: "try again later", which is what a busy lock means

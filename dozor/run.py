@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.batches import PageProcessor, process_batch
-from dozor import paths
-from dozor.config import load_sources
-from dozor.settings import get_settings
-from pipelines import relevance, translate
 from pipelines.archive import read_pages, warc_files
 from pipelines.article import RawPage
-from pipelines.process import BatchResult, Pipeline
+from pipelines.config import paths
+from pipelines.config.settings import get_settings
+from pipelines.config.sources import load_sources
+from pipelines.process import BatchResult, build_pipeline
 from pipelines.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,22 +28,6 @@ class CycleReport:
     batches: BatchResult = field(default_factory=BatchResult)
     messages: list[str] = field(default_factory=list)  # one line each, for the analyst
     alerts: object | None = None
-
-
-def build_pipeline(store: Store, sources_keep_relevant: frozenset[str] = frozenset(),
-                   topic_file: Path | None = None) -> tuple[Pipeline, list[str]]:
-    """The stage pipeline with the configured topic and translator, plus notices."""
-    settings = get_settings()
-    profile = relevance.load_topic(topic_file or paths.default_topic())
-    translator, notices = translate.load_translator(settings.translation, settings.languages)
-    pipeline = Pipeline(
-        store=store,
-        profile=profile,
-        languages=tuple(settings.languages),
-        translator=translator,
-        keep_relevant_only=sources_keep_relevant,
-    )
-    return pipeline, notices
 
 
 def run_cycle(

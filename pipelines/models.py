@@ -29,8 +29,8 @@ from types import ModuleType
 
 from packaging.version import InvalidVersion, Version
 
-from dozor import paths
-from dozor.settings import TranslationSettings
+from pipelines.config import paths
+from pipelines.config.settings import TranslationSettings
 
 TARGET = "en"
 SBD_DIR = "minisbd"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipelines import dedup, extract, language, relevance, terms, translate
 from pipelines.article import RawPage
+from pipelines.config import paths
+from pipelines.config.settings import get_settings
 from pipelines.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,3 +73,18 @@ class Pipeline:
         t.new_ids.extend(result.new_ids)
         t.spooled += result.spooled
 
+
+def build_pipeline(store: Store, sources_keep_relevant: frozenset[str] = frozenset(),
+                   topic_file: Path | None = None) -> tuple[Pipeline, list[str]]:
+    """The stage pipeline with the configured topic and translator, plus notices."""
+    settings = get_settings()
+    profile = relevance.load_topic(topic_file or paths.default_topic())
+    translator, notices = translate.load_translator(settings.translation, settings.languages)
+    pipeline = Pipeline(
+        store=store,
+        profile=profile,
+        languages=tuple(settings.languages),
+        translator=translator,
+        keep_relevant_only=sources_keep_relevant,
+    )
+    return pipeline, notices

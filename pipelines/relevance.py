@@ -36,8 +36,9 @@ from pathlib import Path
 import yaml
 from pydantic import Field, field_validator
 
-from dozor.config import ConfigError, Lang, StrictModel, load_yaml, require_unique_names
 from pipelines.article import Article
+from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
+from pipelines.errors import ConfigError
 from pipelines.query import Query, QueryError, parse_query
 from pipelines.terms import TermDoc
 

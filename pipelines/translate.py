@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import ctranslate2
 
-from dozor.settings import TranslationSettings
 from pipelines import models
 from pipelines.article import Article
+from pipelines.config.settings import TranslationSettings
 from pipelines.sentences import SentenceSplitter, splitter_for
 
 log = logging.getLogger(__name__)

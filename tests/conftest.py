@@ -66,6 +66,6 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("DOZOR_OUTBOX", "DOZOR_MODELS_DIR", "DOZOR_WARC_DIR", "DOZOR_SPOOL_DIR",
                 "DOZOR_CONFIG", "DOZOR_TOPIC", "DOZOR_SMTP_HOST", "ELASTICSEARCH_URL"):
         monkeypatch.delenv(var, raising=False)
-    from dozor.settings import get_settings
+    from pipelines.config.settings import get_settings
 
     get_settings.cache_clear()

@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
     try:
         if args.mode == "crawl":
             from crawler.runner import crawl
-            from dozor.config import load_sources
+            from pipelines.config.sources import load_sources
 
             figures = crawl(load_sources(args.sources), recorder,
                             allow_private_network=args.allow_private_network)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dozor import paths
 from dozor.cli import app
 from pipelines.alert import notify
 from pipelines.alert.mailer import SmtpMailer, SmtpSettings
+from pipelines.config import paths
 from pipelines.store.sqlite import SQLiteStore
 from tests.alert_helpers import (
     COPIES,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dozor import paths
-from dozor.config import ConfigError
 from pipelines.alert import notify
 from pipelines.article import utcnow
+from pipelines.config import paths
+from pipelines.errors import ConfigError
 from pipelines.store.sqlite import SQLiteStore
 from tests.alert_helpers import (
     LEADS,

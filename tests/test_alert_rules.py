@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dozor import paths
-from dozor.config import ConfigError
 from pipelines.alert import load_rules
 from pipelines.alert.matcher import PythonMatcher, matcher_for
+from pipelines.config import paths
+from pipelines.errors import ConfigError
 from pipelines.store.sqlite import SQLiteStore
 from tests.alert_helpers import OFF_TOPIC, RELEVANT, rules_file
 from tests.sample_articles import corpus

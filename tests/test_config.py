@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dozor import paths
-from dozor.config import ConfigError, load_sources
+from pipelines.config import paths
+from pipelines.config.sources import load_sources
+from pipelines.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

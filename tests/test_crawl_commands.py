@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from crawler.settings import operational
-from dozor.settings import CrawlSettings
+from pipelines.config.settings import CrawlSettings
 from pipelines.store import open_store
 from tests.crawl_harness import REPO, TEST_CRAWL, write_sources
 from tests.httpserver import NewsServer

@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from dozor.demo.render import RenderedSite, render_site
-from dozor.paths import default_alerts
 from pipelines.article import Article
+from pipelines.config.paths import default_alerts
 from pipelines.store import open_store
 from tests.conftest import REPO
 from tests.httpserver import NewsServer

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from dozor import paths
-from dozor.config import ConfigError
 from pipelines.alert import AlertReport, load_rules, notify, send_pending
 from pipelines.alert.mailer import SmtpSettings, mailer_from_env
+from pipelines.config import paths
+from pipelines.errors import ConfigError
 from pipelines.store.sqlite import SQLiteStore
 from tests.alert_helpers import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, stored_corpus
 from tests.conftest import REPO

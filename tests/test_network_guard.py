@@ -13,7 +13,7 @@ from scrapy.utils.test import get_crawler
 
 from crawler.middlewares import NetworkGuardMiddleware, RefusedRequest
 from crawler.netguard import AddressPolicy, parse_networks
-from dozor.config import ConfigError
+from pipelines.errors import ConfigError
 from tests.crawl_harness import launch, write_sources
 from tests.httpserver import NewsServer
 

@@ -19,9 +19,9 @@ from typing import NamedTuple
 
 import pytest
 
-from dozor.config import ConfigError
-from dozor.paths import default_topic
 from pipelines.article import Article
+from pipelines.config.paths import default_topic
+from pipelines.errors import ConfigError
 from pipelines.relevance import TopicProfile, classify, load_topic
 from pipelines.terms import analyse
 from tests.conftest import SHARED_PAGES

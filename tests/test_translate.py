@@ -10,9 +10,9 @@ import ctranslate2
 import pytest
 from typer.testing import CliRunner
 
-from dozor.settings import TranslationSettings
 from pipelines import models
 from pipelines.article import Article, utcnow
+from pipelines.config.settings import TranslationSettings
 from pipelines.translate import ENGINE, MAX_SENTENCE_TOKENS, chunk_tokens, load_translator
 
 RU_TEXT = (
@@ -113,7 +113,7 @@ def test_models_dir_from_settings_file(tmp_path: Path, mt_packages: dict[str, Pa
     monkeypatch.setenv("DOZOR_CONFIG", str(config))
     install(mt_packages["ru"])  # the CLI reads the settings file too
     assert [m.pair for m in models.installed(custom)] == ["ru_en"]
-    from dozor.settings import get_settings
+    from pipelines.config.settings import get_settings
 
     translator, _ = load_translator(get_settings().translation, ["ru"])
     assert set(translator.pairs) == {"ru"}

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from dozor.settings import TranslationSettings
 from pipelines import terms
 from pipelines.article import Article, utcnow
+from pipelines.config.settings import TranslationSettings
 from pipelines.store import open_store
 from pipelines.translate import load_translator
 from tests.conftest import REPO
@@ -135,7 +135,7 @@ def test_runtime_needs_neither_torch_nor_stanza(tmp_path: Path,
         package = {str(mt_packages["ru"])!r}
         result = CliRunner().invoke(app, ["models", "install", "--file", package])
         assert result.exit_code == 0, result.output
-        from dozor.settings import TranslationSettings
+        from pipelines.config.settings import TranslationSettings
         from pipelines.article import Article, utcnow
         from pipelines.translate import load_translator
         translator, notices = load_translator(TranslationSettings(), ["ru"])

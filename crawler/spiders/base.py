@@ -19,10 +19,10 @@ from scrapy.utils.gz import gunzip
 
 from crawler.feeds import Entry, NotAFeed
 from crawler.settings import operational, setting_or_env
-from dozor import paths
-from dozor.config import Source, load_sources
-from dozor.settings import get_settings
 from pipelines.archive import PageMeta
+from pipelines.config import paths
+from pipelines.config.settings import get_settings
+from pipelines.config.sources import Source, load_sources
 from pipelines.urls import canonicalize
 
 

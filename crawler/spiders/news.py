@@ -64,7 +64,7 @@ class NewsSpider(DozorSpider):
 
         Crawl and index only; alerts are sent by `dozor run` (or `dozor alerts send`).
         """
-        from dozor.run import build_pipeline
+        from pipelines.process import build_pipeline
         from pipelines.store import open_store
 
         store = open_store(db=setting_or_env(crawler.settings, "DOZOR_DB"))

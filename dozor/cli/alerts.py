@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dozor import paths
 from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
 from pipelines.alert import (
@@ -25,6 +24,7 @@ from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import mail_from
 from pipelines.alert.matcher import AlertMatcher, PythonMatcher
 from pipelines.article import Article
+from pipelines.config import paths
 
 alerts_app = typer.Typer(help="Alert rules and their email digests.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dozor.config import ConfigError
+from pipelines.errors import ConfigError
 from pipelines.store import Store, StoreError, open_store
 
 app = typer.Typer(

@@ -17,9 +17,9 @@ from rich.progress import (
 from rich.table import Table
 
 from dozor.cli.app import DbOption, EsOption, app, console, err_console, fail, store_from
-from dozor.settings import get_settings
 from pipelines import models, terms
 from pipelines.article import Article
+from pipelines.config.settings import get_settings
 from pipelines.store import Store
 from pipelines.translate import load_translator
 

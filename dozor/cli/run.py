@@ -10,11 +10,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dozor import paths
 from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
-from dozor.config import load_sources
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
 from pipelines.alert import load_rules
+from pipelines.config import paths
+from pipelines.config.sources import load_sources
 from pipelines.store import Store
 
 SourcesOption = Annotated[Path | None, typer.Option(
@@ -144,7 +144,8 @@ def reprocess(
     es: EsOption = None,
 ) -> None:
     """Rebuild articles from archived pages, without the network, through every stage."""
-    from dozor.run import build_pipeline, reprocess_archive
+    from dozor.run import reprocess_archive
+    from pipelines.process import build_pipeline
 
     with user_errors():
         keep = frozenset(s.name for s in load_sources(sources or paths.default_sources())

@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dozor import paths
 from dozor.cli.app import DbOption, EsOption, app, fail, user_errors
-from dozor.config import load_sources
 from dozor.schedule import (
     CycleRunner,
     ScheduleError,
@@ -20,6 +18,8 @@ from dozor.schedule import (
     run_schedule,
 )
 from pipelines.alert import load_rules
+from pipelines.config import paths
+from pipelines.config.sources import load_sources
 
 
 @app.command()

@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dozor.cli.app import DbOption, EsOption, app, console, err_console, fail, store_from
-from dozor.settings import get_settings
 from pipelines.article import Article
+from pipelines.config.settings import get_settings
 from pipelines.query import QueryError
 from pipelines.store import SearchHit
 

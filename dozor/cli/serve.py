@@ -16,8 +16,8 @@ from dozor.cli.app import (
     store_from,
     user_errors,
 )
-from dozor.settings import get_settings
 from dozor.ui.server import is_loopback, make_ui_server, url_of
+from pipelines.config.settings import get_settings
 
 
 @app.command()

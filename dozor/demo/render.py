@@ -18,7 +18,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from dozor.config import StrictModel, load_yaml
+from pipelines.config.yamlfile import StrictModel, load_yaml
 
 SITE_FILE = "site.yaml"
 
@@ -77,7 +77,7 @@ class RenderedSite:
     redirects: dict[str, str] = field(default_factory=dict)  # path -> absolute URL
 
     def sources(self) -> dict[str, list[dict[str, object]]]:
-        """A sources.yaml document (dozor.config.SourcesFile) crawling every outlet here."""
+        """A sources.yaml document (`SourcesFile`) crawling every outlet here."""
         return {"sources": [
             {"name": key, "lang": o.lang,
              "feeds": [self.base + p for p in o.feeds],

@@ -34,12 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dozor import paths
 from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import DeliveryError, Mailer, OutboxMailer, mail_from, mailer_from_env
 from pipelines.alert.matcher import matcher_for
 from pipelines.alert.rules import Rule, load_rules
 from pipelines.article import Article
+from pipelines.config import paths
 from pipelines.store import Delivery, Store
 
 log = logging.getLogger(__name__)

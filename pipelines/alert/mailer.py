@@ -2,7 +2,7 @@
 
 SMTP comes from the environment (DOZOR_SMTP_HOST, _PORT, _TLS none|starttls|ssl, _USER,
 _PASSWORD, _TIMEOUT, _CAFILE; DOZOR_MAIL_FROM). Without DOZOR_SMTP_HOST each digest
-is written to `dozor.paths.outbox_dir()` instead, so a machine with no mail set up
+is written to `pipelines.config.paths.outbox_dir()` instead, so a machine with no mail set up
 still keeps every alert.
 """
 
@@ -21,8 +21,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
-from dozor import paths
-from dozor.config import ConfigError
+from pipelines.config import paths
+from pipelines.errors import ConfigError
 
 TLS_MODES = ("none", "starttls", "ssl")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}

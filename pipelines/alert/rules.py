@@ -15,8 +15,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from dozor.config import ConfigError, Lang, StrictModel, load_yaml, require_unique_names
 from pipelines.article import Article
+from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
+from pipelines.errors import ConfigError
 from pipelines.query import Query, QueryError, parse_query
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"

@@ -38,7 +38,7 @@ def open_store(db: Path | str | None = None, es: str | None = None) -> Store:
         from pipelines.store.elastic import ElasticStore
 
         return ElasticStore(es)
-    from dozor.paths import default_db
+    from pipelines.config.paths import default_db
     from pipelines.store.sqlite import SQLiteStore
 
     return SQLiteStore(Path(db) if db else default_db())

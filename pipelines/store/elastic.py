@@ -233,7 +233,7 @@ class ElasticStore:
         spool: Spool | None = None,
         bulk: BulkSettings | None = None,
     ) -> None:
-        from dozor import paths
+        from pipelines.config import paths
 
         self.names = IndexNames(prefix)
         self.url = safe_url(url or os.environ.get("ELASTICSEARCH_URL") or "")

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
-DEFAULTS_DIR = Path(__file__).parent / "defaults"
+# The shipped defaults are the application's data files (dozor/defaults); located as a
+# folder, not imported, so this floor never depends on the application package.
+DEFAULTS_DIR = Path(__file__).resolve().parents[2] / "dozor" / "defaults"
 
 
 def data_dir() -> Path:

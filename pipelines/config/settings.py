@@ -11,8 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from dozor import paths
-from dozor.config import StrictModel, load_yaml
+from pipelines.config import paths
+from pipelines.config.yamlfile import StrictModel, load_yaml
 
 
 class CrawlSettings(StrictModel):

@@ -1,0 +1,1 @@
+"""The floor every layer stands on: YAML files, operational settings, file locations."""
