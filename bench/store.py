@@ -23,10 +23,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.corpus import DEFAULT_PAGES, load_pages
-from pipelines import extract, language, terms
+from pipelines import extract, language
 from pipelines.article import Article, utcnow
 from pipelines.dedup import dedup
 from pipelines.store.sqlite import SQLiteStore
+from pipelines.terms.normalisation import analyse
 
 LANGUAGES = ("ru", "uk", "en")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
@@ -69,7 +70,7 @@ def build_articles(pages_dir: Path, count: int) -> list[Article]:
             published_at=now - timedelta(minutes=i),
             relevant=i % 5 == 0,
         ))
-    return terms.analyse(out)
+    return analyse(out)
 
 
 def timed(action: Callable[[], object]) -> float:

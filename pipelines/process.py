@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import dedup, extract, language, relevance, terms, translate
+from pipelines import dedup, extract, language, relevance, translate
 from pipelines.article import RawPage
 from pipelines.config import paths
 from pipelines.config.settings import get_settings
 from pipelines.store import Store
+from pipelines.terms.normalisation import analyse
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Pipeline:
         result = BatchResult(pages=len(pages))
         articles = extract.extract(pages)
         articles = language.detect(articles, self.languages)
-        articles = terms.analyse(articles)
+        articles = analyse(articles)
         articles = relevance.classify(articles, self.profile)
         kept = [a for a in articles if a.relevant or a.source not in self.keep_relevant_only]
         result.dropped = len(articles) - len(kept)
@@ -55,7 +56,7 @@ class Pipeline:
         kept = dedup.dedup(kept, self.store)
         if self.translator is not None:
             kept = self.translator.translate(kept)
-            kept = terms.analyse(kept)
+            kept = analyse(kept)
         written = self.store.write(kept)
         result.articles = len(kept)
         result.relevant = sum(a.relevant for a in kept)

@@ -27,7 +27,7 @@ a phrase of its parts (``Шторм-Z`` = ``"Шторм Z"``). Wildcards are mat
 normalised terms as they are (lower case, ё -> е): ``вербов*`` matches ``вербовка`` and
 ``вербовать``; ``recruit*`` matches the stem ``recruit``. Russian and Ukrainian
 spellings are different words (``колония`` / ``колонія``). Title, text and the English
-fields run on as one sequence of terms (`pipelines.terms.analyse`), on both backends.
+fields run on as one sequence of terms (`pipelines.terms.normalisation`), on both backends.
 
 Contract with the Elasticsearch mapping
 ---------------------------------------
@@ -52,7 +52,7 @@ from luqum.exceptions import ParseError
 from luqum.thread import parse as luqum_parse
 
 from pipelines.article import TRANSLATION_STATUSES, Article
-from pipelines.terms import Pattern, TermDoc, TermError, term_doc, wildcard_regex
+from pipelines.terms.matching import Pattern, TermDoc, TermError, term_doc, wildcard_regex
 
 TERMS_FIELD = "terms"
 KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id")

@@ -40,7 +40,7 @@ from pipelines.article import Article
 from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
 from pipelines.errors import ConfigError
 from pipelines.query import Query, QueryError, parse_query
-from pipelines.terms import TermDoc
+from pipelines.terms.matching import TermDoc
 
 
 class TopicRule(StrictModel):

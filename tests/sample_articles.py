@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipelines import terms
 from pipelines.article import Article
 from pipelines.store import Store
+from pipelines.terms.normalisation import analyse
 
 FETCHED = datetime(2026, 5, 12, 9, 30, tzinfo=UTC)
 
@@ -157,7 +157,7 @@ def article(
         published_from="page",
         **fields,  # type: ignore[arg-type]
     )
-    return terms.analyse([doc])[0]
+    return analyse([doc])[0]
 
 
 def corpus() -> dict[str, Article]:

@@ -93,7 +93,7 @@ def test_an_analysts_own_topic_profile_from_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.article import Article, utcnow
     from pipelines.relevance import classify, load_topic
-    from pipelines.terms import analyse
+    from pipelines.terms.normalisation import analyse
 
     topic = tmp_path / "floods.yaml"
     topic.write_text("""

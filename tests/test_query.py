@@ -20,7 +20,8 @@ import pytest
 
 from pipelines.article import Article
 from pipelines.query import QueryError, parse_query
-from pipelines.terms import TermDoc, analyse
+from pipelines.terms.matching import TermDoc
+from pipelines.terms.normalisation import analyse
 
 
 def _article(n: int, lang: str, title: str, text: str, **kw: Any) -> Article:

@@ -23,7 +23,7 @@ from pipelines.article import Article
 from pipelines.config.paths import default_topic
 from pipelines.errors import ConfigError
 from pipelines.relevance import TopicProfile, classify, load_topic
-from pipelines.terms import analyse
+from pipelines.terms.normalisation import analyse
 from tests.conftest import SHARED_PAGES
 
 

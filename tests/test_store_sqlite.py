@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import terms
 from pipelines.article import Article
 from pipelines.dedup import dedup
 from pipelines.query import QueryError
 from pipelines.store import Store, StoreError, open_store
 from pipelines.store.sqlite import COLUMNS, MIGRATIONS, SCHEMA_VERSION, SQLiteStore, _statements
+from pipelines.terms.normalisation import analyse
 from tests.sample_articles import FETCHED, article, check_search_pages, corpus
 
 
@@ -173,7 +173,7 @@ def test_pending_translation_pages_by_id_and_resumes(store: SQLiteStore) -> None
         doc.title_en, doc.text_en = "Article", "Convicts signed a contract."
         doc.translation_status = "done"
         doc.translation_engine, doc.translation_model = "ctranslate2", "ru-en"
-    store.mark_translation(terms.analyse(page))
+    store.mark_translation(analyse(page))
     assert [a.id for a in store.pending_translation(limit=100)] == expected[4:]
     back = store.get(page[0].id)
     assert back.title.startswith("Статья")

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from pipelines.article import Article
-from pipelines.terms import Pattern, TermDoc, TermError, analyse, normalise, query_forms, snippet
+from pipelines.terms.matching import Pattern, TermDoc, TermError
+from pipelines.terms.normalisation import analyse, normalise, query_forms
+from pipelines.terms.snippets import snippet
 
 
 def test_russian_inflections_share_a_lemma() -> None:

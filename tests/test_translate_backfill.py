@@ -11,10 +11,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pipelines import terms
 from pipelines.article import Article, utcnow
 from pipelines.config.settings import TranslationSettings
 from pipelines.store import open_store
+from pipelines.terms.normalisation import analyse
 from pipelines.translate import load_translator
 from tests.conftest import REPO
 
@@ -40,7 +40,7 @@ def stored_pending(db: Path) -> list[Article]:
     translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"])
     assert len(notices) == 2
     translator.translate(articles)
-    terms.analyse(articles)
+    analyse(articles)
     store = open_store(db=db)
     try:
         store.write(articles)

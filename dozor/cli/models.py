@@ -17,10 +17,11 @@ from rich.progress import (
 from rich.table import Table
 
 from dozor.cli.app import DbOption, EsOption, app, console, err_console, fail, store_from
-from pipelines import models, terms
+from pipelines import models
 from pipelines.article import Article
 from pipelines.config.settings import get_settings
 from pipelines.store import Store
+from pipelines.terms.normalisation import analyse
 from pipelines.translate import load_translator
 
 models_app = typer.Typer(
@@ -177,7 +178,7 @@ def translate(
                 if not todo:
                     continue
                 translator.translate(todo)
-                terms.analyse(todo)
+                analyse(todo)
                 store.mark_translation(todo)
                 for article in todo:
                     counts[article.translation_status] += 1

@@ -20,7 +20,7 @@ from pipelines.config.settings import get_settings
 from pipelines.query import QueryError
 from pipelines.store import SearchHit
 
-# pipelines.terms.snippet wraps each matched word in [ ]
+# pipelines.terms.snippets.snippet wraps each matched word in [ ]
 _MARKED = re.compile(r"\[([^\[\]]+)\]")
 
 

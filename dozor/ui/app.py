@@ -2,7 +2,7 @@
 
 It only reads the store (`stats`, `search`, `get`, `cluster_members`). Everything it
 shows is escaped by jinja2's autoescaping; the one piece of markup built here is the
-search snippet, escaped by `pipelines.terms.snippet` before its `<mark>`s are added.
+search snippet, escaped by `pipelines.terms.snippets.snippet` before its `<mark>`s are added.
 Article texts are shown as text, never as HTML, and only http(s) URLs become links.
 """
 
@@ -26,7 +26,7 @@ from markupsafe import Markup
 from pipelines.article import Article
 from pipelines.query import QueryError, parse_query
 from pipelines.store import SearchHit, Store, StoreError
-from pipelines.terms import article_snippet
+from pipelines.terms.snippets import article_snippet
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A story is an article plus its syndicated copies (same `cluster_id`), listed once with
 "also in: …". Every value reaches the HTML through jinja2's autoescape; snippets are
-escaped by `pipelines.terms.snippet` itself, which only adds the <mark> tags. Titles
+escaped by `pipelines.terms.snippets.snippet` itself, which only adds the <mark> tags. Titles
 and other text lose their line breaks before they reach any header or line of the
 text part, so a crafted title cannot add a header or fake a line.
 """
@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from pipelines.alert.rules import Rule
 from pipelines.article import Article, utcnow
-from pipelines.terms import snippet
+from pipelines.terms.snippets import snippet
 
 # Bodies are sent as quoted-printable or base64 (whichever is shorter), never raw
 # 8-bit: Cyrillic then survives any relay, with or without 8BITMIME.

@@ -539,7 +539,7 @@ class ElasticStore:
         matches; BM25 over the title and text fields ranks; highlighting gives the
         snippet, with the lemma-aware snippet of pipelines.terms as the fallback."""
         from pipelines.query import parse_query
-        from pipelines.terms import article_snippet
+        from pipelines.terms.snippets import article_snippet
 
         if offset < 0:
             raise ValueError(f"search offset must be 0 or more, not {offset}")
@@ -949,7 +949,7 @@ def _positive_words(query: str) -> list[str]:
     from luqum.exceptions import ParseError
     from luqum.thread import parse
 
-    from pipelines.terms import QUERY_TOKEN_RE
+    from pipelines.terms.normalisation import QUERY_TOKEN_RE
 
     try:
         root = parse(query)

@@ -27,7 +27,8 @@ from pipelines.store.base import (
     StoreStats,
     WriteResult,
 )
-from pipelines.terms import article_snippet, normalise
+from pipelines.terms.normalisation import normalise
+from pipelines.terms.snippets import article_snippet
 
 # Marks the file as Dozor's (PRAGMA application_id), so another program's database is
 # refused instead of being "migrated".

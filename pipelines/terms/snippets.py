@@ -1,0 +1,108 @@
+"""Passages of an article around the words a query matched, with the words marked."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
+
+from pipelines.article import Article
+from pipelines.terms.matching import TermDoc, TermError, term_pattern
+from pipelines.terms.normalisation import Token, tokens
+
+
+def snippet(
+    text: str,
+    lang: str | None,
+    matched_terms: Iterable[str],
+    width: int = 240,
+    mark: tuple[str, str] = ("[", "]"),
+    escape: Callable[[str], str] | None = None,
+) -> str:
+    """The passage of about `width` characters of `text` with the most matched terms,
+    each matched word wrapped in `mark`.
+
+    `matched_terms` are query terms (as in `Article.matched_terms`); they match the
+    text exactly as the query matched the article. For HTML pass
+    ``mark=("<mark>", "</mark>"), escape=html.escape``: the text is escaped, the marks
+    are not. Whitespace runs become one space.
+    """
+    esc = escape or (lambda s: s)
+    toks = tokens(text, lang)
+    doc = TermDoc([t.term for t in toks])
+    hits: dict[int, int] = {}  # token index -> index of the pattern it belongs to
+    for n, term in enumerate(dict.fromkeys(matched_terms)):
+        try:
+            pattern = term_pattern(term)
+        except TermError:
+            continue
+        for occurrence in pattern.occurrences(doc):
+            for p in occurrence:
+                hits.setdefault(p, n)
+    start, end = _best_window(text, toks, hits, width)
+    out = ["…" if start > 0 else ""]
+    cursor = start
+    for i, tok in enumerate(toks):
+        if i in hits and start <= tok.start and tok.end <= end:
+            out.append(esc(_squash(text[cursor:tok.start])))
+            out.append(mark[0] + esc(text[tok.start:tok.end]) + mark[1])
+            cursor = tok.end
+    out.append(esc(_squash(text[cursor:end])))
+    out.append("…" if end < len(text.rstrip()) else "")
+    return "".join(out).strip()
+
+
+# marks no text contains: they tell whether a passage holds a match, whatever brackets
+# (or, escaped, markup) the text itself has
+_PROBE = ("\x02", "\x03")
+
+
+def article_snippet(
+    article: Article,
+    matched_terms: Iterable[str],
+    mark: tuple[str, str] = ("[", "]"),
+    escape: Callable[[str], str] | None = None,
+) -> str:
+    """`snippet` of the article's original text around the matches, or of its English
+    text when the matches are only there (an English query over a translated article).
+    `mark` and `escape` as for `snippet`."""
+    terms = list(matched_terms)
+    original = snippet(article.text or article.title, article.lang, terms, mark=_PROBE,
+                       escape=escape)
+    if _PROBE[0] not in original and article.text_en:
+        english = snippet(article.text_en, "en", terms, mark=_PROBE, escape=escape)
+        if _PROBE[0] in english:
+            original = english
+    return original.replace(_PROBE[0], mark[0]).replace(_PROBE[1], mark[1])
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", " ", s)
+
+
+def _best_window(text: str, toks: list[Token], hits: dict[int, int],
+                 width: int) -> tuple[int, int]:
+    """Character span of the window (word-aligned) with the most distinct matched
+    terms, then the most matched words; the text's start when nothing matched."""
+    if not toks:
+        return 0, min(len(text), width)
+    order = sorted(hits)
+    hit_starts = [toks[j].start for j in order]
+    best, best_key = 0, (-1, -1)
+    for i in order or [0]:
+        # start a little before the first hit so it reads in context
+        first = i
+        while first > 0 and toks[i].start - toks[first - 1].start < width // 5:
+            first -= 1
+        begin = toks[first].start
+        inside = [j for j in order[bisect_left(hit_starts, begin):
+                                   bisect_right(hit_starts, begin + width)]
+                  if toks[j].end <= begin + width]
+        key = (len({hits[j] for j in inside}), len(inside))
+        if key > best_key:
+            best, best_key = first, key
+    start = toks[best].start if best > 0 else 0
+    last = best
+    while last + 1 < len(toks) and toks[last + 1].end - start <= width:
+        last += 1
+    return start, toks[last].end
