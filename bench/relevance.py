@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines import language, relevance, terms
+from pipelines import language, relevance
+from pipelines.terms.normalisation import analyse
 from pipelines.article import Article
 from pipelines.config.paths import default_topic
 
@@ -77,7 +78,7 @@ def item_article(item: dict[str, Any]) -> Article:
 
 def judge(items: list[dict[str, Any]], profile: relevance.TopicProfile) -> list[Judged]:
     articles = [item_article(item) for item in items]
-    articles = relevance.classify(terms.analyse(language.detect(articles, LANGUAGES)), profile)
+    articles = relevance.classify(analyse(language.detect(articles, LANGUAGES)), profile)
     return [Judged(item, article, [(r.name, r.weight) for r in profile.fired(article)])
             for item, article in zip(items, articles, strict=True)]
 
