@@ -33,6 +33,8 @@ EXPORT_FIELDS = (
     "translation_status",
     "cluster_id",
 )
+# what `dozor export --json` adds for a Telegram post (an article with a `channel`)
+POST_EXPORT_FIELDS = ("channel", "post_id", "views", "forwarded_from", "links")
 
 
 def utcnow() -> datetime:
@@ -128,6 +130,14 @@ class Article:
     # so later batches can verify LSH candidates against it
     minhash: list[int] = field(default_factory=list)
 
+    # a Telegram post (discovered_via "telegram"): its channel username and id, views as
+    # a number, the canonical URL of the post it forwards, the URLs it links to
+    channel: str | None = None
+    post_id: int | None = None
+    views: int | None = None
+    forwarded_from: str | None = None
+    links: list[str] = field(default_factory=list)
+
     def __post_init__(self) -> None:
         if not self.id:
             self.id = article_id(self.canonical_url)
@@ -144,7 +154,8 @@ class Article:
 
     def export(self) -> dict[str, Any]:
         doc = self.to_dict()
-        return {name: doc[name] for name in EXPORT_FIELDS}
+        names = EXPORT_FIELDS + POST_EXPORT_FIELDS if self.channel else EXPORT_FIELDS
+        return {name: doc[name] for name in names}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Article:

@@ -24,6 +24,7 @@ from lxml.html import HtmlElement
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
+from pipelines import telegram
 from pipelines.article import Article, RawPage
 from pipelines.charset import decode_html
 from pipelines.dates import labelled_dates
@@ -87,6 +88,9 @@ def extract_page(page: RawPage) -> Article | None:
     if reason:
         log.info("extract: skipping %s: %s", page.url, reason)
         return None
+    if page.discovered_via == telegram.DISCOVERED_VIA:
+        # a post's text is already known to the character: nothing to extract
+        return telegram.post_article(page)
     decoded = decode_html(page.body, headers.get("content-type"))
     tree = load_html(decoded.text)
     if tree is None:
