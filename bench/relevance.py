@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import language, relevance
-from pipelines.terms.normalisation import analyse
 from pipelines.article import Article
 from pipelines.config.paths import default_topic
+from pipelines.terms.normalisation import analyse
 
 LANGUAGES = ("ru", "uk", "en")
 DEFAULT_ITEMS = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "coverage"
@@ -111,7 +111,7 @@ def format_report(result: dict[str, LanguageFigures]) -> str:
     for lang, f in result.items():
         lines.append(f"{lang:<5} {f.relevant:>8}  {f.irrelevant:>10}  {f.recall:6.3f}  "
                      f"{f.precision:9.3f}  {len(f.misses):>6}  {len(f.false_positives):>6}")
-    for lang, f in result.items():
+    for f in result.values():
         for j in f.misses:
             lines.append(f"  miss  {j.line()}")
         for j in f.false_positives:

@@ -42,7 +42,7 @@ RU = [
          "Около сорока заключённых исправительной колонии № 6 в Копейске подписали "
          "контракты с Министерством обороны и уехали на фронт, рассказали родственники. "
          "По их словам, в колонию дважды приезжали офицеры из военкомата.",
-         True, ("ИК", "Минобороны", "фронт")),
+         True, ("ИК", "Минобороны", '"на фронт"')),
     Case("ru-prigozhin-tour", "ru",
          "Пригожин объехал колонии Урала",
          "Основатель ЧВК «Вагнер» Евгений Пригожин лично выступал перед осуждёнными и "
@@ -127,7 +127,7 @@ UK = [
          "Ув’язнені колонії на Донеччині підписали контракт з Міноборони РФ",
          "За даними правозахисників, понад сто засуджених з окупованої колонії "
          "підписали контракти з Міністерством оборони росії та вирушили на фронт.",
-         True, ("ув'язнений", "Міноборони", "фронт")),
+         True, ("ув'язнений", "Міноборони", '"на фронт"')),
     Case("uk-storm-z", "uk",
          "Загони «Шторм-Z» кидають у лобові штурми",
          "Колишніх в'язнів із загонів Шторм-Z росіяни використовують для штурмів "
@@ -267,7 +267,129 @@ EN = [
          False),
 ]
 
-CASES = RU + UK + EN
+# The many ways coverage says "prisoners" and "went to war", Ukraine's own
+# mobilisation of convicts, and the traps that share those words (a colony near the
+# front line, prisoners of war, convict soldiers of another war, HR recruiting).
+# Long reports: the prisoners in one paragraph, the contract in the next.
+_PARA = ("Правозащитники опросили родственников и адвокатов, сравнили письма из разных "
+         "учреждений и свели сведения в таблицу по регионам и месяцам. ")
+_ABZAC = ("Правозахисники опитали родичів і адвокатів, порівняли листи з різних установ "
+          "і звели відомості в таблицю за регіонами та місяцями. ")
+_PARAGRAPH = ("Researchers spoke to relatives and lawyers, compared letters from several "
+              "facilities and put the accounts into a table by region and month. ")
+
+VOCABULARY = [
+    Case("ru-defendants-contract", "ru",
+         "Подсудимым разрешат уйти на фронт",
+         "Госдума приняла закон: обвиняемые и подсудимые смогут прекратить уголовное дело, "
+         "если подпишут контракт и отправятся в зону спецоперации.",
+         True, ("подсудимый", '"на фронт"')),
+    Case("ru-ukraine-battalion", "ru",
+         "В ВСУ появился батальон из бывших осуждённых",
+         "Бывшие заключённые, вышедшие по условно-досрочному освобождению, служат в "
+         "штурмовой роте; командир говорит, что половина из них раньше не держала оружия.",
+         True, ("осужденный", "ВСУ")),
+    Case("ru-offenders-penal-unit", "ru",
+         "Штрафников отправляют в «Шторм-З»",
+         "Правонарушителей из числа военных и гражданских переводят в штрафное "
+         "подразделение и отправляют на фронт без подготовки.",
+         True, ("Шторм-З", "правонарушитель")),
+    Case("ru-long-report", "ru",
+         "Кто уходит из колоний",
+         "В мужской колонии строгого режима под Тюменью осталась треть заключённых: "
+         "остальные, по словам родственников, уехали этапом весной. " + _PARA * 3 + "\n\n"
+         "Представители Минобороны приезжали туда трижды и предлагали контракт на полгода.",
+         True, ("заключенный", "Минобороны")),
+    Case("ru-colony-front-line", "ru",
+         "Колонию у линии фронта обесточило после обстрела",
+         "Исправительная колония в прифронтовом городе осталась без света; заключённых "
+         "перевели в подвалы, сотрудники ФСИН говорят о повреждённой крыше.",
+         False),
+    Case("ru-hr-recruiting", "ru",
+         "Рекрутинг в логистике: как нанимать водителей",
+         "Кадровые агентства ведут рекрутинг водителей и кладовщиков; рекрутер должен "
+         "проверять опыт работы и отзывы с прошлого места.",
+         False),
+    Case("ru-pow-returned", "ru",
+         "Из плена вернулись 90 военнослужащих",
+         "Минобороны сообщило о возвращении военнопленных; на фронт они не вернутся до "
+         "окончания лечения.",
+         False),
+]
+
+VOCABULARY_UK = [
+    Case("uk-armed-forces-convicts", "uk",
+         "Засуджені поповнюють лави Збройних сил",
+         "Понад дві тисячі засуджених уклали контракт і проходять військову службу в "
+         "окремих штурмових батальйонах.",
+         True, ("засуджений", '"Збройні сили"')),
+    Case("uk-arrested-defend", "uk",
+         "Арештанти просяться на фронт",
+         "Арештанти слідчого ізолятора написали листи з проханням дозволити їм зі зброєю в "
+         "руках захищати Україну замість очікування вироку.",
+         True, ("арештант", '"на фронт"')),
+    Case("uk-storm-z-penal", "uk",
+         "Штурмовики «Штурм-Z»: хто вони",
+         "До загонів «Штурм-Z» переводять штрафників і правопорушників із російських "
+         "військових частин.",
+         True, ("Штурм-Z",)),
+    Case("uk-long-report", "uk",
+         "Хто залишає колонії",
+         "У жіночій колонії на Житомирщині залишилася половина засуджених: решта, за словами "
+         "рідних, виїхала навесні. " + _ABZAC * 3 + "\n\n"
+         "Представники Міноборони приїздили туди тричі й пропонували контракт.",
+         True, ("засуджений", "Міноборони")),
+    Case("uk-colony-front-line", "uk",
+         "Колонію біля лінії фронту знеструмлено після обстрілу",
+         "Виправна колонія у прифронтовому місті залишилася без світла; засуджених "
+         "перевели до укриття, стіни пошкоджено.",
+         False),
+    Case("uk-hr-recruiting", "uk",
+         "Рекрутинг у логістиці: як наймати водіїв",
+         "Кадрові агенції шукають водіїв; рекрутер перевіряє досвід і відгуки.",
+         False),
+]
+
+VOCABULARY_EN = [
+    Case("en-inmates-join-army", "en",
+         "Ukrainian inmates join the army under new law",
+         "Hundreds of prisoners have volunteered to join the army since parliament allowed "
+         "parole for military service.",
+         True, ('"join army"~1',)),
+    Case("en-detention-contract", "en",
+         "Suspects in pre-trial detention offered contracts with the Russian army",
+         "People in pre-trial detention can have their cases dropped if they sign with the "
+         "Defence Ministry.",
+         True, ('"pre-trial detention"', '"Russian army"')),
+    Case("en-former-prisoners-battalion", "en",
+         "A battalion of former prisoners holds the line",
+         "The unit was formed from former prisoners released on parole; its commander says "
+         "most had never held a rifle.",
+         True, ('"former prisoner"', "battalion")),
+    Case("en-long-report", "en",
+         "Who is leaving the colonies",
+         "Only a third of the inmates are left in a strict-regime colony near Tyumen, "
+         "relatives say; the others were moved out in the spring. " + _PARAGRAPH * 3 +
+         "\n\nDefence Ministry officers came three times and offered six-month contracts.",
+         True, ("inmate", '"Defence Ministry"')),
+    Case("en-prison-front-line", "en",
+         "Prison near the front line loses power after shelling",
+         "Inmates of a prison in a frontline town were moved to basements after a strike; "
+         "guards said the roof was damaged.",
+         False),
+    Case("en-other-war-convicts", "en",
+         "Historians revisit the penal battalions of 1943",
+         "Convicts from the Gulag were sent to the front in penal battalions during the "
+         "Second World War, the new book shows.",
+         False),
+    Case("en-hr-recruiting", "en",
+         "Recruiting drivers: what hiring managers get wrong",
+         "Recruiters screen candidates for logistics jobs; a recruiter checks experience "
+         "and references.",
+         False),
+]
+
+CASES = RU + UK + EN + VOCABULARY + VOCABULARY_UK + VOCABULARY_EN
 
 
 @pytest.fixture(scope="module")
