@@ -20,12 +20,14 @@ import lxml.etree
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import create_parser
 
+from pipelines.errors import DozorError
 
-class UnsafeXML(ValueError):
+
+class UnsafeXML(DozorError, ValueError):
     """The document declares entities or a DTD feature Dozor refuses to parse."""
 
 
-class NotAFeed(ValueError):
+class NotAFeed(DozorError, ValueError):
     """The bytes are not an RSS/Atom feed or a sitemap."""
 
 

@@ -20,11 +20,12 @@ from crawler.netguard import AddressPolicy, parse_networks
 from crawler.settings import setting_or_env
 from pipelines.archive import Exchange, WarcArchive
 from pipelines.config import paths
+from pipelines.errors import DozorError
 
 log = logging.getLogger(__name__)
 
 
-class RefusedRequest(IgnoreRequest):
+class RefusedRequest(DozorError, IgnoreRequest):
     """The network guard refused to contact the address behind a request."""
 
 

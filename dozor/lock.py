@@ -17,13 +17,14 @@ from pathlib import Path
 
 from pipelines.article import utcnow
 from pipelines.config import paths
+from pipelines.errors import DozorError
 
 LOCK_FILE = "dozor-run.lock"
 # sysexits.h EX_TEMPFAIL: "try again later", which is what a busy lock means
 LOCK_BUSY_EXIT = 75
 
 
-class LockBusy(RuntimeError):
+class LockBusy(DozorError, RuntimeError):
     """Another cycle holds the lock; str() names it and the lock file."""
 
 

@@ -30,6 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dozor.lock import LOCK_BUSY_EXIT
+from pipelines.errors import DozorError
 
 log = logging.getLogger("dozor.schedule")
 
@@ -37,7 +38,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_RE = re.compile(r"(\d+)([smhd])")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(DozorError, ValueError):
     """A bad --cron / --every / --timeout value; str() says which and why."""
 
 

@@ -18,11 +18,12 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 import index_config as cfg
 from index_config import IndexNames
+from pipelines.errors import DozorError
 
 log = logging.getLogger(__name__)
 
 
-class SetupError(RuntimeError):
+class SetupError(DozorError, RuntimeError):
     """The cluster or Kibana refused part of the set-up; the message says what."""
 
 

@@ -31,6 +31,7 @@ from packaging.version import InvalidVersion, Version
 
 from pipelines.config import paths
 from pipelines.config.settings import TranslationSettings
+from pipelines.errors import DozorError
 
 TARGET = "en"
 SBD_DIR = "minisbd"
@@ -39,7 +40,7 @@ TIMEOUT = 30  # seconds without a byte before a download is given up
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
-class ModelError(RuntimeError):
+class ModelError(DozorError, RuntimeError):
     """A package could not be found, fetched or installed; str() says why and what to do."""
 
 

@@ -52,6 +52,7 @@ from luqum.exceptions import ParseError
 from luqum.thread import parse as luqum_parse
 
 from pipelines.article import TRANSLATION_STATUSES, Article
+from pipelines.errors import DozorError
 from pipelines.terms.matching import Pattern, TermDoc, TermError, term_doc, wildcard_regex
 
 TERMS_FIELD = "terms"
@@ -65,7 +66,7 @@ _POSITION_RE = re.compile(r"at position (\d+)")
 _OPERATORS = ("AND", "OR", "NOT")
 
 
-class QueryError(ValueError):
+class QueryError(DozorError, ValueError):
     """A query that cannot be compiled; str() names the rule and the position."""
 
     def __init__(self, name: str, text: str, offset: int, reason: str) -> None:

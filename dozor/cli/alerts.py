@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
-from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
+from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from
+from dozor.cli.options import AlertsOption
+from dozor.lock import run_lock
 from pipelines.alert import (
     AlertReport,
     Rule,
@@ -22,24 +23,16 @@ from pipelines.alert import (
 from pipelines.alert.delivery import story_articles
 from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import mail_from
-from pipelines.alert.matcher import AlertMatcher, PythonMatcher
-from pipelines.article import Article
+from pipelines.alert.review import stored_matches
 from pipelines.config import paths
 
 alerts_app = typer.Typer(help="Alert rules and their email digests.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
-AlertsOption = Annotated[
-    Path | None,
-    typer.Option("--alerts", help="Alert rules file (default: the shipped alerts.yaml).",
-                 dir_okay=False),
-]
-SCAN_BATCH = 500
 
 
 def _rules(alerts: Path | None) -> list[Rule]:
-    with user_errors():
-        return load_rules(alerts or paths.default_alerts())
+    return load_rules(alerts or paths.default_alerts())
 
 
 @alerts_app.command("list")
@@ -65,8 +58,7 @@ def list_rules(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = 
         console.print(f"[yellow]{unmatched} stored article(s) not matched against the rules "
                       "yet (a run stopped before its alert step): `dozor alerts send` or the "
                       "next `dozor run` matches them[/]")
-    with user_errors():
-        console.print(f"digests go to: {mailer_from_env().describe()}", highlight=False)
+    console.print(f"digests go to: {mailer_from_env().describe()}", highlight=False)
 
 
 @alerts_app.command("test")
@@ -86,17 +78,7 @@ def test_rule(
     if rule is None:
         raise fail(f"no rule {rule_name!r}; the rules are: {', '.join(rules) or 'none'}")
     with store_from(db, es) as store:
-        # evaluated here, not by the store's own matcher: a percolator would be re-synced
-        # to this one rule; both give the same answer by construction
-        matcher = PythonMatcher()
-        matched: list[Article] = []
-        batch: list[Article] = []
-        for article in store.iter_articles():
-            batch.append(article)
-            if len(batch) >= SCAN_BATCH:
-                matched += _matching(matcher, rule, batch)
-                batch = []
-        matched += _matching(matcher, rule, batch)
+        matched = stored_matches(store, rule)
         pending = {d.article_id: d for d in store.pending_deliveries(rule.name)}
         queued = story_articles(store, rule, list(pending))
 
@@ -128,13 +110,6 @@ def test_rule(
                       soft_wrap=True)
 
 
-def _matching(matcher: AlertMatcher, rule: Rule, batch: list[Article]) -> list[Article]:
-    if not batch:
-        return []
-    ids = set(matcher.match([rule], batch)[rule.name])
-    return [a for a in batch if a.id in ids]
-
-
 @alerts_app.command("send")
 def send(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) -> None:
     """Send every rule's pending digest now: what a failed send left for the next run,
@@ -146,12 +121,9 @@ def send(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) 
     """
     rules = _rules(alerts)
     report = AlertReport()
-    try:
-        with run_lock("dozor alerts send"), store_from(db, es) as store, user_errors():
-            queue_matches(store, rules, [], report)
-            send_pending(store, rules, mailer_from_env(), report)
-    except LockBusy as exc:
-        raise fail(str(exc), code=LOCK_BUSY_EXIT) from None
+    with run_lock("dozor alerts send"), store_from(db, es) as store:
+        queue_matches(store, rules, [], report)
+        send_pending(store, rules, mailer_from_env(), report)
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
     if report.failed:

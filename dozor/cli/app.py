@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from pipelines.errors import ConfigError
-from pipelines.store import Store, StoreError, open_store
+from dozor.cli.errors import DozorGroup, err_console, fail
+from pipelines.config.backend import store_options
+from pipelines.store import Store, open_store
 
 app = typer.Typer(
     name="dozor",
@@ -21,10 +21,11 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    cls=DozorGroup,
 )
 
 console = Console()
-err_console = Console(stderr=True)
+__all__ = ["app", "console", "err_console", "fail", "store_from"]
 
 DbOption = Annotated[
     Path | None,
@@ -40,31 +41,15 @@ EsOption = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    # escaped: messages quote user input and patterns like [a-z0-9] that rich would eat
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Config and backend problems end the command with their message, not a traceback."""
-    try:
-        yield
-    except (ConfigError, StoreError) as exc:
-        raise fail(str(exc)) from None
-
-
 @contextmanager
 def store_from(db: Path | None, es: str | None) -> Iterator[Store]:
     if db and es:
         raise fail("give either --db or --es, not both")
-    with user_errors():
-        store = open_store(db=db, es=es)
-        try:
-            yield store
-        finally:
-            store.close()
+    store = open_store(**store_options(db, es))
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def is_tty() -> bool:

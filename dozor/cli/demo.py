@@ -18,7 +18,7 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from dozor.cli.app import app, console, fail, user_errors
+from dozor.cli.app import app, console, fail
 from dozor.cli.search import results_table
 from dozor.demo.server import DemoServer
 from pipelines.store import Store, open_store
@@ -120,8 +120,7 @@ def demo(
             outlets = ", ".join(o.name for o in server.site.outlets.values())
             console.print(f"Serving the demo news site at [bold]{server.base}[/] ({outlets})",
                           highlight=False)
-            with user_errors():
-                store = open_store(db=work / "demo.db")
+            store = open_store(db=work / "demo.db")
             try:
                 with console.status("Crawling, extracting, classifying, indexing…"):
                     report = run_cycle(store, sources_file=sources, log_level="ERROR")

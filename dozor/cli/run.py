@@ -1,40 +1,29 @@
-"""`dozor run`, `dozor reprocess` and `dozor sources check`."""
+"""`dozor run`: one full cycle, with its figures for the analyst."""
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from, user_errors
-from dozor.lock import LOCK_BUSY_EXIT, LockBusy, run_lock
+from dozor.cli.app import DbOption, EsOption, app, console, store_from
+from dozor.cli.options import (
+    AlertsOption,
+    PrivateOption,
+    SourcesOption,
+    VerboseOption,
+    log_level,
+)
+from dozor.lock import run_lock
 from pipelines.alert import load_rules
 from pipelines.config import paths
 from pipelines.config.sources import load_sources
 from pipelines.store import Store
 
-SourcesOption = Annotated[Path | None, typer.Option(
-    "--sources", help="Sources file (default: the shipped sources.yaml).", dir_okay=False)]
-PrivateOption = Annotated[bool, typer.Option(
-    "--allow-private-network",
-    help="Let the crawler contact private, loopback and link-local addresses (cloud "
-    "metadata addresses stay refused). DOZOR_ALLOWED_NETWORKS=CIDR,... allows just those.")]
-VerboseOption = Annotated[bool, typer.Option(
-    "--verbose", "-v", help="Log the crawl as it goes (Scrapy's INFO level).")]
 
-sources_app = typer.Typer(help="Inspect the sources file.", no_args_is_help=True)
-app.add_typer(sources_app, name="sources")
-
-
-def _log_level(verbose: bool) -> str:
-    return "INFO" if verbose else "WARNING"
-
-
-def _new_by_language(store: Store, new_ids: list[str]) -> Table | None:
+def new_by_language(store: Store, new_ids: list[str]) -> Table | None:
     if not new_ids:
         return None
     new: Counter[str] = Counter()
@@ -62,7 +51,14 @@ def _crawl_line(figures: dict[str, int]) -> str:
     for key, label in (("non_html", "not HTML"), ("robots_forbidden", "forbidden by robots.txt"),
                        ("refused", "refused by the network guard"), ("errors", "errors"),
                        ("unsafe_xml", "unsafe feeds refused"),
-                       ("bad_documents", "unreadable feeds/sitemaps")):
+                       ("bad_documents", "unreadable feeds/sitemaps"),
+                       ("too_old", "entries too old"),
+                       ("offsite", "entries outside the source's domains"),
+                       ("bad_links", "malformed links"), ("too_long", "over-long links"),
+                       ("offsite_redirects", "redirects out of the source's domains"),
+                       ("redirect_loops", "redirect loops"),
+                       ("sitemap_bounds", "sitemaps beyond the depth/count bound"),
+                       ("over_budget", "requests past the source's time budget")):
         if figures.get(key):
             parts.append(f"{figures[key]} {label}")
     return "crawl: " + ", ".join(parts)
@@ -71,9 +67,7 @@ def _crawl_line(figures: dict[str, int]) -> str:
 @app.command()
 def run(
     sources: SourcesOption = None,
-    alerts: Annotated[Path | None, typer.Option(
-        "--alerts", help="Alert rules file (default: the shipped alerts.yaml).",
-        dir_okay=False)] = None,
+    alerts: AlertsOption = None,
     db: DbOption = None,
     es: EsOption = None,
     allow_private_network: PrivateOption = False,
@@ -91,20 +85,17 @@ def run(
     # nothing is lost, and a scheduler retrying a "failed" run would crawl again only to
     # meet the same mail server. `dozor alerts send` is the command whose job is mail, so
     # it is the one that exits 1 for it.
+    # start-up cost: Scrapy, Twisted and the stages load only for the commands that crawl
     from dozor.run import run_cycle
 
-    with user_errors():
-        load_sources(sources or paths.default_sources())  # a bad file fails before the lock
-        # and bad alert rules before the crawl, not after it with the run's stories
-        # waiting for a fixed file
-        load_rules(alerts or paths.default_alerts())
-    try:
-        with run_lock("dozor run"), store_from(db, es) as store, user_errors():
-            report = run_cycle(store, sources, alerts, allow_private_network,
-                               log_level=_log_level(verbose))
-            table = _new_by_language(store, report.batches.new_ids)
-    except LockBusy as exc:
-        raise fail(str(exc), code=LOCK_BUSY_EXIT) from None
+    load_sources(sources or paths.default_sources())  # a bad file fails before the lock
+    # and bad alert rules before the crawl, not after it with the run's stories waiting
+    # for a fixed file
+    load_rules(alerts or paths.default_alerts())
+    with run_lock("dozor run"), store_from(db, es) as store:
+        report = run_cycle(store, sources, alerts, allow_private_network,
+                           log_level=log_level(verbose))
+        table = new_by_language(store, report.batches.new_ids)
 
     totals, figures = report.batches, report.crawl
     console.print(_crawl_line(figures), highlight=False)
@@ -131,73 +122,4 @@ def run(
         console.print(f"[red]{figures['pages_failed']} pages in {figures['batches_failed']} "
                       "batch(es) failed in the stages (see the log); they are archived: "
                       "`dozor reprocess` runs them again.[/]", highlight=False)
-        raise typer.Exit(1)
-
-
-@app.command()
-def reprocess(
-    warc: Annotated[Path | None, typer.Option(
-        "--warc", help="A WARC file or a directory of them (default: the archive).",
-        exists=True)] = None,
-    sources: SourcesOption = None,
-    db: DbOption = None,
-    es: EsOption = None,
-) -> None:
-    """Rebuild articles from archived pages, without the network, through every stage."""
-    from dozor.run import reprocess_archive
-    from pipelines.process import build_pipeline
-
-    with user_errors():
-        keep = frozenset(s.name for s in load_sources(sources or paths.default_sources())
-                         if s.keep == "relevant")
-    try:
-        with run_lock("dozor reprocess"), store_from(db, es) as store, user_errors():
-            pipeline, notices = build_pipeline(store, keep)
-            try:
-                report = reprocess_archive(pipeline, warc)
-            except FileNotFoundError as exc:
-                raise fail(str(exc)) from None
-            table = _new_by_language(store, pipeline.totals.new_ids)
-    except LockBusy as exc:
-        raise fail(str(exc), code=LOCK_BUSY_EXIT) from None
-
-    totals = pipeline.totals
-    console.print(f"reprocess: {report.pages} archived pages from {report.files} WARC file(s); "
-                  f"{totals.articles} articles, {totals.relevant} relevant, "
-                  f"{len(totals.new_ids)} new", highlight=False)
-    if table is not None:
-        console.print(table)
-    for line in notices:
-        console.print(f"[yellow]notice:[/] {line}", highlight=False)
-    if report.batches_failed:
-        console.print(f"[red]{report.pages_failed} pages in {report.batches_failed} batch(es) "
-                      "failed in the stages (see the log).[/]", highlight=False)
-        raise typer.Exit(1)
-
-
-@sources_app.command("check")
-def check(
-    sources: SourcesOption = None,
-    allow_private_network: PrivateOption = False,
-    verbose: VerboseOption = False,
-) -> None:
-    """Fetch every feed, sitemap and listing once; report status, items and newest date."""
-    from crawler.runner import check_sources
-
-    with user_errors():
-        loaded = load_sources(sources or paths.default_sources())
-        results = check_sources(loaded, allow_private_network, log_level=_log_level(verbose))
-    table = Table(show_lines=False, expand=True)
-    for name in ("source", "kind", "url", "status", "format", "items", "newest", "problem"):
-        table.add_column(name, overflow="fold", no_wrap=name in ("kind", "status", "items"))
-    for r in results:
-        style = None if r.ok else "red"
-        table.add_row(r.source, r.kind, r.url, str(r.status or "-"), r.format, str(r.items),
-                      r.newest.strftime("%Y-%m-%d %H:%M") if r.newest else "-",
-                      r.problem or "", style=style)
-    console.print(table)
-    bad = sum(not r.ok for r in results)
-    console.print(f"{len(results) - bad} of {len(results)} feeds/sitemaps/listings answered "
-                  "with something readable", highlight=False)
-    if bad:
         raise typer.Exit(1)

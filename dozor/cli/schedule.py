@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from dozor.cli.app import DbOption, EsOption, app, fail, user_errors
+from dozor.cli.app import DbOption, EsOption, app, fail
+from dozor.cli.options import AlertsOption, SourcesOption
 from dozor.schedule import (
     CycleRunner,
-    ScheduleError,
     make_trigger,
     parse_duration,
     run_command,
@@ -30,12 +30,8 @@ def schedule(
     every: Annotated[str | None, typer.Option(
         help="Interval such as 30m, 2h, 1h30m (default 30m when --cron is not given). "
         "First cycle at once.")] = None,
-    sources: Annotated[Path | None, typer.Option(
-        "--sources", help="Sources file (default: the shipped sources.yaml).",
-        dir_okay=False)] = None,
-    alerts: Annotated[Path | None, typer.Option(
-        "--alerts", help="Alert rules file (default: the shipped alerts.yaml).",
-        dir_okay=False)] = None,
+    sources: SourcesOption = None,
+    alerts: AlertsOption = None,
     db: DbOption = None,
     es: EsOption = None,
     allow_private_network: Annotated[bool, typer.Option(
@@ -53,15 +49,11 @@ def schedule(
     """
     if db and es:
         raise fail("give either --db or --es, not both")
-    try:
-        trigger = make_trigger(cron, every)
-        limit = parse_duration(timeout, "--timeout") if timeout else None
-    except ScheduleError as exc:
-        raise fail(str(exc)) from None
+    trigger = make_trigger(cron, every)
+    limit = parse_duration(timeout, "--timeout") if timeout else None
     # a typo in a config file fails now, not at every tick
-    with user_errors():
-        load_sources(sources or paths.default_sources())
-        load_rules(alerts or paths.default_alerts())
+    load_sources(sources or paths.default_sources())
+    load_rules(alerts or paths.default_alerts())
 
     run_args: list[str] = []
     for option, value in (("--sources", sources), ("--alerts", alerts), ("--db", db)):

@@ -14,7 +14,6 @@ from dozor.cli.app import (
     err_console,
     fail,
     store_from,
-    user_errors,
 )
 from dozor.ui.server import is_loopback, make_ui_server, url_of
 from pipelines.config.settings import get_settings
@@ -31,8 +30,7 @@ def serve(
         "--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
 ) -> None:
     """Search and read the index in a web browser: a local, read-only UI (Ctrl-C stops it)."""
-    with user_errors():
-        languages = get_settings().languages
+    languages = get_settings().languages
     if not is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] --host {host} is not a loopback address: anyone who "

@@ -12,7 +12,6 @@ from rich.table import Table
 from dozor.cli.app import EsOption, app, console, fail
 from index_config import DEFAULT_PREFIX, IndexNames
 from index_config.install import Change, SetupError, import_kibana, install_elasticsearch
-from pipelines.store import StoreError
 from pipelines.store.elastic import Credentials, connect, describe, safe_url
 
 ANALYZER_CHOICES = {"auto": None, "plugin": True, "fallback": False}
@@ -44,21 +43,16 @@ def setup(
         raise fail(f"--ukrainian-analyzer takes auto, plugin or fallback, not {ukrainian!r}")
     kibana = kibana or os.environ.get("KIBANA_URL") or None
     names = IndexNames(prefix)
-    try:
-        client = connect(es)
-    except StoreError as exc:
-        raise fail(str(exc)) from None
+    credentials = Credentials.from_environ(os.environ)
+    client = connect(es or os.environ.get("ELASTICSEARCH_URL"), credentials=credentials)
     try:
         changes = install_elasticsearch(client, names, ANALYZER_CHOICES[ukrainian])
-    except SetupError as exc:
-        raise fail(str(exc)) from None
     except (ApiError, TransportError) as exc:
         where = safe_url(es or os.environ.get("ELASTICSEARCH_URL", ""))
         raise fail(f"cannot set up Elasticsearch at {where}: {describe(exc)}") from None
     finally:
         client.close()
     if kibana:
-        credentials = Credentials.from_env()
         try:
             changes.append(import_kibana(
                 kibana, names, headers=credentials.http_headers(),

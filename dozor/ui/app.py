@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from pipelines.article import Article
+from pipelines.errors import DozorError
 from pipelines.query import QueryError, parse_query
 from pipelines.store import SearchHit, Store, StoreError
 from pipelines.terms.snippets import article_snippet
@@ -57,7 +58,7 @@ SECURITY_HEADERS = [
 ]
 
 
-class BadRequest(ValueError):
+class BadRequest(DozorError, ValueError):
     """A parameter the UI cannot use; the message is shown to the analyst."""
 
 

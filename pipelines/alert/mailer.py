@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Protocol
 
 from pipelines.config import paths
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, DozorError
 
 TLS_MODES = ("none", "starttls", "ssl")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 DEFAULT_FROM = "Dozor <dozor@localhost>"
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(DozorError, RuntimeError):
     """The digest was not handed over; str() says to whom and why."""
 
 

@@ -1,0 +1,53 @@
+"""`dozor reprocess`: archived pages through every stage again, without the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from
+from dozor.cli.options import SourcesOption
+from dozor.cli.run import new_by_language
+from dozor.lock import run_lock
+from pipelines.config import paths
+from pipelines.config.sources import load_sources
+
+
+@app.command()
+def reprocess(
+    warc: Annotated[Path | None, typer.Option(
+        "--warc", help="A WARC file or a directory of them (default: the archive).",
+        exists=True)] = None,
+    sources: SourcesOption = None,
+    db: DbOption = None,
+    es: EsOption = None,
+) -> None:
+    """Rebuild articles from archived pages, without the network, through every stage."""
+    # start-up cost: the stages (language, translation models) load only when used
+    from dozor.run import reprocess_archive
+    from pipelines.process import build_pipeline
+
+    keep = frozenset(s.name for s in load_sources(sources or paths.default_sources())
+                     if s.keep == "relevant")
+    with run_lock("dozor reprocess"), store_from(db, es) as store:
+        pipeline, notices = build_pipeline(store, keep)
+        try:
+            report = reprocess_archive(pipeline, warc)
+        except FileNotFoundError as exc:
+            raise fail(str(exc)) from None
+        table = new_by_language(store, pipeline.totals.new_ids)
+
+    totals = pipeline.totals
+    console.print(f"reprocess: {report.pages} archived pages from {report.files} WARC file(s); "
+                  f"{totals.articles} articles, {totals.relevant} relevant, "
+                  f"{len(totals.new_ids)} new", highlight=False)
+    if table is not None:
+        console.print(table)
+    for line in notices:
+        console.print(f"[yellow]notice:[/] {line}", highlight=False)
+    if report.batches_failed:
+        console.print(f"[red]{report.pages_failed} pages in {report.batches_failed} batch(es) "
+                      "failed in the stages (see the log).[/]", highlight=False)
+        raise typer.Exit(1)

@@ -1,0 +1,58 @@
+"""`dozor translate`: stored articles left pending, translated now (the backfill)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from dozor.cli.app import DbOption, EsOption, app, console, err_console, fail, store_from
+from pipelines.backfill import count_pending, requeue_failed, translate_pending
+from pipelines.config.settings import get_settings
+from pipelines.translate import load_translator
+
+
+@app.command("translate")
+def translate(
+    db: DbOption = None,
+    es: EsOption = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help="Translate at most this many articles in this run.")] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Also retry articles whose translation failed.")] = False,
+) -> None:
+    """Translate stored articles left pending (e.g. stored before a model was installed).
+
+    Safe to interrupt and run again: each chunk is saved as it is done, and only
+    articles still pending are taken up.
+    """
+    settings = get_settings()
+    translator, notices = load_translator(settings.translation, settings.languages)
+    if translator is None:
+        raise fail("translation is switched off (translation.mode: none in the settings file)")
+    for notice in notices:
+        err_console.print(notice, highlight=False, soft_wrap=True)
+    if not translator.pairs:
+        raise fail("no translation model is installed, so nothing can be translated", code=1)
+    counts = {"done": 0, "failed": 0, "skipped": 0}
+    with store_from(db, es) as store:
+        if retry_failed:
+            console.print(f"{requeue_failed(store)} failed translation(s) queued again")
+        total = count_pending(store, set(translator.pairs))
+        if limit is not None:
+            total = min(total, limit)
+        with Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("translate", total=total)
+            for chunk in translate_pending(store, translator, total):
+                for article in chunk:
+                    counts[article.translation_status] += 1
+                bar.advance(task, len(chunk))
+    console.print(
+        f"translated {counts['done']}, failed {counts['failed']}, skipped {counts['skipped']} "
+        f"(not selected by translation.mode: {settings.translation.mode})",
+        highlight=False,
+    )
+    if counts["failed"]:
+        console.print("failed articles are logged; run again with --retry-failed to retry them")
