@@ -36,8 +36,9 @@ DE = (
     "werden immer häufiger neuer Straftaten beschuldigt. Angehörige der Getöteten sagen, sie "
     "hätten von den Begnadigungen aus den Nachrichten erfahren."
 )
-# langdetect splits this one 4:3 between Russian and Ukrainian
-NEAR_TIE = "Новости из колонии. Новини з колонії."
+# langdetect splits this one 4:3 between Russian and Ukrainian, and it has none of the
+# letters only one of them writes (those decide on their own: test_language_short.py)
+NEAR_TIE = "Новости колонии. Помилування фронту."
 
 
 def article(title: str = "", text: str = "", description: str = "", **kw) -> Article:
