@@ -54,6 +54,7 @@ from luqum.thread import parse as luqum_parse
 from pipelines.article import TRANSLATION_STATUSES, Article
 from pipelines.errors import DozorError
 from pipelines.terms.matching import Pattern, TermDoc, TermError, term_doc, wildcard_regex
+from pipelines.terms.normalisation import QUERY_TOKEN_RE
 
 TERMS_FIELD = "terms"
 KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id")
@@ -428,3 +429,27 @@ class _Compiler:
             raise self.error(item, f"unknown translation status {value!r} "
                                    f"(use {', '.join(TRANSLATION_STATUSES)})")
         return _Field(field, value, glob)
+
+
+def positive_words(query: str) -> list[str]:
+    """Words of the query outside field filters and NOT, to rank and highlight by."""
+    try:
+        root = luqum_parse(query)
+    except ParseError:
+        # &&, || or ! forms luqum does not read: the words themselves still rank
+        return [w for w in QUERY_TOKEN_RE.findall(query) if w not in ("AND", "OR", "NOT")]
+    words: list[str] = []
+
+    def walk(node: tree.Item, negated: bool) -> None:
+        if isinstance(node, tree.SearchField) and node.name != "terms":
+            return
+        if isinstance(node, tree.Not | tree.Prohibit):
+            negated = not negated
+        if isinstance(node, tree.Word | tree.Phrase) and not negated:
+            words.extend(QUERY_TOKEN_RE.findall(node.value.strip('"')))
+            return
+        for child in node.children:
+            walk(child, negated)
+
+    walk(root, False)
+    return [w.replace("*", "").replace("?", "") for w in words if w.strip("*?")]

@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dozor.cli import app
+from pipelines.config.backend import store_options
 from pipelines.store import Store, open_store
 from tests.conftest import REPO
 from tests.fake_es import ApiFailure, FakeElasticsearch
@@ -42,7 +43,7 @@ class Backend:
     def open(self) -> Store:
         db, es = (self.options[1], None) if self.options[0] == "--db" else (None,
                                                                             self.options[1])
-        return open_store(db=db, es=es)
+        return open_store(**store_options(db, es))
 
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.alert import load_rules
-from pipelines.alert.matcher import PythonMatcher, matcher_for
+from pipelines.matching import PythonMatcher
 from pipelines.config import paths
 from pipelines.errors import ConfigError
 from pipelines.store.sqlite import SQLiteStore
@@ -125,7 +125,7 @@ def test_duplicate_rule_names_are_refused(tmp_path: Path) -> None:
 def test_embedded_store_uses_the_python_matcher(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "d.db")
     try:
-        assert isinstance(matcher_for(store), PythonMatcher)
+        assert isinstance(store.alert_matcher(), PythonMatcher)
     finally:
         store.close()
 

@@ -20,10 +20,10 @@ import index_config as cfg
 from index_config.install import import_kibana, install_elasticsearch
 from pipelines import dedup
 from pipelines.alert import load_rules
-from pipelines.alert.matcher import PythonMatcher
-from pipelines.alert.percolator import PercolatorMatcher
 from pipelines.article import Article
+from pipelines.matching import PythonMatcher
 from pipelines.store.elastic import ALERT_STATE, BulkSettings, Credentials, ElasticStore, connect
+from pipelines.store.elastic.percolator import PercolatorMatcher
 from pipelines.store.spool import Spool
 from tests.alert_helpers import rules_file
 from tests.conftest import LIVE_ES_URL
@@ -163,7 +163,7 @@ def test_spool_replays_into_a_live_cluster(store: ElasticStore, tmp_path: Path) 
 
 @pytest.mark.skipif(not KIBANA_URL, reason="KIBANA_URL is not set: no live Kibana")
 def test_kibana_import_on_a_live_kibana(names: cfg.IndexNames) -> None:
-    credentials = Credentials.from_env()
+    credentials = Credentials.from_environ(os.environ)
     change = import_kibana(KIBANA_URL, names, headers=credentials.http_headers(),
                            ca_certs=credentials.ca_certs)
     assert change.action == "imported"

@@ -14,11 +14,11 @@ import pytest
 
 from pipelines import dedup
 from pipelines.alert import load_rules, notify
-from pipelines.alert.matcher import PythonMatcher, matcher_for
-from pipelines.alert.percolator import PercolatorMatcher
 from pipelines.article import Article
 from pipelines.query import FIELDS
+from pipelines.matching import PythonMatcher
 from pipelines.store.elastic import ElasticStore
+from pipelines.store.elastic.percolator import PercolatorMatcher
 from tests.alert_helpers import rules_file
 from tests.fake_es import FakeElasticsearch, fast_store
 from tests.sample_articles import corpus
@@ -110,7 +110,7 @@ def test_rules_are_stored_as_their_compiled_queries(
 
 
 def test_store_offers_the_percolator_to_the_alerts(store: ElasticStore) -> None:
-    assert isinstance(matcher_for(store), PercolatorMatcher)
+    assert isinstance(store.alert_matcher(), PercolatorMatcher)
 
 
 def test_python_fallback_when_the_cluster_cannot_percolate(

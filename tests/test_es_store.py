@@ -15,13 +15,15 @@ import pytest
 from pipelines import dedup
 from pipelines.article import Article
 from pipelines.store import Store, StoreError
-from pipelines.store.base import Store as StoreProtocol
+from pipelines.config.backend import store_options
+from pipelines.store.roles import Store as StoreProtocol
 from pipelines.store.elastic import (
     ALERT_STATE,
-    UNMATCHED,
+    Credentials,
     ElasticStore,
     connect,
 )
+from pipelines.store.elastic.core import UNMATCHED
 from pipelines.store.spool import Spool
 from pipelines.store.sqlite import SQLiteStore
 from tests.fake_es import NDJSON_TYPE, FakeElasticsearch, fast_store
@@ -440,7 +442,9 @@ def test_tls_with_the_ca_from_the_environment(tmp_path: Path, monkeypatch: pytes
         with pytest.raises(StoreError, match="(?i)certificate"):
             untrusted.write([articles["uk"]])
         monkeypatch.setenv("ELASTIC_CA_CERTS", str(ca_file))
-        with ElasticStore(fake.url, spool=Spool(tmp_path / "spool")) as store:
+        secrets = store_options(es=fake.url)["es_secrets"]
+        with ElasticStore(fake.url, spool=Spool(tmp_path / "spool"),
+                          credentials=Credentials.from_environ(secrets)) as store:
             result = store.write([articles["en_wire"]])
             # the batch the untrusted attempt kept is stored first
             assert result.new == [articles["uk"].id, articles["en_wire"].id]

@@ -15,7 +15,8 @@ from pipelines.article import Article
 from pipelines.dedup import dedup
 from pipelines.query import QueryError
 from pipelines.store import Store, StoreError, open_store
-from pipelines.store.sqlite import COLUMNS, MIGRATIONS, SCHEMA_VERSION, SQLiteStore, _statements
+from pipelines.store.sqlite import COLUMNS, MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from pipelines.store.sqlite.schema import statements
 from pipelines.terms.normalisation import analyse
 from tests.sample_articles import FETCHED, article, check_search_pages, corpus
 
@@ -385,7 +386,7 @@ def test_fts_tokenizer_folds_no_letters(store: SQLiteStore) -> None:
 def test_opens_a_v1_file_and_migrates_it(db: Path) -> None:
     """A file written by the first schema (band keys only as JSON, no delivery log)."""
     raw = sqlite3.connect(db, isolation_level=None)
-    for statement in _statements(MIGRATIONS[0]):
+    for statement in statements(MIGRATIONS[0]):
         raw.execute(statement)
     raw.execute("PRAGMA user_version = 1")
     now = FETCHED.isoformat()
@@ -419,7 +420,7 @@ def test_upgrade_keeps_the_delivery_log_and_alerts_no_old_story(db: Path) -> Non
     after the upgrade does. The delivery log is rebuilt with every row as it was."""
     raw = sqlite3.connect(db, isolation_level=None)
     for number in range(4):
-        for statement in _statements(MIGRATIONS[number]):
+        for statement in statements(MIGRATIONS[number]):
             raw.execute(statement)
     raw.execute("PRAGMA user_version = 4")
     now = FETCHED.isoformat()

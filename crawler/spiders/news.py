@@ -65,9 +65,10 @@ class NewsSpider(DozorSpider):
         Crawl and index only; alerts are sent by `dozor run` (or `dozor alerts send`).
         """
         from pipelines.process import build_pipeline
+        from pipelines.config.backend import store_options
         from pipelines.store import open_store
 
-        store = open_store(db=setting_or_env(crawler.settings, "DOZOR_DB"))
+        store = open_store(**store_options(db=setting_or_env(crawler.settings, "DOZOR_DB")))
         keep = frozenset(s.name for s in self.sources if s.keep == "relevant")
         pipeline, notices = build_pipeline(store, keep)
         for notice in notices:

@@ -36,7 +36,6 @@ from pathlib import Path
 
 from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import DeliveryError, Mailer, OutboxMailer, mail_from, mailer_from_env
-from pipelines.alert.matcher import matcher_for
 from pipelines.alert.rules import Rule, load_rules
 from pipelines.article import Article
 from pipelines.config import paths
@@ -105,7 +104,7 @@ def queue_matches(store: Store, rules: Sequence[Rule], new_ids: Sequence[str],
                   report: AlertReport) -> None:
     """Record every match of the articles awaiting the rules (those the store marks
     unmatched, and `new_ids`) in the delivery log, then clear their mark."""
-    matcher = matcher_for(store)
+    matcher = store.alert_matcher()
     for rule in rules:
         report.queued.setdefault(rule.name, 0)
         report.folded.setdefault(rule.name, 0)

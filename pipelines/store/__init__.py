@@ -1,44 +1,65 @@
-"""Backends behind one interface; `open_store` is the only place that names them."""
+"""The store: role protocols (roles.py) and two backends; `open_store` is the only place
+that names them. Nothing here reads the environment: the entry point says which store
+(pipelines.config.backend resolves --db/--es and the environment)."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.store.base import (
     Delivery,
     DupCandidate,
     SearchHit,
-    Store,
     StoreError,
     StoreStats,
     WriteResult,
 )
+from pipelines.store.roles import (
+    AlertInbox,
+    ArticlesReader,
+    ArticlesWriter,
+    DeliveryLog,
+    DuplicateCandidates,
+    Frontier,
+    Store,
+    TranslationQueue,
+)
 
 __all__ = [
+    "AlertInbox",
+    "ArticlesReader",
+    "ArticlesWriter",
     "Delivery",
+    "DeliveryLog",
     "DupCandidate",
+    "DuplicateCandidates",
+    "Frontier",
     "SearchHit",
     "Store",
     "StoreError",
     "StoreStats",
+    "TranslationQueue",
     "WriteResult",
     "open_store",
 ]
 
 
-def open_store(db: Path | str | None = None, es: str | None = None) -> Store:
-    """The SQLite file at `db`, or the Elasticsearch cluster at `es`.
-
-    `es` falls back to ELASTICSEARCH_URL; with neither, the embedded default database
-    under the data directory.
-    """
-    es = es or (None if db else os.environ.get("ELASTICSEARCH_URL"))
+def open_store(db: Path | str | None = None, es: str | None = None, *,
+               spool_dir: Path | None = None,
+               es_secrets: Mapping[str, str] | None = None) -> Store:
+    """The SQLite file at `db`, or the Elasticsearch cluster at `es` (articles it cannot
+    take wait under `spool_dir`; `es_secrets` holds the ELASTIC_* credentials)."""
+    # imported here: a command opens one backend, and each costs its start-up
     if es:
-        from pipelines.store.elastic import ElasticStore
+        from pipelines.store.elastic import Credentials, ElasticStore
 
-        return ElasticStore(es)
-    from pipelines.config.paths import default_db
+        if spool_dir is None:
+            raise StoreError("an Elasticsearch store needs a spool folder (spool_dir)")
+        return ElasticStore(es, spool_dir=spool_dir,
+                            credentials=Credentials.from_environ(es_secrets or {}))
+    if db is None:
+        raise StoreError("no store given: a database file (--db) or an Elasticsearch URL")
     from pipelines.store.sqlite import SQLiteStore
 
-    return SQLiteStore(Path(db) if db else default_db())
+    return SQLiteStore(Path(db))

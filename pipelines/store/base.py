@@ -1,21 +1,53 @@
-"""The one small interface every index backend implements.
-
-The rest of the code talks to a `Store` and never imports a backend module;
-`pipelines.store.open_store` picks the backend from a `--db` path or an `--es` URL.
-"""
+"""What both backends share: the records a store returns, its error, and the
+constants and checks both apply (the role protocols are in `pipelines.store.roles`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TypeVar
 
-from pipelines.article import Article
+from pipelines.article import TRANSLATION_STATUSES, Article
+from pipelines.errors import DozorError
+
+T = TypeVar("T")
+
+# the fields a translation rewrites (mark_translation); `terms` holds the English ones too
+TRANSLATION_FIELDS = (
+    "title_en",
+    "text_en",
+    "translation_status",
+    "translation_engine",
+    "translation_model",
+    "terms",
+)
+DELIVERY_STATUSES = ("pending", "sending", "sent", "folded")
+OPEN_DELIVERY = ("pending", "sending")  # what pending_deliveries returns, what may change
 
 
-class StoreError(RuntimeError):
+class StoreError(DozorError, RuntimeError):
     """A backend could not do what was asked; the message says what and why."""
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def check_statuses(articles: Sequence[Article], named_by: str = "canonical_url") -> None:
+    """Refuse an article whose translation_status no backend can store."""
+    for article in articles:
+        if article.translation_status not in TRANSLATION_STATUSES:
+            raise StoreError(
+                f"article {getattr(article, named_by)}: translation_status "
+                f"{article.translation_status!r} is not one of {TRANSLATION_STATUSES}"
+            )
+
+
+def check_offset(offset: int) -> None:
+    if offset < 0:
+        raise ValueError(f"search offset must be 0 or more, not {offset}")
 
 
 @dataclass(slots=True)
@@ -65,68 +97,3 @@ class Delivery:
     sent_at: datetime | None = None
     message_id: str | None = None  # the digest that carries it, set by mark_sending
     folded_into: str | None = None  # status "folded": the article carrying the story
-
-
-@runtime_checkable
-class Store(Protocol):
-    # articles. `write` upserts by id in one batch: a stored article keeps the stored_at
-    # of its first write; the result says which ids were new and which were updated.
-    def write(self, articles: list[Article]) -> WriteResult: ...
-    def get(self, article_id: str) -> Article | None: ...
-    def iter_articles(self, ids: Iterable[str] | None = None) -> Iterator[Article]: ...
-    # `offset` hits of the ranking are skipped, so page n is offset=(n-1)*limit
-    def search(
-        self, query: str, lang: str | None = None, limit: int = 20, offset: int = 0
-    ) -> list[SearchHit]: ...
-    def count(self) -> int: ...
-    def stats(self) -> StoreStats: ...
-    # the articles of one near-duplicate cluster (`Article.cluster_id`): those with a
-    # publication date first, oldest first, then the others by fetch time
-    def cluster_members(self, cluster_id: str, limit: int = 50) -> list[Article]: ...
-
-    # crawl frontier: an URL whose article is stored is never fetched again.
-    # `seen` answers from stored articles and from URLs marked seen (fetched, not stored).
-    def seen(self, canonical_urls: Iterable[str]) -> set[str]: ...
-    def mark_seen(self, canonical_urls: Iterable[str]) -> None: ...
-
-    # dedup: stored articles with any of these content hashes or LSH band keys
-    def dup_candidates(
-        self, content_hashes: Iterable[str], lsh_bands: Iterable[str]
-    ) -> list[DupCandidate]: ...
-
-    # translation: status "pending", ordered by id, strictly after `after_id`, so a
-    # backfill can resume where it stopped; mark_translation writes only the
-    # translation fields and `terms`
-    def pending_translation(self, limit: int = 100, after_id: str = "") -> list[Article]: ...
-    def mark_translation(self, articles: list[Article]) -> None: ...
-
-    # alert matching: `write` marks every article it stores for the first time as
-    # awaiting the alert rules, in the same transaction (SQLite) or document (ES), so a
-    # run that dies before its alert step leaves its stories to the next one.
-    # unmatched_ids lists them, oldest first; mark_matched clears the mark.
-    def unmatched_ids(self) -> list[str]: ...
-    def mark_matched(self, article_ids: Iterable[str]) -> None: ...
-
-    # alert delivery log: (rule, article) recorded at most once; add_deliveries returns
-    # only the ids it newly recorded, so a story is never queued twice. They are
-    # recorded "pending", except the keys of `folded_into`: syndicated copies recorded
-    # as "folded" into the article carrying their story, never sent on their own.
-    def add_deliveries(self, rule: str, article_ids: Iterable[str],
-                       folded_into: Mapping[str, str] | None = None) -> list[str]: ...
-    # per cluster id, the article whose delivery to `rule` carries the cluster's story
-    # (pending, sending or sent; the earliest recorded), for the clusters that have one
-    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]: ...
-    # the deliveries of `rule` folded into any of `article_ids`, oldest first
-    def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]: ...
-    # A digest's deliveries go pending -> sending (mark_sending, recorded before the
-    # SMTP conversation, with the digest's Message-ID) -> sent (mark_delivered), or back
-    # to pending with attempts+1 and last_error (mark_delivery_failed); a folded one never
-    # changes. pending_deliveries returns "pending" AND "sending" ones, oldest first: a
-    # "sending" one left by a crash may already be in a mailbox, so the next run settles
-    # it instead of sending it again.
-    def pending_deliveries(self, rule: str | None = None) -> list[Delivery]: ...
-    def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None: ...
-    def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None: ...
-    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None: ...
-
-    def close(self) -> None: ...

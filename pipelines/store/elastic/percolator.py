@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from elasticsearch import ApiError, TransportError
 from elasticsearch.helpers import BulkIndexError, bulk
 
 from index_config import checksum
-from pipelines.alert.matcher import PythonMatcher
-from pipelines.alert.rules import Rule
 from pipelines.article import Article, utcnow
+from pipelines.matching import MatchRule, PythonMatcher
 from pipelines.query import FIELDS
-
-if TYPE_CHECKING:
-    from pipelines.store.elastic import ElasticStore
+from pipelines.store.elastic.connection import ES_ERRORS, describe
+from pipelines.store.elastic.core import ElasticCore
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +36,12 @@ def percolate_doc(article: Article) -> dict[str, Any]:
 
 
 class PercolatorMatcher:
-    def __init__(self, store: ElasticStore, batch: int = BATCH) -> None:
+    def __init__(self, store: ElasticCore, batch: int = BATCH) -> None:
         self.store = store
         self.batch = batch
 
-    def match(self, rules: Sequence[Rule], articles: Iterable[Article]) -> dict[str, list[str]]:
+    def match(self, rules: Sequence[MatchRule],
+              articles: Iterable[Article]) -> dict[str, list[str]]:
         """Article ids per rule name, in the order the articles came; every rule a key."""
         articles = list(articles)
         found: dict[str, set[str]] = {rule.name: set() for rule in rules}
@@ -52,16 +50,14 @@ class PercolatorMatcher:
                 self.register(rules)
                 for start in range(0, len(articles), self.batch):
                     self._percolate(articles[start:start + self.batch], rules, found)
-            except (ApiError, TransportError, BulkIndexError) as exc:
-                from pipelines.store.elastic import describe
-
+            except (*ES_ERRORS, BulkIndexError) as exc:
                 reason = _bulk_reason(exc) if isinstance(exc, BulkIndexError) else describe(exc)
                 log.warning("percolation on %s failed (%s): matching the rules in Python",
                             self.store.url, reason)
                 return PythonMatcher().match(rules, articles)
         return {name: [a.id for a in articles if a.id in ids] for name, ids in found.items()}
 
-    def register(self, rules: Sequence[Rule]) -> list[str]:
+    def register(self, rules: Sequence[MatchRule]) -> list[str]:
         """Bring the percolator index in line with `rules`: index new and changed rules,
         delete the ones no longer in the file. Returns the rule names (re)indexed."""
         client, index = self.store.client, self.store.names.rules
@@ -91,7 +87,7 @@ class PercolatorMatcher:
                      len(actions) - len(changed))
         return changed
 
-    def _percolate(self, articles: list[Article], rules: Sequence[Rule],
+    def _percolate(self, articles: list[Article], rules: Sequence[MatchRule],
                    found: dict[str, set[str]]) -> None:
         response = self.store.client.search(
             index=self.store.names.rules,

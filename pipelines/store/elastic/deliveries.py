@@ -1,0 +1,167 @@
+"""The alert delivery log: one document per (rule, article) in a side index."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pipelines.article import utcnow
+from pipelines.store.base import OPEN_DELIVERY, Delivery, StoreError, chunks
+from pipelines.store.elastic.connection import item_error
+from pipelines.store.elastic.core import PAGE, ElasticCore
+from pipelines.store.elastic.dates import parse_date
+
+log = logging.getLogger("pipelines.store.elastic")
+
+
+class ElasticDeliveryLog(ElasticCore):
+    """The DeliveryLog role."""
+
+    def _delivery_id(self, rule: str, article: str) -> str:
+        return f"{rule}:{article}"
+
+    def add_deliveries(self, rule: str, article_ids: Iterable[str],
+                       folded_into: Mapping[str, str] | None = None) -> list[str]:
+        ids = list(dict.fromkeys(article_ids))
+        folded = folded_into or {}
+        now = utcnow().isoformat()
+
+        def source(article: str) -> dict[str, Any]:
+            doc = {"rule": rule, "article_id": article, "status": "pending", "attempts": 0,
+                   "last_error": None, "message_id": None, "created_at": now,
+                   "sent_at": None}
+            if article in folded:
+                doc.update(status="folded", folded_into=folded[article])
+            return doc
+
+        actions = (
+            {"_op_type": "create", "_index": self.names.deliveries,
+             "_id": self._delivery_id(rule, i), "_source": source(i)}
+            for i in ids
+        )
+        added: set[str] = set()
+        errors = []
+        with self._contact(f"record deliveries for rule {rule!r}"):
+            for ok, item in self._bulk(actions):
+                info = next(iter(item.values()))
+                if ok:
+                    added.add(info["_id"])
+                elif info.get("status") != 409:  # 409: already recorded, never twice
+                    errors.append(info)
+        if errors:
+            raise StoreError(f"cannot record deliveries for rule {rule!r}: "
+                             f"{item_error(errors[0])}")
+        return [i for i in ids if self._delivery_id(rule, i) in added]
+
+    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
+        """The delivery log holds no cluster ids: the clusters' articles are looked up, then
+        their deliveries to `rule` by id."""
+        clusters = [c for c in dict.fromkeys(cluster_ids) if c]
+        members: dict[str, str] = {}  # article id -> cluster id
+        earliest: dict[str, tuple[str, str]] = {}  # cluster id -> (created_at, article id)
+        with self._contact(f"look up the stories of rule {rule!r}"):
+            for chunk in chunks(clusters, PAGE):
+                for hit in self._search_all(self.names.articles,
+                                            {"terms": {"cluster_id": list(chunk)}},
+                                            [{"id": "asc"}], source=["cluster_id"]):
+                    members[hit["_id"]] = hit["_source"]["cluster_id"]
+            for chunk in chunks(list(members), PAGE):
+                ids = [self._delivery_id(rule, i) for i in chunk]
+                for doc in self.client.mget(index=self.names.deliveries, ids=ids)["docs"]:
+                    found = doc.get("_source") if doc.get("found") else None
+                    if found is None or found["status"] == "folded":
+                        continue
+                    cluster = members[found["article_id"]]
+                    key = (found["created_at"], found["article_id"])
+                    if cluster not in earliest or key < earliest[cluster]:
+                        earliest[cluster] = key
+        return {cluster: key[1] for cluster, key in earliest.items()}
+
+    def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
+        ids = list(dict.fromkeys(article_ids))
+        found: list[dict[str, Any]] = []
+        with self._contact(f"list the folded deliveries of rule {rule!r}"):
+            for chunk in chunks(ids, PAGE):
+                query = {"bool": {"filter": [{"term": {"rule": rule}},
+                                             {"terms": {"folded_into": list(chunk)}}]}}
+                found += [h["_source"] for h in self._search_all(
+                    self.names.deliveries, query, [{"created_at": "asc"}, {"article_id": "asc"}])]
+        found.sort(key=lambda doc: (doc["created_at"], doc["article_id"]))
+        return [delivery_from(doc) for doc in found]
+
+    def pending_deliveries(self, rule: str | None = None) -> list[Delivery]:
+        """Open deliveries, oldest first. When this process already found the cluster
+        unavailable (a run whose batches were spooled), none, with a warning: they stay
+        in the log and go out with the next run. A first contact that fails raises."""
+        down = self.breaker.down()
+        if down:
+            log.warning("Elasticsearch at %s unavailable (%s): pending alerts wait for the "
+                        "next run", self.url, down)
+            return []
+        filters: list[dict[str, Any]] = [{"terms": {"status": list(OPEN_DELIVERY)}}]
+        if rule is not None:
+            filters.append({"term": {"rule": rule}})
+        sort = [{"created_at": "asc"}, {"rule": "asc"}, {"article_id": "asc"}]
+        with self._contact("list pending deliveries"):
+            hits = list(self._search_all(self.names.deliveries,
+                                         {"bool": {"filter": filters}}, sort))
+        return [delivery_from(h["_source"]) for h in hits]
+
+    def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None:
+        self._update_deliveries(rule, article_ids, "record a digest being sent",
+                                lambda d: {"status": "sending", "message_id": message_id})
+
+    def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None:
+        now = utcnow().isoformat()
+        self._update_deliveries(rule, article_ids, "record deliveries as sent",
+                                lambda d: {"status": "sent", "sent_at": now,
+                                           "last_error": None})
+
+    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None:
+        self._update_deliveries(
+            rule, article_ids, "record a failed delivery",
+            lambda d: {"status": "pending", "attempts": int(d.get("attempts") or 0) + 1,
+                       "last_error": error},
+        )
+
+    def _update_deliveries(self, rule: str, article_ids: Iterable[str], action: str,
+                           change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Read-modify-write with optimistic concurrency (if_seq_no): a delivery that was
+        sent stays sent, which is the at-most-once guarantee, and a folded one is never
+        sent on its own."""
+        ids = [self._delivery_id(rule, i) for i in dict.fromkeys(article_ids)]
+        with self._contact(f"{action} for rule {rule!r}"):
+            for _attempt in range(3):
+                if not ids:
+                    return
+                docs = self.client.mget(index=self.names.deliveries, ids=ids)["docs"]
+                actions = [
+                    {"_op_type": "update", "_index": self.names.deliveries, "_id": d["_id"],
+                     "if_seq_no": d["_seq_no"], "if_primary_term": d["_primary_term"],
+                     "doc": change(d["_source"])}
+                    for d in docs
+                    if d.get("found") and d["_source"].get("status") in OPEN_DELIVERY
+                ]
+                conflicts, errors = [], []
+                for ok, item in self._bulk(actions):
+                    info = next(iter(item.values()))
+                    if not ok:
+                        (conflicts if info.get("status") == 409 else errors).append(info)
+                if errors:
+                    raise StoreError(f"cannot {action} for rule {rule!r}: "
+                                     f"{item_error(errors[0])}")
+                ids = [c["_id"] for c in conflicts]
+        if ids:
+            raise StoreError(f"cannot {action} for rule {rule!r}: the deliveries kept "
+                             "changing under a concurrent writer")
+
+
+def delivery_from(doc: dict[str, Any]) -> Delivery:
+    return Delivery(
+        rule=doc["rule"], article_id=doc["article_id"], status=doc["status"],
+        attempts=int(doc.get("attempts") or 0), last_error=doc.get("last_error"),
+        created_at=parse_date(doc.get("created_at")), sent_at=parse_date(doc.get("sent_at")),
+        message_id=doc.get("message_id"), folded_into=doc.get("folded_into"),
+    )
+

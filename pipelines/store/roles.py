@@ -1,0 +1,118 @@
+"""The store's roles, each a small protocol, and `Store`, their union.
+
+Every consumer is typed by the role it uses: the stages write articles, consult the
+frontier and the duplicate candidates; the translation backfill works the translation
+queue; the alerts read their inbox and keep the delivery log; the UI and the search
+command read articles. Both backends (`pipelines.store.sqlite`, `pipelines.store.elastic`)
+implement every role; `pipelines.store.open_store` is the only place naming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol, runtime_checkable
+
+from pipelines.article import Article
+from pipelines.matching import AlertMatcher
+from pipelines.store.base import Delivery, DupCandidate, SearchHit, StoreStats, WriteResult
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ArticlesReader(Protocol):
+    def get(self, article_id: str) -> Article | None: ...
+    def iter_articles(self, ids: Iterable[str] | None = None) -> Iterator[Article]: ...
+    # `offset` hits of the ranking are skipped, so page n is offset=(n-1)*limit
+    def search(self, query: str, lang: str | None = None, limit: int = 20,
+               offset: int = 0) -> list[SearchHit]: ...
+    def count(self) -> int: ...
+    def stats(self) -> StoreStats: ...
+    # the articles of one near-duplicate cluster (`Article.cluster_id`): those with a
+    # publication date first, oldest first, then the others by fetch time
+    def cluster_members(self, cluster_id: str, limit: int = 50) -> list[Article]: ...
+
+
+@runtime_checkable
+class ArticlesWriter(Protocol):
+    # upserts by id in one batch: a stored article keeps the stored_at of its first
+    # write; the result says which ids were new and which were updated
+    def write(self, articles: list[Article]) -> WriteResult: ...
+
+
+@runtime_checkable
+class Frontier(Protocol):
+    # an URL whose article is stored is never fetched again. `seen` answers from stored
+    # articles and from URLs marked seen (fetched, not stored).
+    def seen(self, canonical_urls: Iterable[str]) -> set[str]: ...
+    def mark_seen(self, canonical_urls: Iterable[str]) -> None: ...
+
+
+@runtime_checkable
+class DuplicateCandidates(Protocol):
+    # stored articles with any of these content hashes or LSH band keys
+    def dup_candidates(
+        self, content_hashes: Iterable[str], lsh_bands: Iterable[str]
+    ) -> list[DupCandidate]: ...
+
+
+@runtime_checkable
+class TranslationQueue(Protocol):
+    # status "pending", ordered by id, strictly after `after_id`, so a backfill can
+    # resume where it stopped; mark_translation writes only the translation fields and
+    # `terms`
+    def pending_translation(self, limit: int = 100, after_id: str = "") -> list[Article]: ...
+    def mark_translation(self, articles: list[Article]) -> None: ...
+    # the queue is walked over every stored article too (re-queueing failed ones)
+    def iter_articles(self, ids: Iterable[str] | None = None) -> Iterator[Article]: ...
+
+
+@runtime_checkable
+class AlertInbox(Protocol):
+    # `write` marks every article it stores for the first time as awaiting the alert
+    # rules, in the same transaction (SQLite) or document (ES), so a run that dies
+    # before its alert step leaves its stories to the next one. unmatched_ids lists
+    # them, oldest first; mark_matched clears the mark.
+    def unmatched_ids(self) -> list[str]: ...
+    def mark_matched(self, article_ids: Iterable[str]) -> None: ...
+    # how this backend matches rules (SQLite: in Python; ES: its percolator)
+    def alert_matcher(self) -> AlertMatcher: ...
+    def iter_articles(self, ids: Iterable[str] | None = None) -> Iterator[Article]: ...
+
+
+@runtime_checkable
+class DeliveryLog(Protocol):
+    # (rule, article) recorded at most once; add_deliveries returns only the ids it newly
+    # recorded, so a story is never queued twice. They are recorded "pending", except the
+    # keys of `folded_into`: syndicated copies recorded as "folded" into the article
+    # carrying their story, never sent on their own.
+    def add_deliveries(self, rule: str, article_ids: Iterable[str],
+                       folded_into: Mapping[str, str] | None = None) -> list[str]: ...
+    # per cluster id, the article whose delivery to `rule` carries the cluster's story
+    # (pending, sending or sent; the earliest recorded), for the clusters that have one
+    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]: ...
+    # the deliveries of `rule` folded into any of `article_ids`, oldest first
+    def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]: ...
+    # A digest's deliveries go pending -> sending (mark_sending, recorded before the
+    # SMTP conversation, with the digest's Message-ID) -> sent (mark_delivered), or back
+    # to pending with attempts+1 and last_error (mark_delivery_failed); a folded one never
+    # changes. pending_deliveries returns "pending" AND "sending" ones, oldest first: a
+    # "sending" one left by a crash may already be in a mailbox, so the next run settles
+    # it instead of sending it again.
+    def pending_deliveries(self, rule: str | None = None) -> list[Delivery]: ...
+    def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None: ...
+    def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None: ...
+    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None: ...
+
+
+@runtime_checkable
+class Store(ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates, TranslationQueue,
+            AlertInbox, DeliveryLog, Closeable, Protocol):
+    """Every role: what `open_store` returns."""
+
+
+ROLES: tuple[type, ...] = (ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates,
+                           TranslationQueue, AlertInbox, DeliveryLog)

@@ -1,0 +1,80 @@
+"""Article and delivery fields to and from SQLite columns."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from pipelines.article import Article
+from pipelines.store.base import Delivery
+from pipelines.store.sqlite.schema import COLUMNS
+from pipelines.terms.normalisation import normalise
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    # one spelling (UTC) so that dates compare correctly as strings
+    return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+
+
+def _encode_minhash(values: list[int]) -> bytes | None:
+    return np.asarray(values, dtype="<u4").tobytes() if values else None
+
+
+def decode_minhash(blob: bytes | None) -> list[int]:
+    return np.frombuffer(blob, dtype="<u4").tolist() if blob else []
+
+
+def to_column(kind: str, value: Any) -> Any:
+    if kind == "json":
+        return json.dumps(value, ensure_ascii=False)
+    if kind == "datetime":
+        return iso(value)
+    if kind == "bool":
+        return int(bool(value))
+    if kind == "minhash":
+        return _encode_minhash(value)
+    return value
+
+
+def from_column(kind: str, value: Any) -> Any:
+    if kind == "json":
+        return json.loads(value)
+    if kind == "datetime":
+        return datetime.fromisoformat(value) if value else None
+    if kind == "bool":
+        return bool(value)
+    if kind == "minhash":
+        return decode_minhash(value)
+    return value
+
+
+def row_to_article(row: sqlite3.Row) -> Article:
+    return Article(**{name: from_column(kind, row[name]) for name, kind in COLUMNS.items()})
+
+
+def row_to_delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        rule=row["rule"],
+        article_id=row["article_id"],
+        status=row["status"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        created_at=from_column("datetime", row["created_at"]),
+        sent_at=from_column("datetime", row["sent_at"]),
+        message_id=row["message_id"],
+        folded_into=row["folded_into"],
+    )
+
+
+def title_terms(article: Article) -> str:
+    """Normalised terms of the original and English titles, for title-weighted ranking."""
+    parts = normalise(article.title, article.lang) if article.title else []
+    if article.title_en:
+        parts += normalise(article.title_en, "en")
+    return " ".join(parts)

@@ -1,0 +1,110 @@
+"""The alert delivery log: one row per (rule, article)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pipelines.article import utcnow
+from pipelines.store.base import Delivery, chunks
+from pipelines.store.sqlite.codec import iso, row_to_delivery
+from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
+
+
+class SQLiteDeliveryLog(SQLiteConnection):
+    """The DeliveryLog role."""
+
+    def add_deliveries(self, rule: str, article_ids: Iterable[str],
+                       folded_into: Mapping[str, str] | None = None) -> list[str]:
+        ids = list(dict.fromkeys(article_ids))
+        folded = folded_into or {}
+        now = iso(utcnow())
+
+        def work(db: sqlite3.Connection) -> list[str]:
+            added = []
+            for article_id in ids:
+                lead = folded.get(article_id)
+                cursor = db.execute(
+                    "INSERT INTO deliveries(rule, article_id, status, folded_into, created_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule, article_id) DO NOTHING",
+                    (rule, article_id, "folded" if lead else "pending", lead, now),
+                )
+                if cursor.rowcount:
+                    added.append(article_id)
+            return added
+
+        return self._transaction(f"record deliveries for rule {rule!r}", work)
+
+    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
+        clusters = [c for c in dict.fromkeys(cluster_ids) if c]
+        found: dict[str, str] = {}
+        for chunk in chunks(clusters, CHUNK):
+            # CROSS JOIN keeps this order: the few articles of these clusters, then their
+            # deliveries by key, never all the deliveries of a rule
+            rows = self._query(
+                "SELECT a.cluster_id, d.article_id FROM articles AS a "
+                "CROSS JOIN deliveries AS d ON d.rule = ? AND d.article_id = a.id "
+                f"WHERE a.cluster_id IN ({marks(len(chunk))}) AND d.status != 'folded' "
+                "ORDER BY d.created_at DESC, d.article_id DESC",
+                [rule, *chunk],
+            )
+            # the earliest recorded wins: it comes last
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
+        ids = list(dict.fromkeys(article_ids))
+        rows: list[sqlite3.Row] = []
+        for chunk in chunks(ids, CHUNK):
+            # without statistics the planner would read all the rule's deliveries
+            rows += self._query(
+                "SELECT * FROM deliveries INDEXED BY deliveries_folded WHERE rule = ? "
+                f"AND folded_into IN ({marks(len(chunk))})",
+                [rule, *chunk],
+            )
+        rows.sort(key=lambda r: (r["created_at"], r["article_id"]))
+        return [row_to_delivery(r) for r in rows]
+
+    def pending_deliveries(self, rule: str | None = None) -> list[Delivery]:
+        # the open deliveries are few; all of a rule's, its whole history
+        sql = ("SELECT * FROM deliveries INDEXED BY deliveries_open "
+               "WHERE status IN ('pending', 'sending')")
+        params: list[str] = []
+        if rule is not None:
+            sql += " AND rule = ?"
+            params.append(rule)
+        rows = self._query(sql + " ORDER BY created_at, rule, article_id", params)
+        return [row_to_delivery(r) for r in rows]
+
+    def _update_deliveries(
+        self, action: str, rule: str, article_ids: Iterable[str], assignments: str,
+        params: Sequence[Any],
+    ) -> None:
+        # a delivery that was sent stays sent: that is the at-most-once guarantee; and a
+        # folded one is never sent on its own
+        sql = (
+            f"UPDATE deliveries SET {assignments} "
+            "WHERE rule = ? AND article_id = ? AND status IN ('pending', 'sending')"
+        )
+        rows = [(*params, rule, i) for i in dict.fromkeys(article_ids)]
+        if rows:
+            self._transaction(action, lambda db: db.executemany(sql, rows))
+
+    def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None:
+        self._update_deliveries(
+            "record a digest being sent", rule, article_ids,
+            "status = 'sending', message_id = ?", (message_id,),
+        )
+
+    def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None:
+        self._update_deliveries(
+            "record deliveries as sent", rule, article_ids,
+            "status = 'sent', sent_at = ?, last_error = NULL", (iso(utcnow()),),
+        )
+
+    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None:
+        self._update_deliveries(
+            "record a failed delivery", rule, article_ids,
+            "status = 'pending', attempts = attempts + 1, last_error = ?", (error,),
+        )

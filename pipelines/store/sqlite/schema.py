@@ -1,0 +1,232 @@
+"""The SQLite file's layout: columns, the FTS5 index and the ordered schema migrations.
+
+The schema carries a version (PRAGMA user_version); a file is brought up to date by
+applying, in order, every migration past its version each time it is opened.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+from pipelines.article import TRANSLATION_STATUSES
+from pipelines.store.base import DELIVERY_STATUSES
+
+# Marks the file as Dozor's (PRAGMA application_id), so another program's database is
+# refused instead of being "migrated".
+APPLICATION_ID = 0x447A6F72  # "Dzor"
+
+# bm25 weights, in the FTS column order below: a hit in a title counts more than one in
+# the body. `title_terms` holds the normalised terms of both titles, so that queries
+# (which match normalised terms) can weigh titles too.
+FTS_COLUMNS = ("title", "text", "title_en", "text_en", "terms", "title_terms")
+BM25_WEIGHTS = (4.0, 1.0, 4.0, 1.0, 1.0, 4.0)
+# queries match normalised terms (pipelines.query), so candidates come from these
+_TERM_COLUMNS = "{terms title_terms}"
+
+# Article field -> how it is kept in a column.
+COLUMNS: dict[str, str] = {
+    "id": "text",
+    "url": "text",
+    "canonical_url": "text",
+    "source": "text",
+    "fetched_at": "datetime",
+    "final_url": "text",
+    "discovered_via": "text",
+    "status": "int",
+    "title": "text",
+    "text": "text",
+    "authors": "json",
+    "description": "text",
+    "site_name": "text",
+    "html_lang": "text",
+    "lang_hint": "text",
+    "published_at": "datetime",
+    "published_from": "text",
+    "lang": "text",
+    "lang_confidence": "real",
+    "terms": "text",
+    "relevant": "bool",
+    "score": "real",
+    "matched_terms": "json",
+    "title_en": "text",
+    "text_en": "text",
+    "translation_status": "text",
+    "translation_engine": "text",
+    "translation_model": "text",
+    "content_hash": "text",
+    "cluster_id": "text",
+    "lsh_bands": "json",
+    "warc_file": "text",
+    "warc_record_id": "text",
+    "stored_at": "datetime",
+    "minhash": "minhash",
+}
+_FTS_SYNC = f"""
+CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts(rowid, {", ".join(FTS_COLUMNS)})
+    VALUES (new.n, {", ".join("new." + c for c in FTS_COLUMNS)});
+END;
+CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts(articles_fts, rowid, {", ".join(FTS_COLUMNS)})
+    VALUES ('delete', old.n, {", ".join("old." + c for c in FTS_COLUMNS)});
+END;
+CREATE TRIGGER articles_fts_update AFTER UPDATE OF {", ".join(FTS_COLUMNS)} ON articles BEGIN
+    INSERT INTO articles_fts(articles_fts, rowid, {", ".join(FTS_COLUMNS)})
+    VALUES ('delete', old.n, {", ".join("old." + c for c in FTS_COLUMNS)});
+    INSERT INTO articles_fts(rowid, {", ".join(FTS_COLUMNS)})
+    VALUES (new.n, {", ".join("new." + c for c in FTS_COLUMNS)});
+END;
+"""
+
+# Schema history. Entry i takes a file from version i to version i + 1; a file is
+# brought up to date by applying, in order, every entry past its user_version.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: articles, full-text index, crawl frontier.
+    # `n` aliases the rowid: the external-content FTS index refers to rows by rowid, and
+    # only an INTEGER PRIMARY KEY rowid is guaranteed to survive VACUUM. `id` (sha1 of
+    # the canonical URL) is the document's identity on every backend.
+    f"""
+    PRAGMA application_id = {APPLICATION_ID};
+    CREATE TABLE articles (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        canonical_url TEXT NOT NULL,
+        source TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        final_url TEXT NOT NULL DEFAULT '',
+        discovered_via TEXT NOT NULL DEFAULT '',
+        status INTEGER NOT NULL DEFAULT 200,
+        title TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        authors TEXT NOT NULL DEFAULT '[]',
+        description TEXT NOT NULL DEFAULT '',
+        site_name TEXT NOT NULL DEFAULT '',
+        html_lang TEXT,
+        lang_hint TEXT,
+        published_at TEXT,
+        published_from TEXT,
+        lang TEXT NOT NULL DEFAULT 'other',
+        lang_confidence REAL NOT NULL DEFAULT 0,
+        terms TEXT NOT NULL DEFAULT '',
+        title_terms TEXT NOT NULL DEFAULT '',
+        relevant INTEGER NOT NULL DEFAULT 0,
+        score REAL NOT NULL DEFAULT 0,
+        matched_terms TEXT NOT NULL DEFAULT '[]',
+        title_en TEXT,
+        text_en TEXT,
+        translation_status TEXT NOT NULL DEFAULT 'skipped'
+            CHECK (translation_status IN ({", ".join(repr(s) for s in TRANSLATION_STATUSES)})),
+        translation_engine TEXT,
+        translation_model TEXT,
+        content_hash TEXT NOT NULL DEFAULT '',
+        cluster_id TEXT NOT NULL DEFAULT '',
+        lsh_bands TEXT NOT NULL DEFAULT '[]',
+        warc_file TEXT,
+        warc_record_id TEXT,
+        stored_at TEXT NOT NULL
+    );
+    CREATE INDEX articles_canonical_url ON articles(canonical_url);
+    CREATE INDEX articles_cluster ON articles(cluster_id);
+    CREATE INDEX articles_translation ON articles(translation_status, id);
+    -- search filters and orders by these without reading the rows (and their texts)
+    CREATE INDEX articles_lang ON articles(lang);
+    CREATE INDEX articles_recent ON articles(coalesce(published_at, fetched_at));
+    CREATE VIRTUAL TABLE articles_fts USING fts5(
+        {", ".join(FTS_COLUMNS)},
+        content='articles', content_rowid='n',
+        tokenize='unicode61 remove_diacritics 0'
+    );
+    {_FTS_SYNC}
+    CREATE TABLE seen (
+        url TEXT PRIMARY KEY,
+        seen_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 2: near-duplicate lookup. Band keys move from the JSON column into a side table
+    # indexed by key, and the MinHash signature is kept to verify candidates.
+    """
+    ALTER TABLE articles ADD COLUMN minhash BLOB;
+    CREATE INDEX articles_content_hash ON articles(content_hash);
+    CREATE TABLE article_bands (
+        band TEXT NOT NULL,
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        PRIMARY KEY (band, article_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX article_bands_article ON article_bands(article_id);
+    INSERT OR IGNORE INTO article_bands(band, article_id)
+        SELECT j.value, a.id FROM articles AS a, json_each(a.lsh_bands) AS j;
+    """,
+    # 3: alert delivery log: one row per (rule, article), so a story is queued once.
+    """
+    CREATE TABLE deliveries (
+        rule TEXT NOT NULL,
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sending', 'sent')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        message_id TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        PRIMARY KEY (rule, article_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_open ON deliveries(status, created_at) WHERE status != 'sent';
+    """,
+    # 4: the overview's counts (stats) read this index instead of the rows and their texts
+    """
+    CREATE INDEX articles_overview ON articles(lang, source, translation_status, relevant);
+    """,
+    # 5: articles awaiting the alert rules, marked by the write that first stores them.
+    # Rows already there stay unmarked: their run's alert step saw them, and an upgrade
+    # must not mail every stored story again.
+    """
+    ALTER TABLE articles ADD COLUMN alert_state TEXT CHECK (alert_state IN ('unmatched'));
+    CREATE INDEX articles_unmatched ON articles(n) WHERE alert_state = 'unmatched';
+    """,
+    # 6: a syndicated copy of a story a rule already has is logged "folded" into the
+    # article carrying that story. SQLite cannot widen a CHECK in place: the table is
+    # rebuilt, every delivery kept as it was.
+    f"""
+    CREATE TABLE deliveries_v6 (
+        rule TEXT NOT NULL,
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ({", ".join(repr(s) for s in DELIVERY_STATUSES)})),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        message_id TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        folded_into TEXT,
+        PRIMARY KEY (rule, article_id),
+        CHECK ((status = 'folded') = (folded_into IS NOT NULL))
+    ) WITHOUT ROWID;
+    INSERT INTO deliveries_v6(rule, article_id, status, attempts, last_error, message_id,
+                              created_at, sent_at)
+        SELECT rule, article_id, status, attempts, last_error, message_id, created_at, sent_at
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v6 RENAME TO deliveries;
+    CREATE INDEX deliveries_open ON deliveries(status, created_at)
+        WHERE status IN ('pending', 'sending');
+    CREATE INDEX deliveries_folded ON deliveries(rule, folded_into)
+        WHERE folded_into IS NOT NULL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (triggers contain semicolons)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()[:80]}")
+
