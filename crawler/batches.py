@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from scrapy.crawler import Crawler
 
 from pipelines.article import RawPage
-from pipelines.store import Store
+from pipelines.store import Ingest
 from pipelines.urls import canonicalize
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 class PageProcessor(Protocol):
     """What a crawl feeds: `pipelines.process.Pipeline`, or anything shaped like it."""
 
-    store: Store
+    store: Ingest
 
     def process(self, pages: list[RawPage]) -> Any: ...
 

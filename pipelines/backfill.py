@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pipelines.article import Article
-from pipelines.store import Store
+from pipelines.store import TranslationQueue
 from pipelines.terms.normalisation import analyse
 from pipelines.translate import Translator
 
@@ -19,7 +19,7 @@ CHUNK = 32  # articles per store page; their sentences are translated together
 _COUNT_PAGE = 500
 
 
-def requeue_failed(store: Store) -> int:
+def requeue_failed(store: TranslationQueue) -> int:
     """Mark failed translations pending again, so the backfill takes them up."""
     failed: list[Article] = []
     count = 0
@@ -35,7 +35,7 @@ def requeue_failed(store: Store) -> int:
     return count + len(failed)
 
 
-def count_pending(store: Store, langs: set[str]) -> int:
+def count_pending(store: TranslationQueue, langs: set[str]) -> int:
     """Pending articles in one of `langs`."""
     total, after = 0, ""
     while page := store.pending_translation(limit=_COUNT_PAGE, after_id=after):
@@ -44,7 +44,7 @@ def count_pending(store: Store, langs: set[str]) -> int:
     return total
 
 
-def translate_pending(store: Store, translator: Translator, limit: int) -> Iterator[list[Article]]:
+def translate_pending(store: TranslationQueue, translator: Translator, limit: int) -> Iterator[list[Article]]:
     """Translate up to `limit` pending articles of the translator's languages, chunk by
     chunk; yields each chunk once it is saved (translation_status says how it went)."""
     langs = set(translator.pairs)

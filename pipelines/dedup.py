@@ -22,7 +22,7 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from pipelines.article import Article
-from pipelines.store import Store
+from pipelines.store import Ingest
 
 NUM_PERM = 128
 SEED = 1
@@ -111,7 +111,7 @@ def _best_match(article: Article, members: list[_Member]) -> _Member | None:
     return min(ranked, key=lambda item: item[0])[1] if ranked else None
 
 
-def dedup(articles: list[Article], store: Store) -> list[Article]:
+def dedup(articles: list[Article], store: Ingest) -> list[Article]:
     """Fill content_hash, minhash, lsh_bands and cluster_id; drop repeated canonical URLs.
 
     The first article of the batch for a canonical URL is kept (its id is the URL's).

@@ -14,7 +14,7 @@ from pipelines import dedup, extract, language, relevance, translate
 from pipelines.article import RawPage
 from pipelines.config import paths
 from pipelines.config.settings import get_settings
-from pipelines.store import Store
+from pipelines.store import Ingest
 from pipelines.terms.normalisation import analyse
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class BatchResult:
 class Pipeline:
     """Everything a batch needs besides the pages themselves."""
 
-    store: Store
+    store: Ingest
     profile: relevance.TopicProfile
     languages: tuple[str, ...] = ("ru", "uk", "en")
     translator: translate.Translator | None = None
@@ -75,7 +75,7 @@ class Pipeline:
         t.spooled += result.spooled
 
 
-def build_pipeline(store: Store, sources_keep_relevant: frozenset[str] = frozenset(),
+def build_pipeline(store: Ingest, sources_keep_relevant: frozenset[str] = frozenset(),
                    topic_file: Path | None = None) -> tuple[Pipeline, list[str]]:
     """The stage pipeline with the configured topic and translator, plus notices."""
     settings = get_settings()

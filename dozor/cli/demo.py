@@ -21,7 +21,7 @@ from rich.text import Text
 from dozor.cli.app import app, console, fail
 from dozor.cli.search import results_table
 from dozor.demo.server import DemoServer
-from pipelines.store import Store, open_store
+from pipelines.store import ArticlesReader, open_store
 
 # Words in their dictionary forms: the index matches every inflection (колония finds
 # колонии, помилування finds помилуваних), in all three languages at once.
@@ -47,7 +47,7 @@ def _environment(**values: str | None) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _languages_table(store: Store) -> Table:
+def _languages_table(store: ArticlesReader) -> Table:
     stored: Counter[str] = Counter()
     relevant: Counter[str] = Counter()
     for article in store.iter_articles():
@@ -62,7 +62,7 @@ def _languages_table(store: Store) -> Table:
     return table
 
 
-def _relevant_table(store: Store) -> Table:
+def _relevant_table(store: ArticlesReader) -> Table:
     table = Table(title="On topic (shipped profile: prisoner recruitment)", show_lines=True,
                   expand=True)
     table.add_column("title", ratio=3, overflow="fold")

@@ -20,10 +20,10 @@ from dozor.lock import run_lock
 from pipelines.alert import load_rules
 from pipelines.config import paths
 from pipelines.config.sources import load_sources
-from pipelines.store import Store
+from pipelines.store import ArticlesReader
 
 
-def new_by_language(store: Store, new_ids: list[str]) -> Table | None:
+def new_by_language(store: ArticlesReader, new_ids: list[str]) -> Table | None:
     if not new_ids:
         return None
     new: Counter[str] = Counter()

@@ -26,7 +26,7 @@ from markupsafe import Markup
 from pipelines.article import Article
 from pipelines.errors import DozorError
 from pipelines.query import QueryError, parse_query
-from pipelines.store import SearchHit, Store, StoreError
+from pipelines.store import ArticlesReader, SearchHit, StoreError
 from pipelines.terms.snippets import article_snippet
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def _param(params: dict[str, list[str]], name: str) -> str:
 class AnalystUI:
     """WSGI application over `store`; `languages` are the configured ones."""
 
-    def __init__(self, store: Store, languages: Sequence[str]) -> None:
+    def __init__(self, store: ArticlesReader, languages: Sequence[str]) -> None:
         self.store = store
         self.languages = list(dict.fromkeys([*languages, "other"]))
         self.env = Environment(

@@ -39,7 +39,7 @@ from pipelines.alert.mailer import DeliveryError, Mailer, OutboxMailer, mail_fro
 from pipelines.alert.rules import Rule, load_rules
 from pipelines.article import Article
 from pipelines.config import paths
-from pipelines.store import Delivery, Store
+from pipelines.store import AlertStore, Delivery, DeliveryLog
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _stories(n: int) -> str:
     return f"{n} {'story' if n == 1 else 'stories'}"
 
 
-def queue_matches(store: Store, rules: Sequence[Rule], new_ids: Sequence[str],
+def queue_matches(store: AlertStore, rules: Sequence[Rule], new_ids: Sequence[str],
                   report: AlertReport) -> None:
     """Record every match of the articles awaiting the rules (those the store marks
     unmatched, and `new_ids`) in the delivery log, then clear their mark."""
@@ -119,7 +119,7 @@ def queue_matches(store: Store, rules: Sequence[Rule], new_ids: Sequence[str],
         store.mark_matched(chunk)
 
 
-def _record(store: Store, rule: str, matched: list[Article], report: AlertReport) -> None:
+def _record(store: DeliveryLog, rule: str, matched: list[Article], report: AlertReport) -> None:
     """Log the matches of one rule: pending, or folded into the story their cluster
     already has for the rule (queued or sent, in this batch or before)."""
     leads = store.cluster_deliveries(rule, {a.cluster_id for a in matched})
@@ -135,7 +135,7 @@ def _record(store: Store, rule: str, matched: list[Article], report: AlertReport
     report.folded[rule] += sum(1 for i in added if i in folded)
 
 
-def send_pending(store: Store, rules: Sequence[Rule], mailer: Mailer,
+def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
                  report: AlertReport) -> None:
     """One digest per rule from all its pending deliveries; settle interrupted ones."""
     report.rules = len(rules)
@@ -174,13 +174,13 @@ def send_pending(store: Store, rules: Sequence[Rule], mailer: Mailer,
         report.digests.append(outcome)
 
 
-def _articles(store: Store, ids: Sequence[str]) -> list[Article]:
+def _articles(store: AlertStore, ids: Sequence[str]) -> list[Article]:
     """The stored articles of `ids`, in that order (a deleted article is skipped)."""
     found = {a.id: a for a in store.iter_articles(ids)} if ids else {}
     return [found[i] for i in ids if i in found]
 
 
-def story_articles(store: Store, rule: Rule, ids: Sequence[str]) -> list[Article]:
+def story_articles(store: AlertStore, rule: Rule, ids: Sequence[str]) -> list[Article]:
     """The articles of `ids` (deliveries carrying stories, in order) followed by the
     copies folded into them, for `build_digest` to list under their story."""
     if not ids:
@@ -192,7 +192,7 @@ def story_articles(store: Store, rule: Rule, ids: Sequence[str]) -> list[Article
     return leads + [c for c in copies if c.cluster_id in clusters]
 
 
-def _settle_interrupted(store: Store, rule: Rule, deliveries: list[Delivery], sender: str,
+def _settle_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery], sender: str,
                         report: AlertReport) -> None:
     by_message: dict[str, list[str]] = {}
     for d in deliveries:
@@ -212,7 +212,7 @@ def _settle_interrupted(store: Store, rule: Rule, deliveries: list[Delivery], se
                                             "unconfirmed", detail))
 
 
-def notify(store: Store, rules_file: Path, new_ids: Sequence[str],
+def notify(store: AlertStore, rules_file: Path, new_ids: Sequence[str],
            mailer: Mailer | None = None) -> AlertReport:
     """Queue the matches of every article awaiting the rules, then send every rule's
     pending digest.

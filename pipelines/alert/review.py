@@ -5,12 +5,12 @@ from __future__ import annotations
 from pipelines.alert.rules import Rule
 from pipelines.article import Article
 from pipelines.matching import AlertMatcher, PythonMatcher
-from pipelines.store import Store
+from pipelines.store import ArticlesReader
 
 SCAN_BATCH = 500  # articles matched at a time: memory stays flat on a large store
 
 
-def stored_matches(store: Store, rule: Rule) -> list[Article]:
+def stored_matches(store: ArticlesReader, rule: Rule) -> list[Article]:
     """Every stored article `rule` matches, in the store's order.
 
     Evaluated here, not by the store's own matcher: a percolator would be re-synced to
