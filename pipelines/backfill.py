@@ -44,7 +44,8 @@ def count_pending(store: TranslationQueue, langs: set[str]) -> int:
     return total
 
 
-def translate_pending(store: TranslationQueue, translator: Translator, limit: int) -> Iterator[list[Article]]:
+def translate_pending(store: TranslationQueue, translator: Translator,
+                      limit: int) -> Iterator[list[Article]]:
     """Translate up to `limit` pending articles of the translator's languages, chunk by
     chunk; yields each chunk once it is saved (translation_status says how it went)."""
     langs = set(translator.pairs)

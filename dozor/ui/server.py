@@ -54,7 +54,8 @@ def url_of(server: WSGIServer) -> str:
     return f"http://[{host}]:{port}/" if ":" in str(host) else f"http://{host}:{port}/"
 
 
-def make_ui_server(store: ArticlesReader, host: str, port: int, languages: Sequence[str]) -> WSGIServer:
+def make_ui_server(store: ArticlesReader, host: str, port: int,
+                   languages: Sequence[str]) -> WSGIServer:
     """A server for the UI over `store`, bound (port 0: any free port) but not yet
     serving; raises OSError when the address cannot be bound."""
     server_class = _Server6 if ":" in host else _Server

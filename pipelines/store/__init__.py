@@ -17,17 +17,20 @@ from pipelines.store.base import (
 )
 from pipelines.store.roles import (
     AlertInbox,
+    AlertStore,
     ArticlesReader,
     ArticlesWriter,
     DeliveryLog,
     DuplicateCandidates,
     Frontier,
+    Ingest,
     Store,
     TranslationQueue,
 )
 
 __all__ = [
     "AlertInbox",
+    "AlertStore",
     "ArticlesReader",
     "ArticlesWriter",
     "Delivery",
@@ -35,6 +38,7 @@ __all__ = [
     "DupCandidate",
     "DuplicateCandidates",
     "Frontier",
+    "Ingest",
     "SearchHit",
     "Store",
     "StoreError",

@@ -108,6 +108,17 @@ class DeliveryLog(Protocol):
     def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None: ...
 
 
+# what the consumers that need several roles take
+@runtime_checkable
+class Ingest(ArticlesWriter, Frontier, DuplicateCandidates, ArticlesReader, Protocol):
+    """The stages: stored batches, the frontier, and duplicates among stored articles."""
+
+
+@runtime_checkable
+class AlertStore(AlertInbox, DeliveryLog, Protocol):
+    """The alerts: what awaits the rules, and the delivery log of what they matched."""
+
+
 @runtime_checkable
 class Store(ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates, TranslationQueue,
             AlertInbox, DeliveryLog, Closeable, Protocol):
