@@ -37,6 +37,11 @@ _STATS = {
     "batches": "dozor/batches",
     "batches_failed": "dozor/batches_failed",
     "pages_failed": "dozor/pages_failed",
+    "telegram_pages": "dozor/telegram_pages",
+    "telegram_posts": "dozor/telegram_posts",
+    "telegram_skipped": "dozor/telegram_skipped",
+    "telegram_unavailable": "dozor/telegram_unavailable",
+    "telegram_layout": "dozor/telegram_layout",
 }
 _STATUS_PREFIX = "downloader/response_status_count/"
 
@@ -81,11 +86,15 @@ def figures(stats: dict[str, Any]) -> dict[str, int]:
 
 
 def crawl(sources: Sequence[Source], pipeline: PageProcessor,
-          allow_private_network: bool = False, *, log_level: str | None = None
-          ) -> dict[str, int]:
-    """Crawl `sources` once, feeding fetched pages to `pipeline.process` in batches."""
+          allow_private_network: bool = False, *, log_level: str | None = None,
+          notices: list[str] | None = None) -> dict[str, int]:
+    """Crawl `sources` once, feeding fetched pages to `pipeline.process` in batches.
+
+    Problems the analyst should hear of (a Telegram channel without a preview, ...) are
+    appended to `notices`, one line each."""
     settings = _settings(allow_private_network, log_level)
-    stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline)
+    stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline,
+                 notices=notices)
     return figures(stats)
 
 

@@ -5,9 +5,11 @@ from it. Values an operator tunes (timeouts, sizes, concurrency, ...) come from 
 settings file (`pipelines.config.settings`, section `crawl`) through `operational()`, which the
 spiders apply at "spider" priority, so `scrapy crawl news -s NAME=VALUE` still wins.
 
-Dozor's own settings; the first three are also read from the environment:
+Dozor's own settings; the first four are also read from the environment:
   DOZOR_SOURCES                sources.yaml for `scrapy crawl news` (default: the shipped one)
   DOZOR_DB                     SQLite file for `scrapy crawl news` (default: the data dir's)
+  DOZOR_TELEGRAM_URL           base Telegram channel previews are read from, <base>/s/<name>
+                               (default https://t.me; a mirror, or a test server)
   DOZOR_ALLOWED_NETWORKS       comma-separated CIDRs the network guard lets through
   DOZOR_ALLOW_PRIVATE_NETWORK  true: the guard lets every non-metadata address through
                                (`dozor run --allow-private-network`)
@@ -73,6 +75,10 @@ def operational(crawl: CrawlSettings) -> dict[str, Any]:
             "DOZOR_CONTACT", os.environ.get("DOZOR_CONTACT") or "DOZOR_CONTACT"),
         "DOZOR_BATCH_SIZE": crawl.batch_size,
         "DOZOR_MAX_AGE_DAYS": crawl.max_age_days,
+        # crawler.spiders.telegram sends every channel page through this one slot
+        "DOWNLOAD_SLOTS": {"telegram": {"concurrency": crawl.telegram_concurrency,
+                                        "delay": crawl.telegram_delay,
+                                        "jitter": 0}},
     }
 
 

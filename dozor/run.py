@@ -46,7 +46,7 @@ def run_cycle(
     pipeline, notices = build_pipeline(store, keep, topic_file)
     report = CycleReport(messages=list(notices))
     report.crawl = crawl(sources, pipeline, allow_private_network=allow_private_network,
-                         log_level=log_level)
+                         log_level=log_level, notices=report.messages)
     report.batches = pipeline.totals
     report.alerts = alert.notify(store, alerts_file or paths.default_alerts(),
                                  pipeline.totals.new_ids)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from pipelines.article import Article
+from pipelines.article import Article, article_id
 from pipelines.store import Ingest
 
 NUM_PERM = 128
@@ -111,7 +111,20 @@ def _best_match(article: Article, members: list[_Member]) -> _Member | None:
     return min(ranked, key=lambda item: item[0])[1] if ranked else None
 
 
-def dedup(articles: list[Article], store: Ingest) -> list[Article]:
+def _forwarded_cluster(article: Article, clusters: dict[str, str], store: Ingest) -> str | None:
+    """The cluster of the post a Telegram forward forwards, when Dozor has that post.
+
+    A forward with a comment of its own is no longer the same text, yet it is the story."""
+    if not article.forwarded_from:
+        return None
+    original = article_id(article.forwarded_from)
+    if original in clusters:
+        return clusters[original]
+    stored = store.get(original)
+    return (stored.cluster_id or stored.id) if stored is not None else None
+
+
+def dedup(articles: list[Article], store: Store) -> list[Article]:
     """Fill content_hash, minhash, lsh_bands and cluster_id; drop repeated canonical URLs.
 
     The first article of the batch for a canonical URL is kept (its id is the URL's).
@@ -137,6 +150,7 @@ def dedup(articles: list[Article], store: Ingest) -> list[Article]:
         _Member(c.id, c.cluster_id or c.id, c.content_hash, c.minhash, True) for c in stored
     ]
 
+    clusters: dict[str, str] = {}  # id -> cluster of the batch's articles so far
     for article in batch:
         # stored candidates were looked up for the whole batch: verify each against this
         # article; batch members are narrowed by shared hash or band first
@@ -144,7 +158,11 @@ def dedup(articles: list[Article], store: Ingest) -> list[Article]:
         for band in article.lsh_bands:
             nearby.update((id(m), m) for m in by_band.get(band, []))
         match = _best_match(article, stored_members + list(nearby.values()))
-        article.cluster_id = match.cluster_id if match else article.id
+        if match:
+            article.cluster_id = match.cluster_id
+        else:
+            article.cluster_id = _forwarded_cluster(article, clusters, store) or article.id
+        clusters[article.id] = article.cluster_id
 
         member = _Member(
             article.id, article.cluster_id, article.content_hash, article.minhash, False

@@ -32,6 +32,7 @@ from crawler.spiders.base import (
     listing_entries,
     sitemap_body,
 )
+from crawler.spiders.telegram import TelegramChannels
 from pipelines.archive import PageMeta, is_html, page_from, page_headers
 from pipelines.article import utcnow
 from pipelines.urls import canonicalize
@@ -43,9 +44,10 @@ class NewsSpider(DozorSpider):
     name = "news"
 
     def __init__(self, sources: Any = None, pipeline: PageProcessor | None = None,
-                 **kwargs: Any) -> None:
+                 notices: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(sources, **kwargs)
         self.pipeline = pipeline
+        self.notices: list[str] = [] if notices is None else notices
         self.scopes: dict[str, SourceScope] = {}
         self.max_age = timedelta(days=14)
         self.links = LinkExtractor(unique=True)
@@ -57,6 +59,12 @@ class NewsSpider(DozorSpider):
         spider.max_age = timedelta(days=crawler.settings.getint("DOZOR_MAX_AGE_DAYS", 14))
         if spider.pipeline is None:
             spider.pipeline = spider._own_pipeline(crawler)
+        spider.telegram = TelegramChannels(
+            setting_or_env(crawler.settings, "DOZOR_TELEGRAM_URL"),
+            store=lambda: spider.pipeline.store, crawler=crawler, max_age=spider.max_age,
+            errback=spider.failed, follow=spider._linked_articles, notices=spider.notices)
+        spider.telegram.follow_sources = frozenset(
+            s.name for s in spider.sources if s.follow_links)
         return spider
 
     def _own_pipeline(self, crawler: Crawler) -> PageProcessor:
@@ -82,6 +90,8 @@ class NewsSpider(DozorSpider):
             for request in self.source_requests(
                     source, feed=self.parse_feed, sitemap=self.parse_sitemap,
                     listing=self.parse_listing, errback=self.failed):
+                yield request
+            for request in self.telegram.requests(source):
                 yield request
 
     # --- feeds, sitemaps, listings -------------------------------------------------------
@@ -126,8 +136,12 @@ class NewsSpider(DozorSpider):
         self.crawler.stats.inc_value(f"dozor/{key}")
         log.warning("%s: %s %s: %s", meta["source"], meta["kind"], response.url, exc)
 
+    def _linked_articles(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
+        """The web articles a channel's posts link to (`follow_links`), on any site."""
+        yield from self._articles(response, entries, None, anywhere=True)
+
     def _articles(self, response: Response, entries: Iterable[Entry],
-                  doc_lang: str | None) -> Iterator[Request]:
+                  doc_lang: str | None, anywhere: bool = False) -> Iterator[Request]:
         """Requests for the entries worth fetching, the store asked once for all of them."""
         meta: PageMeta = response.meta["dozor"]
         scope = self.scopes[meta["source"]]
@@ -138,7 +152,7 @@ class NewsSpider(DozorSpider):
         for entry in entries:
             listed += 1
             url = canonicalize(entry.url, base=response.url)
-            if not url.startswith(("http://", "https://")) or not scope.allows(url):
+            if not url.startswith(("http://", "https://")) or not (anywhere or scope.allows(url)):
                 offsite += 1
             elif entry.published and entry.published < cutoff:
                 old += 1

@@ -24,6 +24,9 @@ class CrawlSettings(StrictModel):
     max_age_days: int = 14  # feed/sitemap entries older than this are not fetched
     user_agent: str = "Dozor/0.1 (+news monitoring; contact via DOZOR_CONTACT)"
     batch_size: int = 50  # pages per stage batch
+    # Telegram (t.me, or whatever DOZOR_TELEGRAM_URL names) is one host to be polite to
+    telegram_concurrency: int = 1
+    telegram_delay: float = 1.0  # seconds between two channel pages
 
 
 class TranslationSettings(StrictModel):

@@ -61,6 +61,11 @@ COLUMNS: dict[str, str] = {
     "warc_record_id": "text",
     "stored_at": "datetime",
     "minhash": "minhash",
+    "channel": "text",
+    "post_id": "int",
+    "views": "int",
+    "forwarded_from": "text",
+    "links": "json",
 }
 _FTS_SYNC = f"""
 CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
@@ -213,6 +218,14 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE status IN ('pending', 'sending');
     CREATE INDEX deliveries_folded ON deliveries(rule, folded_into)
         WHERE folded_into IS NOT NULL;
+    """,
+    # 7: Telegram posts: channel, post id, views, the post a forward forwards, its links
+    """
+    ALTER TABLE articles ADD COLUMN channel TEXT;
+    ALTER TABLE articles ADD COLUMN post_id INTEGER;
+    ALTER TABLE articles ADD COLUMN views INTEGER;
+    ALTER TABLE articles ADD COLUMN forwarded_from TEXT;
+    ALTER TABLE articles ADD COLUMN links TEXT NOT NULL DEFAULT '[]';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
