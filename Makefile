@@ -33,6 +33,10 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium not installed: tests/test_ui_browser.py will be skipped"
+	# tests/test_es_spec.py type-checks the Elasticsearch traffic with TypeScript from npm
+	# (pinned in tests/tsc/package-lock.json)
+	@command -v npm >/dev/null && npm ci --prefix tests/tsc --no-audit --no-fund --silent \
+		|| echo "npm not installed: tests/test_es_spec.py will be skipped"
 	touch $@
 
 run: install

@@ -69,3 +69,8 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.config.settings import get_settings
 
     get_settings.cache_clear()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The specification check runs last: it checks what the ES tests before it sent."""
+    items.sort(key=lambda item: Path(str(item.fspath)).name == "test_es_spec.py")

@@ -44,6 +44,8 @@ BUILTIN_ANALYZERS = {"standard", "simple", "whitespace", "keyword", "english", "
 PLUGIN_ANALYZERS = {"analysis-ukrainian": "ukrainian"}
 # retries and bulk back-off in milliseconds, so failure paths stay fast
 FAST = BulkSettings(initial_backoff=0.01, max_backoff=0.05)
+CLUSTER_UUID = "fAkEcLuStErUuId00000000"
+SHARDS = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
 WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
@@ -179,10 +181,16 @@ class _Served(ABC):
 
 
 class FakeElasticsearch(_Served):
+    # called with every request and the answer given (tests/es_spec_capture.py checks
+    # both against Elasticsearch's specification)
+    observers: list[Callable[[Recorded, int, Any], None]] = []
+
     def __init__(self, plugins: tuple[str, ...] = (), api_key: str | None = None,
                  basic_auth: tuple[str, str] | None = None,
                  tls: ssl.SSLContext | None = None) -> None:
         self.plugins = plugins
+        self.version = "9.3.0"
+        self.created_at = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.000Z}"
         self.tls = tls
         self.api_key = api_key
         self.basic_auth = basic_auth
@@ -200,6 +208,27 @@ class FakeElasticsearch(_Served):
 
     # -------------------------------------------------------------- lifecycle
 
+    def _version_info(self) -> dict[str, Any]:
+        return {"number": self.version, "build_flavor": "default", "build_type": "docker",
+                "build_hash": "0" * 40, "build_date": self.created_at,
+                "build_snapshot": False, "lucene_version": "10.3.2",
+                "minimum_wire_compatibility_version": "8.19.0",
+                "minimum_index_compatibility_version": "8.0.0"}
+
+    def _nodes_info(self) -> dict[str, Any]:
+        plugins = [{"name": p, "version": self.version, "elasticsearch_version": self.version,
+                    "java_version": "17", "description": f"the {p} plugin",
+                    "classname": "org.elasticsearch.plugin.Plugin", "extended_plugins": [],
+                    "has_native_controller": False, "licensed": False}
+                   for p in self.plugins]
+        node = {"name": "n1", "transport_address": "127.0.0.1:9300", "host": "127.0.0.1",
+                "ip": "127.0.0.1", "version": self.version, "transport_version": 9_000_000,
+                "index_version": 9_000_000, "component_versions": {},
+                "build_flavor": "default", "build_type": "docker", "build_hash": "0" * 40,
+                "roles": ["master", "data", "ingest"], "attributes": {}, "plugins": plugins}
+        return {"_nodes": {"total": 1, "successful": 1, "failed": 0}, "cluster_name": "fake",
+                "nodes": {"n1": node}}
+
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
@@ -209,7 +238,10 @@ class FakeElasticsearch(_Served):
 
         class Handler(_Handler):
             def _handle(self) -> None:
-                status, payload = fake.handle(self.recorded())
+                req = self.recorded()
+                status, payload = fake.handle(req)
+                for observe in FakeElasticsearch.observers:
+                    observe(req, status, payload)
                 data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("X-Elastic-Product", "Elasticsearch")
@@ -288,12 +320,11 @@ class FakeElasticsearch(_Served):
         parts = [unquote(p) for p in req.path.strip("/").split("/") if p]
         m, n = req.method, len(parts)
         if n == 0:
-            return 200, {"name": "fake", "cluster_name": "fake", "version": {"number": "9.3.0"},
-                         "tagline": "You Know, for Search"}
+            return 200, {"name": "n1", "cluster_name": "fake", "cluster_uuid": CLUSTER_UUID,
+                         "version": self._version_info(), "tagline": "You Know, for Search"}
         head = parts[0]
         if head == "_nodes" and parts[-1] == "plugins":
-            plugins = [{"name": p} for p in self.plugins]
-            return 200, {"nodes": {"n1": {"name": "n1", "plugins": plugins}}}
+            return 200, self._nodes_info()
         if head == "_component_template" and n == 2:
             return self._templates(req, self.component_templates, parts[1], "component_templates",
                                    "component_template")
@@ -409,7 +440,8 @@ class FakeElasticsearch(_Served):
         if name not in self.ilm_policies:
             raise ApiFailure(404, "resource_not_found_exception",
                              f"Lifecycle policy not found: {name}")
-        return 200, {name: {"version": 1, "policy": self.ilm_policies[name]}}
+        return 200, {name: {"version": 1, "modified_date": self.created_at,
+                            "policy": self.ilm_policies[name]}}
 
     # ------------------------------------------------------------------ indices
 
@@ -493,7 +525,8 @@ class FakeElasticsearch(_Served):
         self._create_index(new, {})
         members[old] = False
         members[new] = True
-        return 200, {"acknowledged": True, "old_index": old, "new_index": new, "rolled_over": True}
+        return 200, {"acknowledged": True, "shards_acknowledged": True, "old_index": old,
+                     "new_index": new, "rolled_over": True, "dry_run": False, "conditions": {}}
 
     def _resolve_read(self, target: str) -> list[str]:
         out: list[str] = []
@@ -686,7 +719,7 @@ class FakeElasticsearch(_Served):
             if _score(query, self.indices[index].docs[i].source, i,
                       self.indices[index].properties) is not None
         )
-        return 200, {"count": n}
+        return 200, {"count": n, "_shards": SHARDS}
 
     def _search(self, req: Recorded, target: str) -> tuple[int, Any]:
         body = req.json() if req.body else {}
@@ -724,7 +757,7 @@ class FakeElasticsearch(_Served):
         hits = hits[start:start + body.get("size", 10)]
         answer = {
             "took": 1, "timed_out": False,
-            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+            "_shards": SHARDS,
             "hits": {"total": {"value": total, "relation": "eq"},
                      "max_score": max((h["_score"] for h in hits), default=None),
                      "hits": hits},
