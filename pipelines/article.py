@@ -144,6 +144,11 @@ class Article:
         if not self.final_url:
             self.final_url = self.url
 
+    @property
+    def source_label(self) -> str:
+        """The source as analysts see it: a Telegram post names its channel too."""
+        return f"{self.source} · @{self.channel}" if self.channel else self.source
+
     def to_dict(self) -> dict[str, Any]:
         """All fields, dates as ISO 8601 strings: the document both backends store."""
         out: dict[str, Any] = {}

@@ -1,4 +1,5 @@
-"""The `sources-check` spider: fetch each feed, sitemap and listing once and report on it.
+"""The `sources-check` spider: fetch each feed, sitemap, listing and Telegram channel's
+first preview page once and report on it.
 
 It goes through the same settings, robots.txt handling and network guard as a crawl,
 follows no entries and archives nothing.
@@ -19,16 +20,19 @@ from twisted.python.failure import Failure
 
 from crawler.feeds import EntryList, NotAFeed, UnsafeXML, parse_feed, parse_sitemap
 from crawler.spiders.base import DozorSpider, describe_failure, listing_entries, sitemap_body
+from crawler.spiders.telegram import channel_request, telegram_base
+from pipelines.archive import PageMeta
+from pipelines.telegram import parse_channel_page
 
 
 @dataclass
 class DocumentCheck:
     source: str
-    kind: str  # feed | sitemap | listing
+    kind: str  # feed | sitemap | listing | telegram
     url: str
     status: int | None = None  # HTTP status of the final response
     format: str = ""  # rss20, atom10, urlset, sitemapindex, html, ...
-    items: int = 0  # entries, child sitemaps or article links
+    items: int = 0  # entries, child sitemaps, article links or posts on the first page
     newest: datetime | None = None
     problem: str | None = None
 
@@ -57,6 +61,27 @@ class SourcesCheckSpider(DozorSpider):
                 self.results.append(check)
                 request.meta["check"] = check
                 yield request
+            for channel in source.telegram:
+                channel_meta: PageMeta = {"kind": "telegram", "source": source.name,
+                                          "via": "telegram"}
+                request = channel_request(telegram_base(self.crawler), channel, channel_meta,
+                                          self.channel_checked, self.failed)
+                request.meta["check"] = DocumentCheck(source.name, "telegram", request.url,
+                                                      problem="no response")
+                self.results.append(request.meta["check"])
+                yield request
+
+    def channel_checked(self, response: Response) -> None:
+        check: DocumentCheck = response.meta["check"]
+        check.status, check.problem, check.format = response.status, None, "telegram preview"
+        if response.status == 404:
+            check.problem = "does not exist (HTTP 404)"
+            return
+        page = parse_channel_page(response.body, response.meta["channel"], base=response.url)
+        check.items = len(page.posts)
+        check.newest = max((p.published_at for p in page.posts if p.published_at), default=None)
+        if page.problem:
+            check.problem = page.describe().split(": ", 1)[1]
 
     def parsed(self, response: Response) -> None:
         check: DocumentCheck = response.meta["check"]

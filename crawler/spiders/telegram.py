@@ -26,6 +26,7 @@ from scrapy.http import Response
 from scrapy.statscollectors import StatsCollector
 
 from crawler.feeds import Entry
+from crawler.settings import setting_or_env
 from pipelines.archive import PageMeta
 from pipelines.article import RawPage, utcnow
 from pipelines.config.sources import Source
@@ -38,14 +39,30 @@ DEFAULT_BASE = "https://t.me"
 SLOT = "telegram"  # the download slot every Telegram request shares
 
 
+def telegram_base(crawler: Crawler) -> str:
+    return (setting_or_env(crawler.settings, "DOZOR_TELEGRAM_URL") or DEFAULT_BASE).rstrip("/")
+
+
+def channel_request(base: str, channel: str, meta: PageMeta, callback: Callable[..., Any],
+                    errback: Callable[..., Any], before: int | None = None) -> Request:
+    """The request for one preview page of a channel (`before`: the page below that id)."""
+    url = f"{base}/s/{channel}" + (f"?before={before}" if before else "")
+    return Request(url, callback=callback, errback=errback, priority=10,
+                   meta={"dozor": meta, "channel": channel, "download_slot": SLOT,
+                         # the slot's delay is Telegram's own, not AutoThrottle's guess
+                         "autothrottle_dont_adjust_delay": True,
+                         # a missing channel is an answer to report, not an error
+                         "handle_httpstatus_list": [404]})
+
+
 class TelegramChannels:
     """Requests and callbacks for the `telegram:` channels of a crawl's sources."""
 
-    def __init__(self, base: str | None, store: Callable[[], Store], crawler: Crawler,
+    def __init__(self, store: Callable[[], Store], crawler: Crawler,
                  max_age: timedelta, errback: Callable[..., Any],
                  follow: Callable[[Response, list[Entry]], Iterator[Request]],
                  notices: list[str] | None = None) -> None:
-        self.base = (base or DEFAULT_BASE).rstrip("/")
+        self.base = telegram_base(crawler)
         self._store = store
         self.crawler = crawler
         self.max_age = max_age
@@ -69,12 +86,7 @@ class TelegramChannels:
         else:
             meta = {"kind": "telegram", "source": source.name, "via": "telegram",
                     "source_lang": source.lang}
-        url = f"{self.base}/s/{channel}" + (f"?before={before}" if before else "")
-        return Request(url, callback=self.parse, errback=self.errback, priority=10,
-                       meta={"dozor": meta, "channel": channel, "download_slot": SLOT,
-                             # the slot's delay is Telegram's own, not AutoThrottle's guess
-                             "autothrottle_dont_adjust_delay": True,
-                             "handle_httpstatus_list": [404]})
+        return channel_request(self.base, channel, meta, self.parse, self.errback, before)
 
     def parse(self, response: Response) -> Iterator[Request | RawPage]:
         meta: PageMeta = response.meta["dozor"]

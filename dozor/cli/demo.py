@@ -113,11 +113,13 @@ def demo(
             DOZOR_OUTBOX=str(outbox),
             DOZOR_WARC_DIR=str(work / "warc"),
             DOZOR_SPOOL_DIR=str(work / "spool"),
+            DOZOR_TELEGRAM_URL=server.base,  # the demo's own channels, not t.me
         ):
             sources = work / "sources.yaml"
-            sources.write_text(yaml.safe_dump(server.site.sources(), allow_unicode=True),
+            sources.write_text(yaml.safe_dump(server.sources(), allow_unicode=True),
                                encoding="utf-8")
-            outlets = ", ".join(o.name for o in server.site.outlets.values())
+            outlets = ", ".join([*(o.name for o in server.site.outlets.values()),
+                                 *(f"@{name}" for name in sorted(server.channels))])
             console.print(f"Serving the demo news site at [bold]{server.base}[/] ({outlets})",
                           highlight=False)
             store = open_store(db=work / "demo.db")

@@ -1,4 +1,5 @@
-"""`dozor sources check`: every feed, sitemap and listing fetched once, reported."""
+"""`dozor sources check`: every feed, sitemap, listing and Telegram channel fetched once,
+reported."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ app.add_typer(sources_app, name="sources")
 
 @sources_app.command("check")
 def check(
+    ctx: typer.Context,
     sources: SourcesOption = None,
     allow_private_network: PrivateOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Fetch every feed, sitemap and listing once; report status, items and newest date."""
+    """Fetch every feed, sitemap, listing and Telegram channel (its first preview page) once;
+    report status, items (posts for a channel) and newest date."""
     # start-up cost: Scrapy and Twisted load only for the commands that crawl
     from crawler.runner import check_sources
 
@@ -36,7 +39,7 @@ def check(
                       r.problem or "", style=style)
     console.print(table)
     bad = sum(not r.ok for r in results)
-    console.print(f"{len(results) - bad} of {len(results)} feeds/sitemaps/listings answered "
-                  "with something readable", highlight=False)
+    console.print(f"{len(results) - bad} of {len(results)} feeds/sitemaps/listings/channels "
+                  "answered with something readable", highlight=False)
     if bad:
         raise typer.Exit(1)

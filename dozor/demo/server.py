@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from dozor.demo.loopback import LoopbackServer, Response
 from dozor.demo.render import RenderedSite, render_site
+from dozor.demo.telegram import channel_pages, load_channels
+from pipelines.article import utcnow
 
 SITE_ROOT = Path(__file__).parent / "site"
 
@@ -25,8 +27,23 @@ class DemoServer(LoopbackServer):
     def __init__(self, root: Path = SITE_ROOT) -> None:
         super().__init__()
         self.site: RenderedSite = render_site(root, self.base)
+        # the demo's Telegram channels, answered at /s/<channel> as t.me answers them
+        self.channels = load_channels(root / "_telegram", self.base, utcnow())
+        self.channel_pages = {path: html.encode("utf-8")
+                              for name, (title, posts) in self.channels.items()
+                              for path, html in channel_pages(name, title, posts).items()}
+
+    def sources(self) -> dict[str, list[dict[str, object]]]:
+        """A sources.yaml document crawling the site's outlets and its channels."""
+        doc = self.site.sources()
+        if self.channels:
+            doc["sources"].append({"name": "demo-channels", "follow_links": True,
+                                   "telegram": sorted(self.channels)})
+        return doc
 
     def respond(self, path: str) -> Response:
+        if path in self.channel_pages:  # older pages differ only in ?before=
+            return 200, {"Content-Type": HTML}, self.channel_pages[path]
         path = urlsplit(path).path
         if path in self.site.redirects:
             return 301, {"Content-Type": HTML, "Location": self.site.redirects[path]}, b""

@@ -8,7 +8,7 @@ contact page a channel without a preview (or a missing one) gets instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
@@ -137,10 +137,23 @@ def contact_page(channel: str, title: str | None) -> str:
             f'page">{inner}</div></div></body></html>')
 
 
-def load_channels(directory: Path) -> dict[str, tuple[str, list[DemoPost]]]:
-    """The demo's channels: one YAML file each (title, posts), named after the channel."""
+def load_channels(directory: Path, base: str, now: datetime
+                  ) -> dict[str, tuple[str, list[DemoPost]]]:
+    """The demo's channels: one YAML file each (title, posts), named after the channel.
+
+    A post's `hours_ago` dates it before `now`; `{base}` in its text and link preview is
+    the address the demo site is served at."""
     out = {}
     for path in sorted(directory.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        out[path.stem] = (doc["title"], [DemoPost(**p) for p in doc["posts"]])
+        posts = []
+        for spec in doc["posts"]:
+            spec = dict(spec)
+            date = now - timedelta(hours=spec.pop("hours_ago"))
+            spec["html"] = spec.get("html", "").replace("{base}", base)
+            if spec.get("preview"):
+                spec["preview"] = {k: v.replace("{base}", base)
+                                   for k, v in spec["preview"].items()}
+            posts.append(DemoPost(date=date, **spec))
+        out[path.stem] = (doc["title"], posts)
     return out

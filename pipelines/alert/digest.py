@@ -175,14 +175,14 @@ def _story_view(story: Story, html_part: bool) -> dict[str, object]:
         "title": story.title,
         "title_en": story.title_en,
         "lang": a.lang,
-        "source": one_line(a.source),
+        "source": one_line(a.source_label),
         "date": story.date,
         "link": story.link,
         "snippet": wrap(original),
         "snippet_en": wrap(english) if english else None,
         "matched": [one_line(t) for t in story.matched],
         "also_in": [
-            {"source": one_line(c.source), "lang": c.lang,
+            {"source": one_line(c.source_label), "lang": c.lang,
              "link": web_link(c)}
             for c in story.copies
         ],
