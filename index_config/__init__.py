@@ -164,8 +164,16 @@ def seen_index() -> dict[str, Any]:
     return load("seen.json")
 
 
+def kibana_id(names: IndexNames, file_id: str) -> str:
+    """A saved object's id for this prefix: the file's ids start with the default prefix,
+    which is replaced, so deployments with different prefixes never overwrite each
+    other's objects in one Kibana (the default prefix keeps the file's ids)."""
+    return names.prefix + file_id.removeprefix(DEFAULT_PREFIX)
+
+
 def kibana_objects(names: IndexNames | None = None) -> list[dict[str, Any]]:
-    """The saved objects, with the data view pointed at this prefix's articles alias."""
+    """The saved objects for this prefix: ids and references derived from it, the data
+    view on its articles alias, titles naming a prefix other than the default."""
     names = names or IndexNames()
     objects = [
         json.loads(line)
@@ -173,8 +181,16 @@ def kibana_objects(names: IndexNames | None = None) -> list[dict[str, Any]]:
         if line.strip()
     ]
     for obj in objects:
+        obj["id"] = kibana_id(names, obj["id"])
+        for ref in obj["references"]:
+            ref["id"] = kibana_id(names, ref["id"])
+        attributes = obj["attributes"]
         if obj["type"] == "index-pattern":
-            obj["attributes"]["title"] = names.articles
+            attributes["title"] = names.articles
+            if names.prefix != DEFAULT_PREFIX:
+                attributes["name"] = f"{attributes['name']} ({names.prefix})"
+        elif names.prefix != DEFAULT_PREFIX:
+            attributes["title"] = f"{attributes['title']} ({names.prefix})"
     return objects
 
 

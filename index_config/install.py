@@ -126,18 +126,46 @@ def bootstrap_articles(es: Elasticsearch, names: IndexNames, analysis_changed: b
     return Change("write alias", alias, "created", f"write index {created['index']}")
 
 
-def _add_fields(es: Elasticsearch, target: str, properties: dict[str, Any]) -> list[str]:
-    """Add the fields of `properties` that the indices behind `target` lack; returns
-    their names. Fields that exist keep their mapping: Elasticsearch cannot change one
-    in place, and the configuration only ever adds fields to these indices."""
-    added: dict[str, None] = {}
+def _missing_fields(es: Elasticsearch, target: str,
+                    properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per index behind `target`, the fields of `properties` its mapping lacks. Reading
+    mappings needs only `view_index_metadata` on Dozor's indices."""
+    out = {}
     for index, body in sorted(es.indices.get_mapping(index=target).items()):
         have = body["mappings"].get("properties", {})
         missing = {name: spec for name, spec in properties.items() if name not in have}
         if missing:
-            es.indices.put_mapping(index=index, properties=missing)
-            added.update(dict.fromkeys(missing))
+            out[index] = missing
+    return out
+
+
+def _add_fields(es: Elasticsearch, target: str, properties: dict[str, Any]) -> list[str]:
+    """Add the fields of `properties` that the indices behind `target` lack; returns
+    their names. Fields that exist keep their mapping: Elasticsearch cannot change one
+    in place, and the configuration only ever adds fields to these indices."""
+    return _put_fields(es, _missing_fields(es, target, properties))
+
+
+def _put_fields(es: Elasticsearch, missing: dict[str, dict[str, Any]]) -> list[str]:
+    added: dict[str, None] = {}
+    for index, fields in missing.items():
+        es.indices.put_mapping(index=index, properties=fields)
+        added.update(dict.fromkeys(fields))
     return list(added)
+
+
+# What PUT _component_template accepts; GET also answers created/modified dates (9.2+)
+# and may grow more read-only fields, which a PUT of the object as read is refused for.
+COMPONENT_PUT_FIELDS = ("template", "version", "_meta", "deprecated")
+COMPONENT_TEMPLATE_PUT_FIELDS = ("settings", "mappings", "aliases")
+
+
+def component_put_body(found: dict[str, Any]) -> dict[str, Any]:
+    """A component template as GET returns it, reduced to what a PUT may send back."""
+    body = {key: found[key] for key in COMPONENT_PUT_FIELDS if key in found}
+    body["template"] = {key: value for key, value in found.get("template", {}).items()
+                        if key in COMPONENT_TEMPLATE_PUT_FIELDS}
+    return body
 
 
 def add_missing_fields(es: Elasticsearch, names: IndexNames) -> list[Change]:
@@ -145,28 +173,37 @@ def add_missing_fields(es: Elasticsearch, names: IndexNames) -> list[Change]:
     queries (run by the store at its first contact, so that it works before the next
     `dozor setup`): the article component template (indices created by later rollovers),
     every articles index, the delivery log. Only missing fields are added; analyzers
-    and everything else wait for `dozor setup`."""
-    changes = []
+    and everything else wait for `dozor setup`.
+
+    The indices' mappings are read first and, when nothing is missing (any cluster set
+    up by this Dozor), nothing else is asked: a runtime account with only read, write
+    and view_index_metadata on Dozor's indices never needs the template privileges."""
     article_fields = cfg.article_properties()
+    delivery_fields = cfg.deliveries_index()["mappings"]["properties"]
+    missing = {target: _missing_fields(es, target, properties)
+               for target, properties in ((names.articles, article_fields),
+                                          (names.deliveries, delivery_fields))}
+    if not any(missing.values()):
+        return []
+    changes = []
     try:
         found = es.cluster.get_component_template(name=names.article_component)
         component = found["component_templates"][0]["component_template"]
     except NotFoundError:
         component = None
     if component is not None:
-        mappings = component.setdefault("template", {}).setdefault("mappings", {})
+        body = component_put_body(component)
+        mappings = body["template"].setdefault("mappings", {})
         have = mappings.setdefault("properties", {})
-        missing = [name for name in article_fields if name not in have]
-        if missing:
+        absent = [name for name in article_fields if name not in have]
+        if absent:
             # its _meta checksum stays the old one: `dozor setup` still brings the rest
-            have.update({name: article_fields[name] for name in missing})
-            es.cluster.put_component_template(name=names.article_component, body=component)
+            have.update({name: article_fields[name] for name in absent})
+            es.cluster.put_component_template(name=names.article_component, body=body)
             changes.append(Change("component template", names.article_component, "updated",
-                                  "fields added: " + ", ".join(missing)))
-    delivery_fields = cfg.deliveries_index()["mappings"]["properties"]
-    for target, properties in ((names.articles, article_fields),
-                               (names.deliveries, delivery_fields)):
-        added = _add_fields(es, target, properties)
+                                  "fields added: " + ", ".join(absent)))
+    for target, fields in missing.items():
+        added = _put_fields(es, fields)
         if added:
             changes.append(Change("index", target, "updated",
                                   "fields added: " + ", ".join(added)))
@@ -189,7 +226,7 @@ def ensure_index(es: Elasticsearch, name: str, body: dict[str, Any]) -> Change:
     try:
         es.indices.put_mapping(index=name, body=body["mappings"])
     except ApiError as exc:
-        raise SetupError(f"cannot update the mapping of {name}: {_reason(exc)}") from exc
+        raise SetupError(f"cannot update the mapping of {name}: {api_reason(exc)}") from exc
     return Change("index", name, "updated", "mapping")
 
 
@@ -218,12 +255,12 @@ def install_elasticsearch(
     fallback analyzer is used (see README.md here).
     """
     names = names or IndexNames()
-    if ukrainian is None:
-        ukrainian = ukrainian_plugin_installed(es)
-    article = cfg.article_component(ukrainian)
-    rule = cfg.rule_component()
-    config_digest = cfg.checksum([article, rule])
     try:
+        if ukrainian is None:
+            ukrainian = ukrainian_plugin_installed(es)
+        article = cfg.article_component(ukrainian)
+        rule = cfg.rule_component()
+        config_digest = cfg.checksum([article, rule])
         changes = [
             put_component_template(es, names.article_component, article),
             put_component_template(es, names.rule_component, rule),
@@ -239,18 +276,28 @@ def install_elasticsearch(
             ensure_index(es, names.seen, cfg.seen_index()),
         ]
     except ApiError as exc:
-        raise SetupError(f"Elasticsearch refused the set-up: {_reason(exc)}") from exc
+        raise SetupError(f"Elasticsearch refused the set-up: {api_reason(exc)}") from exc
     kind = "analysis-ukrainian plugin" if ukrainian else "fallback (plugin not installed)"
     changes[0] = Change(changes[0].kind, changes[0].name, changes[0].action,
                         f"Ukrainian analyzer: {kind}")
     return changes
 
 
-def _reason(exc: ApiError) -> str:
+# Elasticsearch 8.x answers every request of the 9.x client so (it knows compatibility
+# with 7 and 8 only): Dozor needs 9.x, and says so instead of the header error.
+OLD_SERVER = ("the server is Elasticsearch 8.x or older, which refuses the requests of the "
+              "9.x client (compatible-with=9): Dozor needs Elasticsearch 9.0 or later")
+
+
+def api_reason(exc: ApiError) -> str:
+    """An Elasticsearch error answer in one line: status, root cause type and reason."""
     info = exc.info if isinstance(exc.info, dict) else {}
     error = info.get("error", {})
     if isinstance(error, dict):
         root = (error.get("root_cause") or [error])[0]
+        if root.get("type") == "media_type_header_exception" and "found 9" in str(
+                error.get("caused_by", {}).get("reason", "")):
+            return f"{exc.status_code} {OLD_SERVER}"
         return f"{exc.status_code} {root.get('type', '')}: {root.get('reason', exc.message)}"
     return f"{exc.status_code} {exc.message}"
 

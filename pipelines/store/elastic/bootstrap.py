@@ -17,7 +17,7 @@ log = logging.getLogger("pipelines.store.elastic")
 def prepare_indices(client: Elasticsearch, names: IndexNames, url: str) -> None:
     """Set the indices up if `dozor setup` was never run (nothing is ever written to an
     index created without the templates), else add the fields they lack."""
-    if not client.indices.exists_alias(name=names.articles):
+    if not _alias_exists(client, names.articles):
         log.info("no %s alias on %s yet: setting the indices up", names.articles, url)
         try:
             install_elasticsearch(client, names)
@@ -38,3 +38,15 @@ def prepare_indices(client: Elasticsearch, names: IndexNames, url: str) -> None:
                          "account that may manage templates and indices") from exc
     for change in changes:
         log.warning("%s %s %s: %s", change.kind, change.name, change.action, change.detail)
+
+
+def _alias_exists(client: Elasticsearch, alias: str) -> bool:
+    try:
+        return bool(client.indices.exists_alias(name=alias))
+    except ApiError as exc:
+        if exc.status_code != 400:
+            raise
+        # A HEAD answer has no body to say why. Elasticsearch 8.x refuses every request
+        # of the 9.x client with 400: a GET gets the reason (describe() names it).
+        client.info()
+        raise

@@ -19,6 +19,7 @@ from elasticsearch import (
     TransportError,
 )
 
+from index_config.install import api_reason
 from pipelines.store.base import StoreError
 
 # statuses that mean "busy or briefly unavailable": retried, then spooled
@@ -120,12 +121,7 @@ def unreachable(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     if isinstance(exc, ApiError):
-        info = exc.info if isinstance(exc.info, dict) else {}
-        error = info.get("error")
-        if isinstance(error, dict):
-            root = (error.get("root_cause") or [error])[0]
-            return f"{exc.status_code} {root.get('type')}: {root.get('reason')}"
-        return f"{exc.status_code} {exc.message}"
+        return api_reason(exc)
     # the transport nests the socket error a few times over: name the innermost one
     errno = [found for text in (str(getattr(exc, "message", "")), str(exc))
              for found in re.findall(r"\[Errno -?\d+\] ([^)\]'\"]+)", text)]

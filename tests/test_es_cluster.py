@@ -1,0 +1,125 @@
+"""What a real cluster does and the loopback fake long hid: template dates answered by
+GET (9.2+), least-privilege runtime accounts, Elasticsearch 8.x refusing the 9.x client,
+Kibana saved objects of two prefixes side by side. Each test failed before its fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import ApiError
+from typer.testing import CliRunner
+
+import index_config as cfg
+from dozor.cli import app
+from index_config.install import OLD_SERVER, import_kibana, install_elasticsearch
+from pipelines.store import StoreError
+from pipelines.store.elastic import ElasticStore, connect
+from pipelines.store.elastic.connection import Credentials
+from pipelines.store.spool import Spool
+from tests.fakes.elasticsearch import FakeElasticsearch, FakeKibana, Role
+from tests.support.articles import corpus
+from tests.test_es_setup import _as_set_up_before_the_alert_mark
+
+NAMES = cfg.IndexNames()
+# The runtime role README.md documents: Dozor's indices only, no cluster privilege.
+RUNTIME = Role("dozor_runtime", indices=(
+    ("dozor-*", frozenset({"read", "write", "view_index_metadata"})),))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeElasticsearch]:
+    with FakeElasticsearch() as server:
+        yield server
+        assert server.problems == []
+
+
+def _store(fake: FakeElasticsearch, tmp_path: Path, user: str | None = None) -> ElasticStore:
+    credentials = Credentials(username=user, password="pw") if user else None
+    return ElasticStore(fake.url, client=connect(fake.url, credentials=credentials,
+                                                 max_retries=0),
+                        spool=Spool(tmp_path / "spool"))
+
+
+def test_a_component_template_read_back_is_put_with_only_what_a_put_takes(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    """GET answers created_date_millis/modified_date_millis since 9.2; a PUT carrying
+    them is refused, so before the fix every command failed on such a cluster."""
+    _as_set_up_before_the_alert_mark(fake)
+    got = connect(fake.url).cluster.get_component_template(name=NAMES.article_component)
+    assert "created_date_millis" in got["component_templates"][0]["component_template"]
+    with _store(fake, tmp_path) as store:
+        assert store.count() == 1
+    (put,) = fake.requests_to("PUT", f"/_component_template/{NAMES.article_component}$")[-1:]
+    assert set(put.json()) <= {"template", "version", "_meta", "deprecated"}
+    assert "alert_state" in put.json()["template"]["mappings"]["properties"]
+
+
+def test_the_fake_refuses_what_elasticsearch_refuses_in_a_template_put(
+        fake: FakeElasticsearch) -> None:
+    client = connect(fake.url)
+    with pytest.raises(ApiError, match="unknown field \\[created_date_millis\\]"):
+        client.cluster.put_component_template(
+            name="x", body={"template": {}, "created_date_millis": 1})
+
+
+def test_runtime_commands_need_only_read_and_write_on_dozors_indices(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    install_elasticsearch(connect(fake.url))  # `dozor setup`, as the superuser
+    fake.users["dozor"] = ("pw", RUNTIME)
+    restricted = connect(fake.url, credentials=Credentials(username="dozor", password="pw"))
+    with pytest.raises(ApiError) as refused:  # the fake checks the role for real
+        restricted.cluster.get_component_template(name=NAMES.article_component)
+    assert refused.value.status_code == 403
+    docs = corpus()
+    before = len(fake.requests)
+    with _store(fake, tmp_path, user="dozor") as store:
+        stored = store.write([docs["uk"], docs["ru_wire"]])
+        assert sorted(stored.new) == sorted([docs["uk"].id, docs["ru_wire"].id])
+        assert store.count() == 2
+        assert sorted(store.unmatched_ids()) == sorted(stored.new)
+        store.mark_matched(stored.new)
+        store.mark_seen(["https://example.org/seen"])
+        assert store.seen(["https://example.org/seen"]) == {"https://example.org/seen"}
+        assert store.add_deliveries("desk", [docs["uk"].id]) == [docs["uk"].id]
+        store.mark_sending("desk", [docs["uk"].id], "<m@dozor>")
+        store.mark_delivered("desk", [docs["uk"].id])
+        assert store.pending_deliveries() == []
+    assert not [r.path for r in fake.requests[before:]
+                if r.path.startswith(("/_component_template", "/_index_template", "/_ilm"))]
+
+
+def test_a_runtime_account_on_a_cluster_never_set_up_is_told_to_run_setup(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    fake.users["dozor"] = ("pw", RUNTIME)
+    with _store(fake, tmp_path, user="dozor") as store, \
+            pytest.raises(StoreError, match="dozor setup") as refused:
+        store.count()
+    assert "\n" not in str(refused.value) and "403" in str(refused.value)
+
+
+def test_elasticsearch_8_is_refused_at_first_contact_in_one_line(tmp_path: Path) -> None:
+    with FakeElasticsearch(version="8.19.3") as old:
+        with _store(old, tmp_path) as store, pytest.raises(StoreError) as refused:
+            store.count()
+        assert OLD_SERVER in str(refused.value) and "\n" not in str(refused.value)
+        result = CliRunner().invoke(app, ["setup", "--es", old.url])
+        assert result.exit_code == 2  # as for any cluster that refuses the set-up
+        assert OLD_SERVER in " ".join(result.output.split())
+        assert "Traceback" not in result.output
+
+
+def test_two_prefixes_keep_their_own_kibana_objects(tmp_path: Path) -> None:
+    with FakeKibana() as kibana:
+        first = import_kibana(kibana.url, cfg.IndexNames("news"), retries=0)
+        second = import_kibana(kibana.url, cfg.IndexNames("desk"), retries=0)
+        assert first.detail.endswith("0 overwritten") and second.detail.endswith(
+            "0 overwritten")
+        views = {o["id"]: o["attributes"]["title"] for (kind, _), o in kibana.objects.items()
+                 if kind == "index-pattern"}
+        assert views == {"news-articles": "news-articles", "desk-articles": "desk-articles"}
+        assert len(kibana.objects) == 2 * len(cfg.kibana_objects())
+        assert kibana.problems == []
+    # the default prefix keeps the ids of earlier releases
+    assert {o["id"] for o in cfg.kibana_objects()} >= {cfg.DATA_VIEW_ID, "dozor-overview"}
