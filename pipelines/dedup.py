@@ -151,7 +151,8 @@ def dedup(articles: list[Article], store: Store) -> list[Article]:
     ]
 
     clusters: dict[str, str] = {}  # id -> cluster of the batch's articles so far
-    for article in batch:
+    # forwards last: the post a forward forwards may come later in the same batch
+    for article in sorted(batch, key=lambda a: a.forwarded_from is not None):
         # stored candidates were looked up for the whole batch: verify each against this
         # article; batch members are narrowed by shared hash or band first
         nearby = {id(m): m for m in by_hash.get(article.content_hash, [])}

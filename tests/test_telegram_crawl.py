@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,15 @@ def _serve(server: NewsServer) -> dict[str, str]:
         "<h1>Как вербуют в «Шторм Z»</h1>" + "<p>Вербовщики Минобороны приезжают в колонии "
         "и обещают заключённым помилование через шесть месяцев контракта.</p>" * 6
         + "</article></body></html>"))
+    # the wire story the channel's post 1129 repeats, from the web
+    server.add("/wire/rss.xml", (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Wire</title>"
+        f"<item><title>Приговор помилованному</title><link>{base}/wire/prigovor.html</link>"
+        f"<pubDate>{format_datetime(NOW - timedelta(hours=3))}</pubDate></item>"
+        "</channel></rss>"), "application/rss+xml")
+    server.add("/wire/prigovor.html", (
+        "<html lang='ru'><head><title>Приговор помилованному</title></head><body><article>"
+        f"<h1>Приговор помилованному</h1><p>{WIRE}</p></article></body></html>"))
     return served
 
 
@@ -143,6 +153,7 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawl]:
              "telegram": ["https://t.me/pravo_monitor", "@closed_chan", "ghost_channel"]},
             {"name": "kyiv-channels", "lang": "ru", "telegram": ["kyiv_vistky"]},
             {"name": "front-wire", "telegram": ["t.me/s/Front_Wire"]},
+            {"name": "wire-web", "feeds": [f"{server.base}/wire/rss.xml"]},
         ]}, allow_unicode=True), encoding="utf-8")
         (work / "dozor.yaml").write_text("crawl:\n  telegram_delay: 0\n", encoding="utf-8")
         (work / "alerts.yaml").write_text("rules: []\n", encoding="utf-8")
@@ -236,9 +247,16 @@ def test_forward_lands_in_the_cluster_of_the_original(crawl: Crawl) -> None:
     assert hidden.forwarded_from is None  # forwarded from a user without a public link
 
 
+def test_post_repeating_a_wire_story_joins_the_web_copy(crawl: Crawl) -> None:
+    post = crawl.articles["https://t.me/pravo_monitor/1129"]
+    web = crawl.articles[f"{crawl.server.base}/wire/prigovor.html"]
+    assert post.cluster_id == web.cluster_id
+
+
 def test_followed_link_is_an_article_of_the_source(crawl: Crawl) -> None:
     linked = crawl.articles[f"{crawl.server.base}/news/shtorm.html"]
     assert linked.source == "rights-monitor"
+    assert linked.discovered_via == "telegram-link"
     assert linked.channel is None
     assert linked.relevant
 

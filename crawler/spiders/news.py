@@ -32,7 +32,7 @@ from crawler.spiders.base import (
     listing_entries,
     sitemap_body,
 )
-from crawler.spiders.telegram import TelegramChannels
+from crawler.spiders.telegram import LINKED_FROM_POST, TelegramChannels
 from pipelines.archive import PageMeta, is_html, page_from, page_headers
 from pipelines.article import utcnow
 from pipelines.urls import canonicalize
@@ -138,10 +138,11 @@ class NewsSpider(DozorSpider):
 
     def _linked_articles(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
         """The web articles a channel's posts link to (`follow_links`), on any site."""
-        yield from self._articles(response, entries, None, anywhere=True)
+        yield from self._articles(response, entries, None, anywhere=True, via=LINKED_FROM_POST)
 
     def _articles(self, response: Response, entries: Iterable[Entry],
-                  doc_lang: str | None, anywhere: bool = False) -> Iterator[Request]:
+                  doc_lang: str | None, anywhere: bool = False, via: str | None = None
+                  ) -> Iterator[Request]:
         """Requests for the entries worth fetching, the store asked once for all of them."""
         meta: PageMeta = response.meta["dozor"]
         scope = self.scopes[meta["source"]]
@@ -173,7 +174,7 @@ class NewsSpider(DozorSpider):
             article: PageMeta = {
                 "kind": "article",
                 "source": meta["source"],
-                "via": meta["via"],
+                "via": via or meta["via"],
                 "url": url,
                 "source_lang": meta.get("source_lang"),
                 "feed_lang": entry.lang or doc_lang,

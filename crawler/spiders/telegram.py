@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE = "https://t.me"
 SLOT = "telegram"  # the download slot every Telegram request shares
+# discovered_via of a web article fetched because a post links to it (`follow_links`)
+LINKED_FROM_POST = "telegram-link"
 
 
 def telegram_base(crawler: Crawler) -> str:
