@@ -1,14 +1,28 @@
 """Duplicates: one record per canonical URL, and copies of a story grouped in a cluster.
 
 An exact copy (same text once whitespace and case are folded) shares a content hash.
-A near copy — the same wire story on another site under its own headline, with a
-boilerplate line or a few words edited — is found with MinHash over word shingles and
-LSH banding (datasketch). The band keys are stored with the article, so each backend
-finds candidates by key lookup; candidates are then confirmed by their estimated
-Jaccard similarity. A cluster is named after its first stored member.
+A near copy — the same wire story on another site under its own headline, with an
+agency line, a "read more" tail, a photo credit or a few words edited — is found with
+MinHash over word shingles and LSH banding (datasketch). The band keys are stored with
+the article, so each backend finds candidates by key lookup; candidates are then
+confirmed from their signatures. Two texts are one story when
 
-Changing NUM_PERM, SEED, SHINGLE_WORDS or THRESHOLD changes every signature and band
-key: articles stored before would no longer be found as candidates.
+* their estimated Jaccard similarity reaches THRESHOLD (the whole text copied), or
+* most of the shorter one is contained in the longer (CONTAINMENT, estimated as
+  Jaccard x |union| / |shorter| from the signatures' cardinality estimates) and they
+  still share MIN_SHARED of their shingles: a copy cut to the first half. A shared
+  boilerplate block or quoted statement is a small part of either story and stays
+  under both bounds; or
+* they have the same headline and the same lead (the first LEAD_WORDS words), or the
+  shorter is exactly the opening paragraphs of the longer: a teaser of a story, too
+  short for a signature, stored before or after it.
+
+Containment candidates come from a second family of bands tuned for MIN_SHARED, and
+headline-and-lead candidates from one more key, both stored with the other band keys.
+A cluster is named after its first stored member.
+
+Changing NUM_PERM, SEED, SHINGLE_WORDS, THRESHOLD, MIN_SHARED or LEAD_WORDS changes
+signatures or keys: articles stored before would no longer be found as candidates.
 """
 
 from __future__ import annotations
@@ -41,6 +55,28 @@ MIN_WORDS = 50
 # signature comparison. With 128 permutations this gives 20 bands of 6 rows: a pair at
 # similarity 0.7 becomes a candidate with p=0.92, at 0.8 with p=0.998, at 0.3 with p=0.014.
 _BANDS = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, weights=(0.1, 0.9)).hashranges
+# Share of the shorter text found in the longer from which a shortened copy is one
+# story, and the Jaccard similarity it must still have. Measured on copies built from
+# the shared corpus (bench/dedup.py): the first half of a story has containment 0.83-1.0
+# and similarity 0.42-0.68; cut, edited, with an agency line, a photo credit and a
+# "read more" tail at once 0.6-0.99 and 0.3-0.55; two different stories ending in the
+# same boilerplate block or quoting the same paragraph at most 0.51 and 0.16.
+CONTAINMENT = 0.6
+MIN_SHARED = 0.25
+# Candidates for containment: 42 bands of 3 rows (datasketch's optimiser at 0.4) make
+# a pair at similarity 0.4 a candidate with p=0.94, at 0.3 with 0.68, at 0.02 with
+# 0.0003 (few false candidates in a large store), and a key on the lead alone finds
+# the shortened copies that keep the opening below that.
+_CONTAINMENT_BANDS = MinHashLSH(threshold=0.4, num_perm=NUM_PERM,
+                                weights=(0.1, 0.9)).hashranges
+# the hashing scheme `signature` uses: stored values are read back with it
+_SCHEME = MinHash(num_perm=NUM_PERM, seed=SEED).scheme
+# Words of the text that, with the headline, make the lead a teaser repeats.
+LEAD_WORDS = 25
+# Words of opening paragraphs a stored teaser may consist of.
+OPENING_WORDS = 4 * LEAD_WORDS
+_HEADLINE_LEAD_KEY = "hl:"
+_LEAD_KEY = "ld:"
 _WORD = re.compile(r"\w+")
 
 
@@ -70,12 +106,39 @@ def signature(text: str) -> MinHash | None:
 
 def band_keys(minhash: MinHash) -> list[str]:
     """One key per LSH band: two texts sharing any key are candidate duplicates."""
+    return _keys(minhash, _BANDS, "")
+
+
+def containment_keys(minhash: MinHash) -> list[str]:
+    """One key per containment band (prefixed ``c``): candidates for a shortened copy."""
+    return _keys(minhash, _CONTAINMENT_BANDS, "c")
+
+
+def _keys(minhash: MinHash, bands: list[tuple[int, int]], prefix: str) -> list[str]:
     # fixed byte order: keys computed on one machine are looked up on another
     values = minhash.hashvalues.astype("<u4")
     return [
-        f"{band:02d}:{hashlib.blake2b(values[start:end].tobytes(), digest_size=8).hexdigest()}"
-        for band, (start, end) in enumerate(_BANDS)
+        f"{prefix}{band:02d}:"
+        f"{hashlib.blake2b(values[start:end].tobytes(), digest_size=8).hexdigest()}"
+        for band, (start, end) in enumerate(bands)
     ]
+
+
+def lead_keys(title: str, text: str) -> list[str]:
+    """The keys of the headline with the lead, and of the lead alone (a candidate key
+    only: many stories open alike); none without a text, no headline key without one."""
+    lead = _WORD.findall(_fold(text))[:LEAD_WORDS]
+    if not lead:
+        return []
+    headline = _WORD.findall(_fold(title))
+    keys = [_LEAD_KEY + _digest(lead)]
+    if headline:
+        keys.append(_HEADLINE_LEAD_KEY + _digest([*headline, "|", *lead]))
+    return keys
+
+
+def _digest(words: list[str]) -> str:
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).hexdigest()
 
 
 def similarity(a: list[int], b: list[int]) -> float:
@@ -83,6 +146,29 @@ def similarity(a: list[int], b: list[int]) -> float:
     if len(a) != len(b) or not a:
         return 0.0
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
+
+
+def containment(a: list[int], b: list[int]) -> float:
+    """Estimated share of the smaller shingle set found in the larger, from the two
+    signatures: Jaccard x |union| / |smaller|, the sizes estimated by datasketch."""
+    jaccard = similarity(a, b)
+    if not jaccard:
+        return 0.0
+    first, second = (MinHash(num_perm=NUM_PERM, seed=SEED, hashvalues=v, scheme=_SCHEME)
+                     for v in (a, b))
+    union = MinHash.union(first, second).count()
+    return min(1.0, jaccard * union / max(min(first.count(), second.count()), 1.0))
+
+
+def same_story(a: list[int], b: list[int]) -> float:
+    """How surely two signatures are one story (0 when they are not): the Jaccard
+    similarity when it reaches THRESHOLD, else the containment of a shortened copy."""
+    jaccard = similarity(a, b)
+    if jaccard >= THRESHOLD:
+        return jaccard
+    if jaccard >= MIN_SHARED and containment(a, b) >= CONTAINMENT:
+        return jaccard
+    return 0.0
 
 
 @dataclass(slots=True)
@@ -94,18 +180,58 @@ class _Member:
     content_hash: str
     minhash: list[int]
     stored: bool
+    lead_key: str = ""
 
 
-def _best_match(article: Article, members: list[_Member]) -> _Member | None:
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """What a new article is looked up by: its content hash and those of its opening
+    paragraphs (a teaser stored before is exactly those), and its band keys with its
+    headline-and-lead key."""
+
+    hashes: frozenset[str]
+    keys: tuple[str, ...]
+    headline_lead: str
+
+
+def _lookup(article: Article) -> _Lookup:
+    """The article's lookup; a text with a signature also stores its lead keys (a short
+    text keeps no keys, it is found by its content hash)."""
+    keys = lead_keys(article.title, article.text)
+    if article.minhash:
+        article.lsh_bands += keys
+    hashes = {article.content_hash} if article.content_hash else set()
+    return _Lookup(frozenset(hashes | opening_hashes(article.text)),
+                   tuple(dict.fromkeys([*article.lsh_bands, *keys])), _headline_lead(keys))
+
+
+def opening_hashes(text: str) -> set[str]:
+    """Content hashes of the text's opening paragraphs that make a lead: from LEAD_WORDS
+    to OPENING_WORDS words, short of the whole text."""
+    paragraphs = [p for p in text.split("\n") if p.strip()]
+    out = set()
+    words = 0
+    for n, paragraph in enumerate(paragraphs[:-1]):
+        words += len(_WORD.findall(paragraph))
+        if words > OPENING_WORDS:
+            break
+        if words >= LEAD_WORDS:
+            out.add(content_hash("\n".join(paragraphs[:n + 1])))
+    return out
+
+
+def _best_match(article: Article, members: list[_Member], lookup: _Lookup) -> _Member | None:
     ranked = []
     for member in members:
         if member.id == article.id:
             continue  # its own earlier version is not a copy of it
-        if article.content_hash and member.content_hash == article.content_hash:
+        if member.content_hash and member.content_hash in lookup.hashes:
+            score = 1.0  # the same text, or a teaser that is exactly this one's opening
+        elif lookup.headline_lead and member.lead_key == lookup.headline_lead:
             score = 1.0
         else:
-            score = similarity(article.minhash, member.minhash)
-        if score >= THRESHOLD:
+            score = same_story(article.minhash, member.minhash)
+        if score > 0:
             # most similar; then a stored cluster over one formed in this batch; then stable
             ranked.append(((-score, not member.stored, member.cluster_id), member))
     return min(ranked, key=lambda item: item[0])[1] if ranked else None
@@ -135,19 +261,25 @@ def dedup(articles: list[Article], store: Store) -> list[Article]:
         if article.id not in ids:
             ids.add(article.id)
             batch.append(article)
+    lookups: dict[str, _Lookup] = {}
     for article in batch:
         article.content_hash = content_hash(article.text)
         minhash = signature(article.text)
         article.minhash = minhash.hashvalues.tolist() if minhash is not None else []
-        article.lsh_bands = band_keys(minhash) if minhash is not None else []
+        article.lsh_bands = ([*band_keys(minhash), *containment_keys(minhash)]
+                             if minhash is not None else [])
+        lookups[article.id] = _lookup(article)
 
     stored = store.dup_candidates(
-        (a.content_hash for a in batch), (band for a in batch for band in a.lsh_bands)
+        (h for a in batch for h in lookups[a.id].hashes),
+        (key for a in batch for key in lookups[a.id].keys),
     )
     by_hash: dict[str, list[_Member]] = {}
     by_band: dict[str, list[_Member]] = {}
     stored_members = [
-        _Member(c.id, c.cluster_id or c.id, c.content_hash, c.minhash, True) for c in stored
+        _Member(c.id, c.cluster_id or c.id, c.content_hash, c.minhash, True,
+                _headline_lead(c.lsh_bands))
+        for c in stored
     ]
 
     clusters: dict[str, str] = {}  # id -> cluster of the batch's articles so far
@@ -155,10 +287,13 @@ def dedup(articles: list[Article], store: Store) -> list[Article]:
     for article in sorted(batch, key=lambda a: a.forwarded_from is not None):
         # stored candidates were looked up for the whole batch: verify each against this
         # article; batch members are narrowed by shared hash or band first
-        nearby = {id(m): m for m in by_hash.get(article.content_hash, [])}
-        for band in article.lsh_bands:
-            nearby.update((id(m), m) for m in by_band.get(band, []))
-        match = _best_match(article, stored_members + list(nearby.values()))
+        lookup = lookups[article.id]
+        nearby: dict[int, _Member] = {}
+        for h in lookup.hashes:
+            nearby.update((id(m), m) for m in by_hash.get(h, []))
+        for key in lookup.keys:
+            nearby.update((id(m), m) for m in by_band.get(key, []))
+        match = _best_match(article, stored_members + list(nearby.values()), lookup)
         if match:
             article.cluster_id = match.cluster_id
         else:
@@ -166,10 +301,15 @@ def dedup(articles: list[Article], store: Store) -> list[Article]:
         clusters[article.id] = article.cluster_id
 
         member = _Member(
-            article.id, article.cluster_id, article.content_hash, article.minhash, False
+            article.id, article.cluster_id, article.content_hash, article.minhash, False,
+            lookup.headline_lead,
         )
         if article.content_hash:
             by_hash.setdefault(article.content_hash, []).append(member)
-        for band in article.lsh_bands:
-            by_band.setdefault(band, []).append(member)
+        for key in lookup.keys:
+            by_band.setdefault(key, []).append(member)
     return batch
+
+
+def _headline_lead(keys: list[str]) -> str:
+    return next((k for k in keys if k.startswith(_HEADLINE_LEAD_KEY)), "")

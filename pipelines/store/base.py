@@ -84,6 +84,7 @@ class DupCandidate:
     cluster_id: str
     content_hash: str
     minhash: list[int]  # Article.minhash as stored; empty for short texts
+    lsh_bands: list[str] = field(default_factory=list)  # Article.lsh_bands as stored
 
 
 @dataclass(slots=True)

@@ -33,8 +33,10 @@ class ElasticDuplicates(ElasticCore):
             found = [
                 DupCandidate(id=h["_id"], cluster_id=h["_source"].get("cluster_id") or "",
                              content_hash=h["_source"].get("content_hash") or "",
-                             minhash=h["_source"].get("minhash") or [])
+                             minhash=h["_source"].get("minhash") or [],
+                             lsh_bands=h["_source"].get("lsh_bands") or [])
                 for h in self._search_all(self.names.articles, query, [{"id": "asc"}],
-                                          source=["cluster_id", "content_hash", "minhash"])
+                                          source=["cluster_id", "content_hash", "minhash",
+                                                  "lsh_bands"])
             ]
         return found

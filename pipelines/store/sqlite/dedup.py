@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 
@@ -17,7 +18,7 @@ class SQLiteDuplicates(SQLiteConnection):
         self, content_hashes: Iterable[str], lsh_bands: Iterable[str]
     ) -> list[DupCandidate]:
         found: dict[str, DupCandidate] = {}
-        columns = "a.id, a.cluster_id, a.content_hash, a.minhash"
+        columns = "a.id, a.cluster_id, a.content_hash, a.minhash, a.lsh_bands"
 
         def collect(rows: list[sqlite3.Row]) -> None:
             for r in rows:
@@ -28,6 +29,7 @@ class SQLiteDuplicates(SQLiteConnection):
                         cluster_id=r["cluster_id"],
                         content_hash=r["content_hash"],
                         minhash=decode_minhash(r["minhash"]),
+                        lsh_bands=json.loads(r["lsh_bands"]),
                     ),
                 )
 
