@@ -122,3 +122,67 @@ def test_no_env_file_in_the_repository() -> None:
                               (REPO / "docker-compose.yml").read_text()))
     documented = set(re.findall(r"^([A-Z_]+)=", ENV_EXAMPLE.read_text(), flags=re.M))
     assert required and required <= documented
+
+
+def test_pinned_images_memory_lock_and_vm_max_map_count_documented(config: dict) -> None:
+    services = config["services"]
+    es = services["elasticsearch"]
+    assert es["environment"]["bootstrap.memory_lock"] == "true"
+    assert es["ulimits"]["memlock"] == {"soft": -1, "hard": -1}
+    assert re.fullmatch(r"dozor-elasticsearch:9\.3\.\d+", es["image"])
+    assert re.fullmatch(r"docker\.elastic\.co/kibana/kibana:9\.3\.\d+", services["kibana"]["image"])
+    assert re.fullmatch(r"axllent/mailpit:v\d+\.\d+\.\d+", services["mailpit"]["image"])
+    assert "vm.max_map_count" in (REPO / "README.md").read_text()
+    assert "vm.max_map_count" in (REPO / "docker-compose.yml").read_text()
+
+
+def _run_script(name: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {"PATH": os.environ["PATH"], **env}
+    return subprocess.run(["sh", str(REPO / "docker" / "elasticsearch" / name), *args],
+                          capture_output=True, text=True, env=clean, timeout=60)
+
+
+def test_placeholder_secrets_are_refused_at_start() -> None:
+    example = dict(re.findall(r"^([A-Z_]+)=(.*)$", ENV_EXAMPLE.read_text(), flags=re.M))
+    secrets = {k: example[k] for k in ("ELASTIC_PASSWORD", "KIBANA_PASSWORD",
+                                      "KIBANA_ENCRYPTION_KEY")}
+    refused = _run_script("refuse-placeholders.sh", secrets, "echo", "started")
+    assert refused.returncode == 2 and "placeholder" in refused.stderr
+    assert "started" not in refused.stdout
+    real = {k: f"real-{k.lower()}-secret" for k in secrets}
+    ran = _run_script("refuse-placeholders.sh", real, "echo", "started")
+    assert ran.returncode == 0 and ran.stdout.strip() == "started"
+
+
+def test_kibana_password_step_retries_until_elasticsearch_takes_it() -> None:
+    """A cluster just turned healthy may refuse at first (503): the step tries again."""
+    import http.server
+    import threading
+
+    answers = [503, 503, 200]
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.path)
+            self.send_response(answers.pop(0) if answers else 200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"ELASTIC_PASSWORD": "e", "KIBANA_PASSWORD": "k",
+               "ELASTICSEARCH_URL": f"http://127.0.0.1:{server.server_address[1]}",
+               "KIBANA_PASSWORD_RETRY_SECONDS": "0"}
+        result = _run_script("set-kibana-password.sh", env)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert seen == ["/_security/user/kibana_system/_password"] * 3
+    assert "kibana_system password set" in result.stdout
