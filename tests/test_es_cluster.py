@@ -123,3 +123,16 @@ def test_two_prefixes_keep_their_own_kibana_objects(tmp_path: Path) -> None:
         assert kibana.problems == []
     # the default prefix keeps the ids of earlier releases
     assert {o["id"] for o in cfg.kibana_objects()} >= {cfg.DATA_VIEW_ID, "dozor-overview"}
+
+
+def test_live_teardown_deletes_by_name_as_elasticsearch_requires(
+        fake: FakeElasticsearch) -> None:
+    from tests.support.live_es import delete_indices
+
+    names = cfg.IndexNames("dozor-test-1234abcd")
+    client = connect(fake.url)
+    install_elasticsearch(client, names)
+    with pytest.raises(ApiError, match="Wildcard expressions"):
+        client.indices.delete(index=f"{names.prefix}-*")
+    delete_indices(client, names)
+    assert not [i for i in fake.indices if i.startswith(names.prefix)]
