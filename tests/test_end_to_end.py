@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from dozor.demo.render import RenderedSite, render_site
 from pipelines.article import Article
 from pipelines.config.paths import default_alerts
 from pipelines.store import open_store
-from tests.conftest import REPO
+from tests.support.cli import run_dozor
 from tests.httpserver import NewsServer
 from tests.smtpserver import SmtpServer, closed_port
 
@@ -82,10 +81,7 @@ def _rules_file(directory: Path) -> Path:
 
 
 def _dozor(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "dozor", *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    assert result.returncode == 0, f"dozor {args[0]} failed:\n{result.stdout}\n{result.stderr}"
-    return result
+    return run_dozor(args, env, RUN_TIMEOUT)
 
 
 def _setup(work: Path, server: NewsServer, smtp_port: int) -> tuple[RenderedSite, list[str],
