@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
@@ -48,6 +49,7 @@ LETTER_WEIGHT = 4.0
 OTHER_CYRILLIC = ("bg", "mk", "sr", "be")
 # the script evidence is capped so a quoted word cannot outweigh a text of its own
 MAX_LETTER_RATIO = 1e6
+_MAX_LETTER_EXCESS = math.ceil(math.log(MAX_LETTER_RATIO, LETTER_WEIGHT))
 
 # Codes pages use that are not the language's ISO 639-1 code.
 _ALIASES = {"ua": "uk", "ukr": "uk", "rus": "ru", "eng": "en"}
@@ -126,7 +128,9 @@ def cyrillic_ratio(text: str) -> float:
     """Odds of Ukrainian over Russian from the letters only one of them writes (1.0: none)."""
     uk = sum(ch in UK_LETTERS for ch in text)
     ru = sum(ch in RU_LETTERS for ch in text)
-    return min(MAX_LETTER_RATIO, max(1.0 / MAX_LETTER_RATIO, LETTER_WEIGHT ** (uk - ru)))
+    # the exponent is capped first: 4.0 ** 600 (a long Ukrainian text) overflows a float
+    excess = max(-_MAX_LETTER_EXCESS, min(_MAX_LETTER_EXCESS, uk - ru))
+    return min(MAX_LETTER_RATIO, max(1.0 / MAX_LETTER_RATIO, LETTER_WEIGHT ** excess))
 
 
 def text_probabilities(text: str) -> dict[str, float]:
