@@ -77,6 +77,7 @@ def _serve(server: BenchServer, count: int) -> None:
 def child(kind: str, base: str, work: Path) -> None:
     """One crawl in this process; prints the stored count and the seconds it took."""
     from crawler.runner import crawl
+    from pipelines.config.config import Config
     from pipelines.config.sources import load_sources
     from pipelines.process import build_pipeline
     from pipelines.store import open_store
@@ -86,9 +87,10 @@ def child(kind: str, base: str, work: Path) -> None:
     path = work / f"{kind}.yaml"
     path.write_text(yaml.safe_dump({"sources": [source]}), encoding="utf-8")
     store = open_store(db=work / f"{kind}.db")
-    pipeline, _ = build_pipeline(store)
+    config = Config.from_env()
+    pipeline, _ = build_pipeline(store, config)
     started = time.perf_counter()
-    crawl(load_sources(path), pipeline, allow_private_network=True, log_level="ERROR")
+    crawl(load_sources(path), pipeline, config, allow_private_network=True, log_level="ERROR")
     elapsed = time.perf_counter() - started
     print(json.dumps({"stored": store.count(), "seconds": elapsed}))
     store.close()
@@ -115,8 +117,10 @@ def main() -> None:
             out = subprocess.run(
                 [sys.executable, "-m", "bench.telegram_crawl", "--child", kind, "--base",
                  server.base, "--work", str(work)],
-                env=env, capture_output=True, text=True, check=True).stdout
-            results[kind] = json.loads(out.strip().splitlines()[-1])
+                env=env, capture_output=True, text=True)
+            if out.returncode:
+                raise SystemExit(f"the {kind} crawl failed:\n{out.stderr[-2000:]}")
+            results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
     tg, feed = results["telegram"], results["feed"]
     tg_rate, feed_rate = tg["stored"] / tg["seconds"], feed["stored"] / feed["seconds"]
     print(f"telegram channel: {tg['stored']} posts in {tg['seconds']:.2f} s = "
