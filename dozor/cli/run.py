@@ -58,7 +58,12 @@ def _crawl_line(figures: dict[str, int]) -> str:
                        ("offsite_redirects", "redirects out of the source's domains"),
                        ("redirect_loops", "redirect loops"),
                        ("sitemap_bounds", "sitemaps beyond the depth/count bound"),
-                       ("over_budget", "requests past the source's time budget")):
+                       ("over_budget", "requests past the source's time budget"),
+                       ("telegram_posts", "Telegram posts"),
+                       ("telegram_pages", "Telegram channel pages"),
+                       ("telegram_skipped", "Telegram messages skipped (service, poll, sticker, "
+                                            "media)"),
+                       ("telegram_unavailable", "Telegram channels unavailable")):
         if figures.get(key):
             parts.append(f"{figures[key]} {label}")
     return "crawl: " + ", ".join(parts)
