@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.es_spec_capture import ENV, Capture, typed_constants, typescript
+from tests.support.es_spec_capture import ENV, Capture, typed_constants, typescript
 
 SPEC = REPO.parent / "shared" / "es-spec" / "types-9.3.ts"
 TSC_DIR = REPO / "tests" / "tsc"
@@ -28,7 +28,7 @@ TSC = TSC_DIR / "node_modules" / ".bin" / "tsc"
 # every module whose tests talk to the loopback Elasticsearch
 ES_MODULES = ("test_es_setup.py", "test_es_store.py", "test_es_percolator.py",
               "test_es_spool.py", "test_es_cli.py", "test_alert_crash.py",
-              "test_alert_recovery.py", "test_ui.py")
+              "test_alert_recovery.py", "test_ui.py", "test_es_cluster.py")
 
 # started when the suite imports this module, before any test runs
 IN_PROCESS = Capture().start()
@@ -52,7 +52,7 @@ def _exchanges(session: pytest.Session, tmp_path: Path) -> list:
         return list(IN_PROCESS.exchanges.values())
     out = tmp_path / "exchanges.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.es_spec_capture",
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.support.es_spec_capture",
          "-p", "no:cacheprovider", *(str(REPO / "tests" / m) for m in ES_MODULES)],
         cwd=REPO, env={**os.environ, ENV: str(out)}, capture_output=True, text=True,
         timeout=600,
