@@ -36,6 +36,11 @@ ON_TOPIC = {
 }
 STORIES = yaml.safe_load((SITE_ROOT / "site.yaml").read_text(encoding="utf-8"))["stories"]
 LANG = {"volga": "ru", "dnipro": "uk", "herald": "en"}
+# The demo's Telegram posts (dozor/demo/site/_telegram) and their languages; a service
+# message, a poll and a sticker are not posts. 2053 forwards 417; 2054 is off topic.
+POSTS = {"/zavolzhye_pravo/415": "ru", "/zavolzhye_pravo/417": "ru", "/dnipro_vistky/2051": "uk",
+         "/dnipro_vistky/2053": "ru", "/dnipro_vistky/2054": "uk", "/northgate_wire/90": "en"}
+ON_TOPIC_POSTS = set(POSTS) - {"/dnipro_vistky/2054"}
 
 
 def test_demo_site_is_served_with_correct_content_types() -> None:
@@ -99,10 +104,16 @@ def test_dozor_demo_end_to_end(tmp_path: Path) -> None:
         articles = list(store.iter_articles())
     finally:
         store.close()
-    by_path = {urlsplit(a.canonical_url).path: a for a in articles}
+    web = [a for a in articles if a.channel is None]
+    by_path = {urlsplit(a.canonical_url).path: a for a in web}
     assert sorted(by_path) == sorted(s["path"] for s in STORIES)
     assert {p for p, a in by_path.items() if a.relevant} == ON_TOPIC
-    assert all(a.lang == LANG[a.source] for a in articles)
+    assert all(a.lang == LANG[a.source] for a in web)
+    posts = {urlsplit(a.canonical_url).path: a for a in articles if a.channel}
+    assert {p: a.lang for p, a in posts.items()} == POSTS
+    assert {p for p, a in posts.items() if a.relevant} == ON_TOPIC_POSTS
+    forward = posts["/dnipro_vistky/2053"]
+    assert forward.cluster_id == posts["/zavolzhye_pravo/417"].cluster_id
     counts = Counter(a.lang for a in articles)
     on_topic = Counter(a.lang for a in articles if a.relevant)
     for lang in ("ru", "uk", "en"):
@@ -115,7 +126,8 @@ def test_dozor_demo_end_to_end(tmp_path: Path) -> None:
         shown = story["title"] in found
         assert shown == (story["path"] in ON_TOPIC), story["title"]
         assert (story["title"] in email) == (story["path"] in ON_TOPIC), story["title"]
-    assert f"Subject: {len(ON_TOPIC)} new stories" in email
+    # the forward is folded into the post it forwards: one story
+    assert f"Subject: {len(ON_TOPIC) + len(ON_TOPIC_POSTS) - 1} new stories" in email
     # the search example finds colonies in all three languages, inflected forms included
     assert {"ru", "uk", "en"} <= {a.lang for a in articles if a.title in search}
     assert list(keep.glob("outbox/*.eml")), "the digest was not written to the outbox"

@@ -137,8 +137,11 @@ class NewsSpider(DozorSpider):
         log.warning("%s: %s %s: %s", meta["source"], meta["kind"], response.url, exc)
 
     def _linked_articles(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
-        """The web articles a channel's posts link to (`follow_links`), on any site."""
-        yield from self._articles(response, entries, None, anywhere=True, via=LINKED_FROM_POST)
+        """The web articles a channel's posts link to (`follow_links`), on any site but
+        the configured sources' own: those come through their feeds, as their articles."""
+        elsewhere = [e for e in entries
+                     if not any(scope.allows(e.url) for scope in self.scopes.values())]
+        yield from self._articles(response, elsewhere, None, anywhere=True, via=LINKED_FROM_POST)
 
     def _articles(self, response: Response, entries: Iterable[Entry],
                   doc_lang: str | None, anywhere: bool = False, via: str | None = None
