@@ -45,11 +45,14 @@ run: install
 demo: install
 	$(VENV)/bin/dozor demo
 
+# the layers contract (pyproject.toml, tool.importlinter) fails the build before any test
 test: test-install
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 lint: test-install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache

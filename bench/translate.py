@@ -115,7 +115,7 @@ def main() -> None:
 
         settings = TranslationSettings(models_dir=directory, mode="all", beam_size=args.beam,
                                        compute_type="int8", threads=args.threads)
-        translator, _ = load_translator(settings, ["ru"])
+        translator, _ = load_translator(settings, ["ru"], directory)
         models.argos_package(directory)
         from argostranslate import settings as argos_settings
         from argostranslate import translate as argos

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import socket
 from http import HTTPStatus
+from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -19,7 +20,6 @@ from twisted.internet.threads import deferToThread
 from crawler.netguard import AddressPolicy, parse_networks
 from crawler.settings import setting_or_env
 from pipelines.archive import Exchange, WarcArchive
-from pipelines.config import paths
 from pipelines.errors import DozorError
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class WarcArchiveMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         if not crawler.settings.getbool("DOZOR_ARCHIVE", True):
             raise NotConfigured
-        self.archive = WarcArchive(paths.warc_dir())
+        self.archive = WarcArchive(Path(crawler.settings["DOZOR_WARC_DIR"]))
         self.stats = crawler.stats
         crawler.signals.connect(self.archive.close, signal=signals.spider_closed)
 

@@ -14,9 +14,10 @@ from scrapy.settings import Settings
 
 from crawler.batches import PageProcessor
 from crawler.netguard import parse_networks
-from crawler.settings import setting_or_env
+from crawler.settings import apply_config, setting_or_env
 from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
 from crawler.spiders.news import NewsSpider
+from pipelines.config.config import Config
 from pipelines.config.sources import Source
 
 # name in the returned figures -> Scrapy stats key
@@ -48,9 +49,10 @@ _STATUS_PREFIX = "downloader/response_status_count/"
 _started = False
 
 
-def _settings(allow_private_network: bool, log_level: str | None) -> Settings:
+def _settings(config: Config, allow_private_network: bool, log_level: str | None) -> Settings:
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
+    apply_config(settings, config)
     if allow_private_network:
         settings.set("DOZOR_ALLOW_PRIVATE_NETWORK", True, priority="cmdline")
     if log_level:
@@ -85,23 +87,24 @@ def figures(stats: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def crawl(sources: Sequence[Source], pipeline: PageProcessor,
+def crawl(sources: Sequence[Source], pipeline: PageProcessor, config: Config,
           allow_private_network: bool = False, *, log_level: str | None = None,
           notices: list[str] | None = None) -> dict[str, int]:
     """Crawl `sources` once, feeding fetched pages to `pipeline.process` in batches.
 
     Problems the analyst should hear of (a Telegram channel without a preview, ...) are
     appended to `notices`, one line each."""
-    settings = _settings(allow_private_network, log_level)
+    settings = _settings(config, allow_private_network, log_level)
     stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline,
                  notices=notices)
     return figures(stats)
 
 
-def check_sources(sources: Sequence[Source], allow_private_network: bool = False, *,
+def check_sources(sources: Sequence[Source], config: Config,
+                  allow_private_network: bool = False, *,
                   log_level: str | None = None) -> list[DocumentCheck]:
     """Fetch every feed, sitemap and listing once; one DocumentCheck each, in source order."""
     results: list[DocumentCheck] = []
-    _run(_settings(allow_private_network, log_level), SourcesCheckSpider,
+    _run(_settings(config, allow_private_network, log_level), SourcesCheckSpider,
          sources=list(sources), results=results)
     return results

@@ -5,7 +5,8 @@ from it. Values an operator tunes (timeouts, sizes, concurrency, ...) come from 
 settings file (`pipelines.config.settings`, section `crawl`) through `operational()`, which the
 spiders apply at "spider" priority, so `scrapy crawl news -s NAME=VALUE` still wins.
 
-Dozor's own settings; the first four are also read from the environment:
+Dozor's own settings; the first four also come from the environment (through the
+entry point's `Config`, see `apply_config`):
   DOZOR_SOURCES                sources.yaml for `scrapy crawl news` (default: the shipped one)
   DOZOR_DB                     SQLite file for `scrapy crawl news` (default: the data dir's)
   DOZOR_TELEGRAM_URL           base Telegram channel previews are read from, <base>/s/<name>
@@ -17,11 +18,11 @@ Dozor's own settings; the first four are also read from the environment:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from pipelines.config.config import CRAWLER_VARIABLES, Config
 from pipelines.config.settings import CrawlSettings
 
 BOT_NAME = "dozor"
@@ -54,13 +55,16 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.WarcArchiveMiddleware": 630,
 }
 ITEM_PIPELINES = {"crawler.batches.BatchPipeline": 300}
+ADDONS = {"crawler.settings.ConfigAddon": 0}
 
 DOZOR_ALLOW_PRIVATE_NETWORK = False
 DOZOR_ARCHIVE = True  # the sources check turns it off: it only looks at feeds
+CONFIG_SETTING = "DOZOR_RUN_CONFIG"
 
 
-def operational(crawl: CrawlSettings) -> dict[str, Any]:
-    """Scrapy settings for Dozor's operational `crawl` settings."""
+def operational(crawl: CrawlSettings, contact: str | None = None) -> dict[str, Any]:
+    """Scrapy settings for Dozor's operational `crawl` settings (`contact`: the
+    operator's DOZOR_CONTACT, put into the user agent)."""
     return {
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
         "DOWNLOAD_TIMEOUT": crawl.download_timeout,
@@ -72,7 +76,7 @@ def operational(crawl: CrawlSettings) -> dict[str, Any]:
         # sites that want to reach whoever runs the crawler find the operator's address
         # where the default user agent has the DOZOR_CONTACT placeholder
         "USER_AGENT": crawl.user_agent.replace(
-            "DOZOR_CONTACT", os.environ.get("DOZOR_CONTACT") or "DOZOR_CONTACT"),
+            "DOZOR_CONTACT", contact or "DOZOR_CONTACT"),
         "DOZOR_BATCH_SIZE": crawl.batch_size,
         "DOZOR_MAX_AGE_DAYS": crawl.max_age_days,
         # crawler.spiders.telegram sends every channel page through this one slot
@@ -83,6 +87,44 @@ def operational(crawl: CrawlSettings) -> dict[str, Any]:
 
 
 def setting_or_env(settings: BaseSettings, name: str) -> str | None:
-    """A DOZOR_* setting, else the environment variable of the same name."""
+    """A DOZOR_* setting, else the environment variable of the same name (which
+    `apply_config` put into the settings: nothing here reads the environment)."""
     value = settings.get(name)
-    return str(value) if value not in (None, "") else os.environ.get(name) or None
+    return str(value) if value not in (None, "") else None
+
+
+def apply_config(settings: BaseSettings, config: Config) -> None:
+    """Put what the crawl needs of `config` into Scrapy `settings`: the operational
+    values at "spider" priority (`-s NAME=VALUE` still wins), the WARC folder, and the
+    crawler's environment variables where no setting gives them. The Config itself goes
+    in as DOZOR_RUN_CONFIG, for the stages a `scrapy crawl` builds."""
+    settings.set(CONFIG_SETTING, config, priority="spider")
+    settings.setdict(operational(config.settings.crawl, config.get("DOZOR_CONTACT")),
+                     priority="spider")
+    settings.set("DOZOR_WARC_DIR", str(config.paths.warc), priority="spider")
+    for name in CRAWLER_VARIABLES:
+        value = config.get(name)
+        if value and settings.get(name) in (None, ""):
+            settings.set(name, value, priority=settings.getpriority(name) or "default")
+
+
+class ConfigAddon:
+    """A Scrapy add-on (ADDONS below) that gives every crawl Dozor's Config. Under
+    `scrapy crawl` no Dozor command started the crawl, so this is the entry point that
+    reads the environment: into the process's settings first (the DNS resolver is built
+    from those), then each crawler's. A crawl `crawler.runner` starts has its Config."""
+
+    @classmethod
+    def update_pre_crawler_settings(cls, settings: BaseSettings) -> None:
+        if settings.get(CONFIG_SETTING) is None:
+            apply_config(settings, Config.from_env())
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        self.update_pre_crawler_settings(settings)
+
+
+def run_config(settings: BaseSettings) -> Config:
+    """The Config `apply_config` put into `settings`."""
+    config = settings.get(CONFIG_SETTING)
+    assert isinstance(config, Config), "apply_config was not called on these settings"
+    return config

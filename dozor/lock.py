@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines.article import utcnow
-from pipelines.config import paths
 from pipelines.errors import DozorError
 
 LOCK_FILE = "dozor-run.lock"
@@ -28,13 +27,14 @@ class LockBusy(DozorError, RuntimeError):
     """Another cycle holds the lock; str() names it and the lock file."""
 
 
-def lock_path() -> Path:
-    return paths.data_dir() / LOCK_FILE
+def lock_path(data_dir: Path) -> Path:
+    return data_dir / LOCK_FILE
 
 
 @contextmanager
-def run_lock(what: str = "dozor run") -> Iterator[Path]:
-    path = lock_path()
+def run_lock(data_dir: Path, what: str = "dozor run") -> Iterator[Path]:
+    """Held while a cycle runs; `data_dir` (Config.paths.data) holds the lock file."""
+    path = lock_path(data_dir)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

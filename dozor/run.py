@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.batches import PageProcessor, process_batch
+from crawler.runner import crawl
+from pipelines.alert import AlertReport, notify
 from pipelines.archive import read_pages, warc_files
 from pipelines.article import RawPage
 from pipelines.config import paths
-from pipelines.config.settings import get_settings
+from pipelines.config.config import Config
 from pipelines.config.sources import load_sources
 from pipelines.process import BatchResult, build_pipeline
 from pipelines.store import Store
@@ -27,29 +29,27 @@ class CycleReport:
     crawl: dict[str, int] = field(default_factory=dict)  # Scrapy's figures that matter
     batches: BatchResult = field(default_factory=BatchResult)
     messages: list[str] = field(default_factory=list)  # one line each, for the analyst
-    alerts: object | None = None
+    alerts: AlertReport | None = None
 
 
 def run_cycle(
     store: Store,
+    config: Config,
     sources_file: Path | None = None,
     alerts_file: Path | None = None,
     allow_private_network: bool = False,
     topic_file: Path | None = None,
     log_level: str | None = None,
 ) -> CycleReport:
-    from crawler.runner import crawl
-    from pipelines import alert
-
     sources = load_sources(sources_file or paths.default_sources())
     keep = frozenset(s.name for s in sources if s.keep == "relevant")
-    pipeline, notices = build_pipeline(store, keep, topic_file)
+    pipeline, notices = build_pipeline(store, config, keep, topic_file)
     report = CycleReport(messages=list(notices))
-    report.crawl = crawl(sources, pipeline, allow_private_network=allow_private_network,
+    report.crawl = crawl(sources, pipeline, config, allow_private_network=allow_private_network,
                          log_level=log_level, notices=report.messages)
     report.batches = pipeline.totals
-    report.alerts = alert.notify(store, alerts_file or paths.default_alerts(),
-                                 pipeline.totals.new_ids)
+    report.alerts = notify(store, alerts_file or paths.default_alerts(),
+                           pipeline.totals.new_ids, config)
     return report
 
 
@@ -62,10 +62,11 @@ class ReprocessReport:
     pages_failed: int = 0
 
 
-def reprocess_archive(pipeline: PageProcessor, warc: Path | None = None) -> ReprocessReport:
+def reprocess_archive(pipeline: PageProcessor, config: Config,
+                      warc: Path | None = None) -> ReprocessReport:
     """Run the archived article pages (a WARC file or directory, default: the archive)
     through the stages again, in crawl-sized batches, without the network."""
-    crawl_settings = get_settings().crawl
+    crawl_settings = config.settings.crawl
     report = ReprocessReport()
     batch: list[RawPage] = []
 
@@ -79,7 +80,7 @@ def reprocess_archive(pipeline: PageProcessor, warc: Path | None = None) -> Repr
             report.pages_failed += len(batch)
         batch.clear()
 
-    for path in warc_files(warc or paths.warc_dir()):
+    for path in warc_files(warc or config.paths.warc):
         report.files += 1
         for page in read_pages(path, crawl_settings.download_maxsize):
             report.pages += 1

@@ -1,6 +1,6 @@
 """The WARC archive: every fetched response, written before it is processed.
 
-One gzip-compressed WARC file per crawl under `pipelines.config.paths.warc_dir()`. Each exchange is
+One gzip-compressed WARC file per crawl under `Config.paths.warc`. Each exchange is
 a `request` record plus a `response` record holding the response as it came off the
 wire (status, headers, body still content-encoded). Dozor's own headers on the response
 record (`WARC-Dozor-*`) say which source and which feed/sitemap/listing led to the page,

@@ -29,8 +29,7 @@ from types import ModuleType
 
 from packaging.version import InvalidVersion, Version
 
-from pipelines.config import paths
-from pipelines.config.settings import TranslationSettings
+from pipelines.config.config import Config
 from pipelines.errors import DozorError
 
 TARGET = "en"
@@ -44,12 +43,12 @@ class ModelError(DozorError, RuntimeError):
     """A package could not be found, fetched or installed; str() says why and what to do."""
 
 
-def models_dir(settings: TranslationSettings | None = None) -> Path:
+def models_dir(config: Config) -> Path:
     """`translation.models_dir` from the settings file, else $DOZOR_MODELS_DIR, else
     <data dir>/models."""
-    if settings is not None and settings.models_dir:
-        return Path(settings.models_dir).expanduser()
-    return paths.models_dir()
+    if config.settings.translation.models_dir:
+        return Path(config.settings.translation.models_dir).expanduser()
+    return config.paths.models
 
 
 def argos_package(directory: Path) -> ModuleType:

@@ -10,10 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import dedup, extract, language, relevance, translate
+from pipelines import dedup, extract, language, models, relevance, translate
 from pipelines.article import RawPage
-from pipelines.config import paths
-from pipelines.config.settings import get_settings
+from pipelines.config.config import Config
 from pipelines.store import Ingest
 from pipelines.terms.normalisation import analyse
 
@@ -75,12 +74,14 @@ class Pipeline:
         t.spooled += result.spooled
 
 
-def build_pipeline(store: Ingest, sources_keep_relevant: frozenset[str] = frozenset(),
+def build_pipeline(store: Ingest, config: Config,
+                   sources_keep_relevant: frozenset[str] = frozenset(),
                    topic_file: Path | None = None) -> tuple[Pipeline, list[str]]:
     """The stage pipeline with the configured topic and translator, plus notices."""
-    settings = get_settings()
-    profile = relevance.load_topic(topic_file or paths.default_topic())
-    translator, notices = translate.load_translator(settings.translation, settings.languages)
+    settings = config.settings
+    profile = relevance.load_topic(topic_file or config.paths.topic)
+    translator, notices = translate.load_translator(settings.translation, settings.languages,
+                                                    models.models_dir(config))
     pipeline = Pipeline(
         store=store,
         profile=profile,

@@ -21,6 +21,7 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ctranslate2
 
@@ -250,17 +251,17 @@ class Translator:
 
 
 def load_translator(
-    settings: TranslationSettings, languages: Iterable[str]
+    settings: TranslationSettings, languages: Iterable[str], directory: Path
 ) -> tuple[Translator | None, list[str]]:
     """A Translator for the installed lang→en pairs, and one notice line per missing pair.
 
     None only when translation is switched off (`mode: none`). With no model at all the
     Translator still marks articles pending, so `dozor translate` can fill them in.
+    `directory` holds the models (`pipelines.models.models_dir`).
     """
     if settings.mode == "none":
         return None, []
     languages = list(dict.fromkeys(languages))
-    directory = models.models_dir(settings)
     pairs: dict[str, PairModel] = {}
     notices: list[str] = []
     for lang in languages:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.config.config import ENVIRONMENT
 from pipelines.store.sqlite import SQLiteStore
 from tests.fake_es import FakeElasticsearch
 from tests.httpserver import NewsServer
@@ -61,14 +62,12 @@ def mt_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the user's data directory, outbox or models."""
-    monkeypatch.setenv("DOZOR_DATA_DIR", str(tmp_path / "data"))
-    for var in ("DOZOR_OUTBOX", "DOZOR_MODELS_DIR", "DOZOR_WARC_DIR", "DOZOR_SPOOL_DIR",
-                "DOZOR_CONFIG", "DOZOR_TOPIC", "DOZOR_SMTP_HOST", "ELASTICSEARCH_URL"):
+    """No test touches the user's data directory, outbox or models, nor sees a variable
+    of the user's that a Config reads; a test's entry point (the CLI, or Config.from_env
+    in the test) reads what the test set."""
+    for var in ENVIRONMENT:
         monkeypatch.delenv(var, raising=False)
-    from pipelines.config.settings import get_settings
-
-    get_settings.cache_clear()
+    monkeypatch.setenv("DOZOR_DATA_DIR", str(tmp_path / "data"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,15 +13,13 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
-from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
 
 from crawler.feeds import Entry, NotAFeed
-from crawler.settings import operational, setting_or_env
+from crawler.settings import setting_or_env
 from pipelines.archive import PageMeta
 from pipelines.config import paths
-from pipelines.config.settings import get_settings
 from pipelines.config.sources import Source, load_sources
 from pipelines.urls import canonicalize
 
@@ -46,19 +44,14 @@ class SourceScope:
 
 
 class DozorSpider(Spider):
-    """Takes `sources` (a list, or a sources.yaml path from `-a sources=FILE`) and applies
-    Dozor's operational crawl settings."""
+    """Takes `sources` (a list, or a sources.yaml path from `-a sources=FILE`); Dozor's
+    operational crawl settings come in through `crawler.settings.ConfigAddon`."""
 
     def __init__(self, sources: Sequence[Source] | str | Path | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._sources_arg = sources
         self.sources: list[Source] = []
-
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        super().update_settings(settings)
-        settings.setdict(operational(get_settings().crawl), priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from crawler.batches import PageProcessor
 from crawler.feeds import Entry, NotAFeed, UnsafeXML, parse_feed, parse_sitemap
 from crawler.middlewares import RefusedRequest, header_pairs
-from crawler.settings import setting_or_env
+from crawler.settings import run_config, setting_or_env
 from crawler.spiders.base import (
     DozorSpider,
     SourceScope,
@@ -72,13 +72,17 @@ class NewsSpider(DozorSpider):
 
         Crawl and index only; alerts are sent by `dozor run` (or `dozor alerts send`).
         """
-        from pipelines.process import build_pipeline
+        # start-up cost: Scrapy imports every spider module (the sources check too); the
+        # stages and a store load only when this spider runs without a given pipeline
         from pipelines.config.backend import store_options
+        from pipelines.process import build_pipeline
         from pipelines.store import open_store
 
-        store = open_store(**store_options(db=setting_or_env(crawler.settings, "DOZOR_DB")))
+        config = run_config(crawler.settings)
+        store = open_store(**store_options(config,
+                                           db=setting_or_env(crawler.settings, "DOZOR_DB")))
         keep = frozenset(s.name for s in self.sources if s.keep == "relevant")
-        pipeline, notices = build_pipeline(store, keep)
+        pipeline, notices = build_pipeline(store, config, keep)
         for notice in notices:
             log.warning("%s", notice)
         # item pipelines are closed (last batch written) before spider_closed fires
@@ -137,11 +141,8 @@ class NewsSpider(DozorSpider):
         log.warning("%s: %s %s: %s", meta["source"], meta["kind"], response.url, exc)
 
     def _linked_articles(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
-        """The web articles a channel's posts link to (`follow_links`), on any site but
-        the configured sources' own: those come through their feeds, as their articles."""
-        elsewhere = [e for e in entries
-                     if not any(scope.allows(e.url) for scope in self.scopes.values())]
-        yield from self._articles(response, elsewhere, None, anywhere=True, via=LINKED_FROM_POST)
+        """The web articles a channel's posts link to (`follow_links`), on any site."""
+        yield from self._articles(response, entries, None, anywhere=True, via=LINKED_FROM_POST)
 
     def _articles(self, response: Response, entries: Iterable[Entry],
                   doc_lang: str | None, anywhere: bool = False, via: str | None = None

@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from
+from dozor.cli.app import DbOption, EsOption, app, config_of, console, fail, store_from
 from dozor.cli.options import AlertsOption
 from dozor.lock import run_lock
 from pipelines.alert import (
     AlertReport,
     Rule,
     load_rules,
-    mailer_from_env,
+    mailer_for,
     queue_matches,
     send_pending,
 )
@@ -36,10 +36,12 @@ def _rules(alerts: Path | None) -> list[Rule]:
 
 
 @alerts_app.command("list")
-def list_rules(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) -> None:
+def list_rules(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = None,
+               es: EsOption = None) -> None:
     """The rules, their recipients and how many stories wait for each."""
+    config = config_of(ctx)
     rules = _rules(alerts)
-    with store_from(db, es) as store:
+    with store_from(config, db, es) as store:
         # one pending delivery per story: syndicated copies are folded into theirs
         waiting = Counter(d.rule for d in store.pending_deliveries())
         unmatched = len(store.unmatched_ids())
@@ -58,11 +60,12 @@ def list_rules(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = 
         console.print(f"[yellow]{unmatched} stored article(s) not matched against the rules "
                       "yet (a run stopped before its alert step): `dozor alerts send` or the "
                       "next `dozor run` matches them[/]")
-    console.print(f"digests go to: {mailer_from_env().describe()}", highlight=False)
+    console.print(f"digests go to: {mailer_for(config).describe()}", highlight=False)
 
 
 @alerts_app.command("test")
 def test_rule(
+    ctx: typer.Context,
     rule_name: Annotated[str, typer.Argument(metavar="RULE", help="The rule's name.")],
     alerts: AlertsOption = None,
     db: DbOption = None,
@@ -73,11 +76,12 @@ def test_rule(
     ] = False,
 ) -> None:
     """What RULE matches among the stored articles now, and its pending digest. Sends nothing."""
+    config = config_of(ctx)
     rules = {r.name: r for r in _rules(alerts)}
     rule = rules.get(rule_name)
     if rule is None:
         raise fail(f"no rule {rule_name!r}; the rules are: {', '.join(rules) or 'none'}")
-    with store_from(db, es) as store:
+    with store_from(config, db, es) as store:
         matched = stored_matches(store, rule)
         pending = {d.article_id: d for d in store.pending_deliveries(rule.name)}
         queued = story_articles(store, rule, list(pending))
@@ -104,14 +108,15 @@ def test_rule(
     console.print(f"`dozor alerts send` would send: [bold]{digest.subject}[/] "
                   f"to {', '.join(rule.spec.to)}", highlight=False, soft_wrap=True)
     if preview:
-        message = render(digest, mail_from())
+        message = render(digest, mail_from(config.env))
         text = message.get_body(("plain",))
         console.print(text.get_content() if text else "", highlight=False, markup=False,
                       soft_wrap=True)
 
 
 @alerts_app.command("send")
-def send(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) -> None:
+def send(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = None,
+         es: EsOption = None) -> None:
     """Send every rule's pending digest now: what a failed send left for the next run,
     and the matches of stories a stopped run stored but never matched.
 
@@ -119,11 +124,12 @@ def send(alerts: AlertsOption = None, db: DbOption = None, es: EsOption = None) 
     not be sent (its stories stay pending), 2 for a bad rules file or database, 75 when
     a run holds the lock.
     """
+    config = config_of(ctx)
     rules = _rules(alerts)
     report = AlertReport()
-    with run_lock("dozor alerts send"), store_from(db, es) as store:
+    with run_lock(config.paths.data, "dozor alerts send"), store_from(config, db, es) as store:
         queue_matches(store, rules, [], report)
-        send_pending(store, rules, mailer_from_env(), report)
+        send_pending(store, rules, mailer_for(config), report, config)
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
     if report.failed:

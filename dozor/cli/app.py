@@ -13,6 +13,7 @@ from rich.console import Console
 
 from dozor.cli.errors import DozorGroup, err_console, fail
 from pipelines.config.backend import store_options
+from pipelines.config.config import Config
 from pipelines.store import Store, open_store
 
 app = typer.Typer(
@@ -25,7 +26,20 @@ app = typer.Typer(
 )
 
 console = Console()
-__all__ = ["app", "console", "err_console", "fail", "store_from"]
+__all__ = ["app", "config_of", "console", "err_console", "fail", "store_from"]
+
+
+@app.callback()
+def _configure(ctx: typer.Context) -> None:
+    # the CLI is the entry point: the environment is read here, once, for the command
+    ctx.obj = Config.from_env()
+
+
+def config_of(ctx: typer.Context) -> Config:
+    """The Config the `dozor` callback built for this command."""
+    config = ctx.find_root().obj
+    assert isinstance(config, Config)
+    return config
 
 DbOption = Annotated[
     Path | None,
@@ -42,10 +56,10 @@ EsOption = Annotated[
 
 
 @contextmanager
-def store_from(db: Path | None, es: str | None) -> Iterator[Store]:
+def store_from(config: Config, db: Path | None, es: str | None) -> Iterator[Store]:
     if db and es:
         raise fail("give either --db or --es, not both")
-    store = open_store(**store_options(db, es))
+    store = open_store(**store_options(config, db, es))
     try:
         yield store
     finally:

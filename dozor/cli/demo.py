@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -18,7 +16,7 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from dozor.cli.app import app, console, fail
+from dozor.cli.app import app, config_of, console, fail
 from dozor.cli.search import results_table
 from dozor.demo.server import DemoServer
 from pipelines.store import ArticlesReader, open_store
@@ -26,25 +24,6 @@ from pipelines.store import ArticlesReader, open_store
 # Words in their dictionary forms: the index matches every inflection (колония finds
 # колонии, помилування finds помилуваних), in all three languages at once.
 SEARCH_EXAMPLE = "колония OR колонія OR colony"
-
-
-@contextmanager
-def _environment(**values: str | None) -> Iterator[None]:
-    """Set (or, with None, remove) environment variables for the duration of the demo."""
-    saved = {name: os.environ.get(name) for name in values}
-    try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _languages_table(store: ArticlesReader) -> Table:
@@ -88,6 +67,7 @@ def _text_part(message: EmailMessage) -> str:
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     keep: Annotated[
         Path | None,
         typer.Option("--keep", help="Keep the demo's database, WARC archive and outbox in "
@@ -107,14 +87,15 @@ def demo(
         work = keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         outbox = work / "outbox"
-        with DemoServer() as server, _environment(
-            DOZOR_ALLOWED_NETWORKS="127.0.0.1/32",  # the demo site and nothing else
-            DOZOR_SMTP_HOST=None,  # the digest goes to the outbox, never to a real server
-            DOZOR_OUTBOX=str(outbox),
-            DOZOR_WARC_DIR=str(work / "warc"),
-            DOZOR_SPOOL_DIR=str(work / "spool"),
-            DOZOR_TELEGRAM_URL=server.base,  # the demo's own channels, not t.me
-        ):
+        with DemoServer() as server:
+            base = config_of(ctx)
+            config = replace(base, paths=replace(
+                base.paths, outbox=outbox, warc=work / "warc", spool=work / "spool",
+            )).with_env(
+                DOZOR_ALLOWED_NETWORKS="127.0.0.1/32",  # the demo site and nothing else
+                DOZOR_SMTP_HOST=None,  # the digest goes to the outbox, never to a real server
+                DOZOR_TELEGRAM_URL=server.base,  # the demo's own channels, not t.me
+            )
             sources = work / "sources.yaml"
             sources.write_text(yaml.safe_dump(server.sources(), allow_unicode=True),
                                encoding="utf-8")
@@ -125,7 +106,7 @@ def demo(
             store = open_store(db=work / "demo.db")
             try:
                 with console.status("Crawling, extracting, classifying, indexing…"):
-                    report = run_cycle(store, sources_file=sources, log_level="ERROR")
+                    report = run_cycle(store, config, sources_file=sources, log_level="ERROR")
                 crawl = report.crawl
                 console.print(f"Fetched {crawl.get('pages', 0)} pages "
                               f"({crawl.get('requests', 0)} requests), stored "

@@ -11,7 +11,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from dozor.cli.app import DbOption, EsOption, app, err_console, fail, store_from
+from dozor.cli.app import DbOption, EsOption, app, config_of, err_console, fail, store_from
 from pipelines.article import Article
 
 
@@ -27,6 +27,7 @@ def _write_export(out: TextIO, articles: Iterable[Article], relevant_only: bool)
 
 @app.command()
 def export(
+    ctx: typer.Context,
     db: DbOption = None,
     es: EsOption = None,
     as_json: Annotated[
@@ -47,7 +48,7 @@ def export(
     translation_status, cluster_id."""
     if not as_json:
         raise fail("choose the output format: dozor export --json")
-    with store_from(db, es) as store:
+    with store_from(config_of(ctx), db, es) as store:
         if output is None:
             _write_export(sys.stdout, store.iter_articles(), relevant_only)
             return

@@ -15,19 +15,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dozor.cli.app import app, console, err_console, fail
+from dozor.cli.app import app, config_of, console, err_console, fail
 from pipelines import models
-from pipelines.config.settings import get_settings
 
 models_app = typer.Typer(
     help="Offline translation models (Argos Translate packages): install and list.",
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
-
-
-def _directory() -> Path:
-    return models.models_dir(get_settings().translation)
 
 
 def _size(n: int) -> str:
@@ -49,6 +44,7 @@ def _installed_line(model: models.InstalledModel) -> str:
 
 @models_app.command("install")
 def install(
+    ctx: typer.Context,
     langs: Annotated[list[str] | None, typer.Argument(
         help="Source languages to install a →en package for, e.g. ru uk.")] = None,
     file: Annotated[Path | None, typer.Option(
@@ -59,7 +55,7 @@ def install(
     if bool(langs) == bool(file):
         raise fail("give source languages (dozor models install ru uk) "
                    "or --file PATH.argosmodel, not both")
-    directory = _directory()
+    directory = models.models_dir(config_of(ctx))
     if file:
         model = models.install_file(file, directory)
         notice = models.fetch_sbd_model(model, download_ok=False)
@@ -87,9 +83,9 @@ def install(
 
 
 @models_app.command("list")
-def list_models() -> None:
+def list_models(ctx: typer.Context) -> None:
     """Installed translation packages: pair, version, size, sentence splitter, path."""
-    directory = _directory()
+    directory = models.models_dir(config_of(ctx))
     found = models.installed(directory)
     if not found:
         console.print(f"No translation models in {directory}. Install one with: "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dozor.cli.app import DbOption, EsOption, app, console, fail, store_from
+from dozor.cli.app import DbOption, EsOption, app, config_of, console, fail, store_from
 from dozor.cli.options import SourcesOption
 from dozor.cli.run import new_by_language
 from dozor.lock import run_lock
@@ -17,6 +17,7 @@ from pipelines.config.sources import load_sources
 
 @app.command()
 def reprocess(
+    ctx: typer.Context,
     warc: Annotated[Path | None, typer.Option(
         "--warc", help="A WARC file or a directory of them (default: the archive).",
         exists=True)] = None,
@@ -29,12 +30,13 @@ def reprocess(
     from dozor.run import reprocess_archive
     from pipelines.process import build_pipeline
 
+    config = config_of(ctx)
     keep = frozenset(s.name for s in load_sources(sources or paths.default_sources())
                      if s.keep == "relevant")
-    with run_lock("dozor reprocess"), store_from(db, es) as store:
-        pipeline, notices = build_pipeline(store, keep)
+    with run_lock(config.paths.data, "dozor reprocess"), store_from(config, db, es) as store:
+        pipeline, notices = build_pipeline(store, config, keep)
         try:
-            report = reprocess_archive(pipeline, warc)
+            report = reprocess_archive(pipeline, config, warc)
         except FileNotFoundError as exc:
             raise fail(str(exc)) from None
         table = new_by_language(store, pipeline.totals.new_ids)

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dozor.cli.app import DbOption, EsOption, app, console, store_from
+from dozor.cli.app import DbOption, EsOption, app, config_of, console, store_from
 from dozor.cli.options import (
     AlertsOption,
     PrivateOption,
@@ -71,6 +71,7 @@ def _crawl_line(figures: dict[str, int]) -> str:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     sources: SourcesOption = None,
     alerts: AlertsOption = None,
     db: DbOption = None,
@@ -93,12 +94,13 @@ def run(
     # start-up cost: Scrapy, Twisted and the stages load only for the commands that crawl
     from dozor.run import run_cycle
 
+    config = config_of(ctx)
     load_sources(sources or paths.default_sources())  # a bad file fails before the lock
     # and bad alert rules before the crawl, not after it with the run's stories waiting
     # for a fixed file
     load_rules(alerts or paths.default_alerts())
-    with run_lock("dozor run"), store_from(db, es) as store:
-        report = run_cycle(store, sources, alerts, allow_private_network,
+    with run_lock(config.paths.data, "dozor run"), store_from(config, db, es) as store:
+        report = run_cycle(store, config, sources, alerts, allow_private_network,
                            log_level=log_level(verbose))
         table = new_by_language(store, report.batches.new_ids)
 

@@ -11,16 +11,25 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from dozor.cli.app import DbOption, EsOption, app, console, err_console, fail, store_from
-from pipelines.config.settings import get_settings
+from dozor.cli.app import (
+    DbOption,
+    EsOption,
+    app,
+    config_of,
+    console,
+    err_console,
+    fail,
+    store_from,
+)
+from pipelines.config.config import Config
 from pipelines.store import SearchHit
 
 # pipelines.terms.snippets.snippet wraps each matched word in [ ]
 _MARKED = re.compile(r"\[([^\[\]]+)\]")
 
 
-def _check_lang(lang: str | None) -> None:
-    known = [*get_settings().languages, "other"]
+def _check_lang(config: Config, lang: str | None) -> None:
+    known = [*config.settings.languages, "other"]
     if lang is not None and lang not in known:
         raise fail(f"--lang {lang!r}: expected one of {', '.join(known)}")
 
@@ -80,6 +89,7 @@ def results_table(hits: list[SearchHit]) -> Table:
 
 @app.command()
 def search(
+    ctx: typer.Context,
     query: Annotated[
         str,
         typer.Argument(
@@ -99,8 +109,9 @@ def search(
     ] = False,
 ) -> None:
     """Search titles and texts (original and English) across every language, best first."""
-    _check_lang(lang)
-    with store_from(db, es) as store:
+    config = config_of(ctx)
+    _check_lang(config, lang)
+    with store_from(config, db, es) as store:
         hits = store.search(query, lang=lang, limit=limit)
     if as_json:
         for hit in hits:

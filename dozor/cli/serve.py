@@ -10,17 +10,18 @@ from dozor.cli.app import (
     DbOption,
     EsOption,
     app,
+    config_of,
     console,
     err_console,
     fail,
     store_from,
 )
 from dozor.ui.server import is_loopback, make_ui_server, url_of
-from pipelines.config.settings import get_settings
 
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     db: DbOption = None,
     es: EsOption = None,
     host: Annotated[str, typer.Option(
@@ -30,13 +31,14 @@ def serve(
         "--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
 ) -> None:
     """Search and read the index in a web browser: a local, read-only UI (Ctrl-C stops it)."""
-    languages = get_settings().languages
+    config = config_of(ctx)
+    languages = config.settings.languages
     if not is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] --host {host} is not a loopback address: anyone who "
             "can reach this machine on that address can read the whole index (the UI has "
             "no login).", highlight=False, soft_wrap=True)
-    with store_from(db, es) as store:
+    with store_from(config, db, es) as store:
         try:
             server = make_ui_server(store, host, port, languages)
         except OSError as exc:

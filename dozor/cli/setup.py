@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 from elasticsearch import ApiError, TransportError
 from rich.table import Table
 
-from dozor.cli.app import EsOption, app, console, fail
+from dozor.cli.app import EsOption, app, config_of, console, fail
 from index_config import DEFAULT_PREFIX, IndexNames
 from index_config.install import Change, SetupError, import_kibana, install_elasticsearch
 from pipelines.store.elastic import Credentials, connect, describe, safe_url
@@ -19,6 +18,7 @@ ANALYZER_CHOICES = {"auto": None, "plugin": True, "fallback": False}
 
 @app.command("setup")
 def setup(
+    ctx: typer.Context,
     es: EsOption = None,
     kibana: Annotated[
         str | None,
@@ -41,14 +41,16 @@ def setup(
     ELASTIC_CA_CERTS (Kibana: KIBANA_CA_CERTS, else the same)."""
     if ukrainian not in ANALYZER_CHOICES:
         raise fail(f"--ukrainian-analyzer takes auto, plugin or fallback, not {ukrainian!r}")
-    kibana = kibana or os.environ.get("KIBANA_URL") or None
+    config = config_of(ctx)
+    kibana = kibana or config.get("KIBANA_URL")
     names = IndexNames(prefix)
-    credentials = Credentials.from_environ(os.environ)
-    client = connect(es or os.environ.get("ELASTICSEARCH_URL"), credentials=credentials)
+    credentials = Credentials.from_environ(config.env)
+    es = es or config.get("ELASTICSEARCH_URL")
+    client = connect(es, credentials=credentials)
     try:
         changes = install_elasticsearch(client, names, ANALYZER_CHOICES[ukrainian])
     except (ApiError, TransportError) as exc:
-        where = safe_url(es or os.environ.get("ELASTICSEARCH_URL", ""))
+        where = safe_url(es or "")
         raise fail(f"cannot set up Elasticsearch at {where}: {describe(exc)}") from None
     finally:
         client.close()
@@ -56,7 +58,7 @@ def setup(
         try:
             changes.append(import_kibana(
                 kibana, names, headers=credentials.http_headers(),
-                ca_certs=os.environ.get("KIBANA_CA_CERTS") or credentials.ca_certs,
+                ca_certs=config.get("KIBANA_CA_CERTS") or credentials.ca_certs,
             ))
         except SetupError as exc:
             _report(changes)

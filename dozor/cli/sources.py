@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from dozor.cli.app import app, console
+from dozor.cli.app import app, config_of, console
 from dozor.cli.options import PrivateOption, SourcesOption, VerboseOption, log_level
 from pipelines.config import paths
 from pipelines.config.sources import load_sources
@@ -28,7 +28,8 @@ def check(
     from crawler.runner import check_sources
 
     loaded = load_sources(sources or paths.default_sources())
-    results = check_sources(loaded, allow_private_network, log_level=log_level(verbose))
+    results = check_sources(loaded, config_of(ctx), allow_private_network,
+                            log_level=log_level(verbose))
     table = Table(show_lines=False, expand=True)
     for name in ("source", "kind", "url", "status", "format", "items", "newest", "problem"):
         table.add_column(name, overflow="fold", no_wrap=name in ("kind", "status", "items"))

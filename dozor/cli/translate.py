@@ -7,14 +7,24 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dozor.cli.app import DbOption, EsOption, app, console, err_console, fail, store_from
+from dozor.cli.app import (
+    DbOption,
+    EsOption,
+    app,
+    config_of,
+    console,
+    err_console,
+    fail,
+    store_from,
+)
 from pipelines.backfill import count_pending, requeue_failed, translate_pending
-from pipelines.config.settings import get_settings
+from pipelines.models import models_dir
 from pipelines.translate import load_translator
 
 
 @app.command("translate")
 def translate(
+    ctx: typer.Context,
     db: DbOption = None,
     es: EsOption = None,
     limit: Annotated[int | None, typer.Option(
@@ -27,8 +37,10 @@ def translate(
     Safe to interrupt and run again: each chunk is saved as it is done, and only
     articles still pending are taken up.
     """
-    settings = get_settings()
-    translator, notices = load_translator(settings.translation, settings.languages)
+    config = config_of(ctx)
+    settings = config.settings
+    translator, notices = load_translator(settings.translation, settings.languages,
+                                          models_dir(config))
     if translator is None:
         raise fail("translation is switched off (translation.mode: none in the settings file)")
     for notice in notices:
@@ -36,7 +48,7 @@ def translate(
     if not translator.pairs:
         raise fail("no translation model is installed, so nothing can be translated", code=1)
     counts = {"done": 0, "failed": 0, "skipped": 0}
-    with store_from(db, es) as store:
+    with store_from(config, db, es) as store:
         if retry_failed:
             console.print(f"{requeue_failed(store)} failed translation(s) queued again")
         total = count_pending(store, set(translator.pairs))

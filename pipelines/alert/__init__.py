@@ -1,7 +1,7 @@
 """Alerts: rules over new articles, one digest email per rule, a delivery log in the Store."""
 
 from pipelines.alert.delivery import AlertReport, DigestOutcome, notify, queue_matches, send_pending
-from pipelines.alert.mailer import DeliveryError, mailer_from_env
+from pipelines.alert.mailer import DeliveryError, mailer_for
 from pipelines.alert.rules import Rule, load_rules
 
 __all__ = [
@@ -10,7 +10,7 @@ __all__ = [
     "DigestOutcome",
     "Rule",
     "load_rules",
-    "mailer_from_env",
+    "mailer_for",
     "notify",
     "queue_matches",
     "send_pending",

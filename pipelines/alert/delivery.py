@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.alert.digest import build_digest, render
-from pipelines.alert.mailer import DeliveryError, Mailer, OutboxMailer, mail_from, mailer_from_env
+from pipelines.alert.mailer import DeliveryError, Mailer, OutboxMailer, mail_from, mailer_for
 from pipelines.alert.rules import Rule, load_rules
 from pipelines.article import Article
-from pipelines.config import paths
+from pipelines.config.config import Config
 from pipelines.store import AlertStore, Delivery, DeliveryLog
 
 log = logging.getLogger(__name__)
@@ -136,15 +136,16 @@ def _record(store: DeliveryLog, rule: str, matched: list[Article], report: Alert
 
 
 def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
-                 report: AlertReport) -> None:
-    """One digest per rule from all its pending deliveries; settle interrupted ones."""
+                 report: AlertReport, config: Config) -> None:
+    """One digest per rule from all its pending deliveries; settle interrupted ones
+    (`config` gives the From address and the outbox their copies are kept in)."""
     report.rules = len(rules)
     report.via = mailer.describe()
-    sender = mail_from()
+    sender = mail_from(config.env)
     for rule in rules:
         deliveries = store.pending_deliveries(rule.name)
         _settle_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
-                            sender, report)
+                            sender, config.paths.outbox, report)
         pending = [d.article_id for d in deliveries if d.status == "pending"]
         digest = build_digest(rule, story_articles(store, rule, pending))
         if digest is None:
@@ -193,7 +194,7 @@ def story_articles(store: AlertStore, rule: Rule, ids: Sequence[str]) -> list[Ar
 
 
 def _settle_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery], sender: str,
-                        report: AlertReport) -> None:
+                        outbox: Path, report: AlertReport) -> None:
     by_message: dict[str, list[str]] = {}
     for d in deliveries:
         by_message.setdefault(d.message_id or "", []).append(d.article_id)
@@ -203,7 +204,7 @@ def _settle_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery
         digest = build_digest(rule, story_articles(store, rule, ids), limit=len(ids))
         detail = "its articles are no longer stored"
         if digest is not None:
-            copy = OutboxMailer(paths.outbox_dir())
+            copy = OutboxMailer(outbox)
             try:
                 detail = "copy kept at " + copy.send(render(digest, sender), prefix="unconfirmed-")
             except DeliveryError as exc:
@@ -212,7 +213,7 @@ def _settle_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery
                                             "unconfirmed", detail))
 
 
-def notify(store: AlertStore, rules_file: Path, new_ids: Sequence[str],
+def notify(store: AlertStore, rules_file: Path, new_ids: Sequence[str], config: Config,
            mailer: Mailer | None = None) -> AlertReport:
     """Queue the matches of every article awaiting the rules, then send every rule's
     pending digest.
@@ -225,5 +226,5 @@ def notify(store: AlertStore, rules_file: Path, new_ids: Sequence[str],
     rules = load_rules(rules_file)
     report = AlertReport()
     queue_matches(store, rules, new_ids, report)
-    send_pending(store, rules, mailer or mailer_from_env(), report)
+    send_pending(store, rules, mailer or mailer_for(config), report, config)
     return report

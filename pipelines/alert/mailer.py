@@ -1,9 +1,9 @@
 """Handing a digest over: to an SMTP server, or to `.eml` files in the outbox folder.
 
-SMTP comes from the environment (DOZOR_SMTP_HOST, _PORT, _TLS none|starttls|ssl, _USER,
-_PASSWORD, _TIMEOUT, _CAFILE; DOZOR_MAIL_FROM). Without DOZOR_SMTP_HOST each digest
-is written to `pipelines.config.paths.outbox_dir()` instead, so a machine with no mail set up
-still keeps every alert.
+SMTP comes from the environment, as the Config read it (DOZOR_SMTP_HOST, _PORT, _TLS
+none|starttls|ssl, _USER, _PASSWORD, _TIMEOUT, _CAFILE; DOZOR_MAIL_FROM). Without
+DOZOR_SMTP_HOST each digest is written to the outbox (`Config.paths.outbox`) instead,
+so a machine with no mail set up still keeps every alert.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
-from pipelines.config import paths
+from pipelines.config.config import Config
 from pipelines.errors import ConfigError, DozorError
 
 TLS_MODES = ("none", "starttls", "ssl")
@@ -33,7 +33,7 @@ class DeliveryError(DozorError, RuntimeError):
     """The digest was not handed over; str() says to whom and why."""
 
 
-def mail_from(env: Mapping[str, str] = os.environ) -> str:
+def mail_from(env: Mapping[str, str]) -> str:
     return env.get("DOZOR_MAIL_FROM") or DEFAULT_FROM
 
 
@@ -48,7 +48,7 @@ class SmtpSettings:
     cafile: str | None = None  # a private CA for the relay's certificate
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> SmtpSettings | None:
+    def from_env(cls, env: Mapping[str, str]) -> SmtpSettings | None:
         host = env.get("DOZOR_SMTP_HOST", "").strip()
         if not host:
             return None
@@ -170,8 +170,9 @@ def eml_name(message: EmailMessage, prefix: str = "") -> str:
     return f"{prefix}{stamp}-{rule}-{digest}.eml"
 
 
-def mailer_from_env(env: Mapping[str, str] = os.environ) -> Mailer:
-    settings = SmtpSettings.from_env(env)
+def mailer_for(config: Config) -> Mailer:
+    """SMTP when DOZOR_SMTP_HOST is set, else the outbox folder."""
+    settings = SmtpSettings.from_env(config.env)
     if settings is None:
-        return OutboxMailer(paths.outbox_dir())
+        return OutboxMailer(config.paths.outbox)
     return SmtpMailer(settings)

@@ -1,17 +1,15 @@
 """Operational settings (not sources, topics or rules): one optional YAML file.
 
-Looked up at $DOZOR_CONFIG, else `dozor.yaml` in the data directory; every field has
-a working default, so the file is only needed to change something.
+Looked up at $DOZOR_CONFIG, else `dozor.yaml` in the data directory (by
+`pipelines.config.config.Paths`); every field has a working default, so the file is
+only needed to change something.
 """
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pipelines.config import paths
 from pipelines.config.yamlfile import StrictModel, load_yaml
 
 
@@ -45,15 +43,6 @@ class Settings(StrictModel):
     translation: TranslationSettings = TranslationSettings()
 
 
-def settings_path() -> Path | None:
-    env = os.environ.get("DOZOR_CONFIG")
-    if env:
-        return Path(env)
-    candidate = paths.data_dir() / "dozor.yaml"
-    return candidate if candidate.exists() else None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    path = settings_path()
+def load_settings(path: Path | None) -> Settings:
+    """The settings file at `path`; every default when there is none."""
     return load_yaml(path, Settings) if path else Settings()
