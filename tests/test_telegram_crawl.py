@@ -309,4 +309,4 @@ def test_sources_check_reports_each_channel(crawl: Crawl, tmp_path: Path) -> Non
     assert "no public web preview" in rows[f"{crawl.server.base}/s/closed_chan"]
     assert "does not exist" in rows[f"{crawl.server.base}/s/ghost_channel"]
     assert "does not exist (HTTP 404)" in rows[f"{crawl.server.base}/s/gone_channel"]
-    assert "1 of 4 feeds/sitemaps/listings/channels answered" in result.stdout
+    assert "1 of 4 feeds/sitemaps/listings answered" in result.stdout

@@ -40,7 +40,7 @@ def check(
                       r.problem or "", style=style)
     console.print(table)
     bad = sum(not r.ok for r in results)
-    console.print(f"{len(results) - bad} of {len(results)} feeds/sitemaps/listings/channels "
-                  "answered with something readable", highlight=False)
+    console.print(f"{len(results) - bad} of {len(results)} feeds/sitemaps/listings answered "
+                  "with something readable", highlight=False)
     if bad:
         raise typer.Exit(1)
