@@ -121,7 +121,11 @@ class _Terms:
         if len(slots) == 1:
             slot = slots[0]
             if slot.glob is not None:
-                return {"wildcard": {TERMS_FIELD: {"value": slot.glob}}}
+                wildcard = {"wildcard": {TERMS_FIELD: {"value": slot.glob}}}
+                if not slot.forms:
+                    return wildcard
+                # the terms of the words it stands for that the pattern does not fit
+                return _should([wildcard, {"terms": {TERMS_FIELD: sorted(slot.forms)}}])
             forms = sorted(slot.forms)
             if len(forms) == 1:
                 return {"term": {TERMS_FIELD: forms[0]}}
@@ -141,7 +145,8 @@ class _Terms:
             else:
                 prefix = _WILDCARD.split(slot.glob, 1)[0]
                 if prefix:
-                    covers.append(frozenset({_fts5_quote(prefix) + "*"}))
+                    covers.append(frozenset({_fts5_quote(prefix) + "*"}
+                                            | {_fts5_quote(f) for f in slot.forms}))
         return _best_cover(covers)
 
     def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
@@ -283,6 +288,21 @@ class Query:
 
     def to_es(self) -> dict[str, Any]:
         return self._root.es()
+
+    def unmatchable_wildcards(self) -> list[str]:
+        """The query's wildcards, as written, that fit no word Dozor knows: a text
+        would hold a term they match only by chance (said at load, not an error)."""
+        out = []
+        pending: list[_Node] = [self._root]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, _And | _Or):
+                pending.extend(node.children)
+            elif isinstance(node, _Not):
+                pending.append(node.child)
+            elif isinstance(node, _Terms) and not all(s.can_match() for s in node.pattern.slots):
+                out.append(node.text)
+        return sorted(out)
 
     def fts5_candidates(self, column: str | None = None) -> str | None:
         """An FTS5 MATCH expression over the normalised terms that every matching

@@ -29,6 +29,7 @@ found anywhere in the article (for highlighting and for the analyst to see why).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_uniq
 from pipelines.errors import ConfigError
 from pipelines.query import Query, QueryError, parse_query
 from pipelines.terms.matching import TermDoc
+
+log = logging.getLogger(__name__)
 
 
 class TopicRule(StrictModel):
@@ -146,6 +149,10 @@ def load_topic(path: Path | str) -> TopicProfile:
                 f"{path}: rules[{i}] ({rule.name}) → query{at}: {exc.reason} "
                 f"at line {exc.line}, column {exc.column} of the query"
             ) from None
+        for wildcard in query.unmatchable_wildcards():
+            log.warning("%s: rules[%d] (%s): the wildcard %s fits no known word and can "
+                        "only match by chance; write the word itself", path, i, rule.name,
+                        wildcard)
         rules.append(CompiledRule(rule.name, rule.weight, query, rule.window))
     return TopicProfile(spec.name, spec.title or spec.name, tuple(spec.languages),
                         spec.threshold, tuple(rules))

@@ -326,3 +326,62 @@ def test_fts5_hit_count_on_selective_query(fts: sqlite3.Connection) -> None:
     expr = parse_query("Пригожин AND lang:ru").fts5_candidates()
     rows = {r[0] for r in fts.execute("SELECT rowid FROM idx WHERE idx MATCH ?", (expr,))}
     assert rows == {2}
+
+
+# --- wildcards mean the words written that way ---------------------------------------
+
+WILDCARD_TEXTS = [
+    # (language, wildcard, texts it must match, a text it must not match)
+    ("en", "mobiliz*", ["The mobilization of convicts began.", "Convicts were mobilized."],
+     "The mobs were dispersed."),
+    ("en", "inmate*", ["Two inmates escaped.", "An inmate wrote to us."], "Immates? No."),
+    ("ru", "осуждённ*", ["Осужденных отправили на фронт.", "Осуждённые подписали контракты."],
+     "Суд осудил его заочно."),
+    ("ru", "мобилиз*", ["Мобилизованных заключённых стало больше.", "Мобилизация идёт."],
+     "Мобильные телефоны изъяли."),
+    ("uk", "ув'язнен*", ["Серед ув’язнених є хворі.", "Увʼязнені підписали контракт."],
+     "В'язниця переповнена."),
+    ("uk", "в'язню*", ["Адвокат пише в’язню щотижня.", "Він передав в'язню ліки."],
+     "В'язниця переповнена."),
+]
+
+
+@pytest.mark.parametrize(("lang", "wildcard", "texts", "other"), WILDCARD_TEXTS,
+                         ids=[w for _, w, _, _ in WILDCARD_TEXTS])
+def test_wildcards_match_the_words_written_that_way(fts: sqlite3.Connection, lang: str,
+                                                    wildcard: str, texts: list[str],
+                                                    other: str) -> None:
+    query = parse_query(wildcard)
+    dsl = json.loads(json.dumps(query.to_es()))
+    articles = analyse([_article(100 + i, lang, "", t) for i, t in enumerate([*texts, other])])
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE idx USING fts5(terms, tokenize='unicode61 "
+               "remove_diacritics 0')")
+    db.executemany("INSERT INTO idx(rowid, terms) VALUES (?, ?)",
+                   [(i, a.terms) for i, a in enumerate(articles)])
+    candidates = {r[0] for r in db.execute("SELECT rowid FROM idx WHERE idx MATCH ?",
+                                           (query.fts5_candidates(),))}
+    for i, article in enumerate(articles):
+        expected = i < len(texts)
+        assert query.matches(article) is expected, (article.text, article.terms)
+        # Elasticsearch (the DSL sent on the `terms` field) decides the same, and the
+        # FTS5 prefilter SQLite runs first never drops a match
+        assert es_eval(dsl, _es_doc(article)) is expected, dsl
+        assert not expected or i in candidates
+
+
+def test_a_wildcard_whose_prefix_outruns_the_stem_is_sent_with_the_stem() -> None:
+    assert parse_query("mobiliz*").to_es() == {"bool": {"should": [
+        {"wildcard": {"terms": {"value": "mobiliz*"}}},
+        {"terms": {"terms": ["mobil"]}}], "minimum_should_match": 1}}
+    assert parse_query("mobiliz*").fts5_candidates() == '"mobil" OR "mobiliz"*'
+
+
+@pytest.mark.parametrize(("text", "unmatchable"), [
+    ("organi?ation OR recruit*", ["organi?ation"]),
+    ("колон?ия AND вербов*", ["колон?ия"]),
+    ("колон?ія OR NOT в'язню*", ["колон?ія"]),
+    ("mobiliz* OR вербую* OR по*", []),
+])
+def test_wildcards_that_fit_no_word_are_named(text: str, unmatchable: list[str]) -> None:
+    assert parse_query(text).unmatchable_wildcards() == unmatchable

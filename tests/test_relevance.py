@@ -382,6 +382,10 @@ VOCABULARY_EN = [
          "Convicts from the Gulag were sent to the front in penal battalions during the "
          "Second World War, the new book shows.",
          False),
+    Case("en-mobile-phones", "en",
+         "Guards seize mobile phones in a penal colony",
+         "Inmates of the colony ran scams with smuggled mobile phones, prosecutors said.",
+         False),
     Case("en-hr-recruiting", "en",
          "Recruiting drivers: what hiring managers get wrong",
          "Recruiters screen candidates for logistics jobs; a recruiter checks experience "
@@ -537,6 +541,30 @@ def test_load_errors_name_file_rule_and_position(tmp_path: Path, rules: list[dic
         load_topic(path)
     assert str(info.value).startswith(str(path))
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("lang", "rule", "text"), [
+    ("en", "mobiliz*", "Convicts were mobilized in May"),
+    ("ru", "мобилиз*", "Мобилизованных заключённых отправили на фронт"),
+    ("uk", "в'язню*", "Адвокат передав в’язню ліки"),
+])
+def test_a_wildcard_matches_the_words_written_that_way(tmp_path: Path, lang: str, rule: str,
+                                                       text: str) -> None:
+    profile = load_topic(_profile(tmp_path, [{"name": "w", "weight": 1.0, "query": rule}]))
+    article = classify(analyse([_article(lang, lang, text)]), profile)[0]
+    assert article.relevant and article.matched_terms == [rule]
+
+
+@pytest.mark.parametrize("wildcard", ["organi?ation", "колон?ия", "колон?ія"])
+def test_a_wildcard_that_fits_no_word_is_named_at_load(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, wildcard: str) -> None:
+    path = _profile(tmp_path, [{"name": "good", "weight": 1.0, "query": "recruit* OR вербов*"},
+                               {"name": "odd", "weight": 1.0, "query": f"тюрьма OR {wildcard}"}])
+    with caplog.at_level("WARNING", logger="pipelines.relevance"):
+        load_topic(path)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: rules[1] (odd): the wildcard {wildcard} fits no known word and can only "
+        "match by chance; write the word itself"]
 
 
 def test_query_error_line_in_a_block_scalar(tmp_path: Path) -> None:

@@ -15,22 +15,44 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pipelines.errors import DozorError
-from pipelines.terms.normalisation import QUERY_TOKEN_RE, clean, fold, query_forms
+from pipelines.terms.normalisation import (
+    MIN_EXPANDED_PREFIX,
+    QUERY_TOKEN_RE,
+    clean,
+    fold,
+    query_forms,
+    wildcard_forms,
+    wildcard_prefix,
+    wildcard_regex,
+    wildcard_words,
+)
 
-
-@lru_cache(maxsize=4096)
-def wildcard_regex(glob: str) -> re.Pattern[str]:
-    """`*` any run of characters, `?` exactly one; everything else literal."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
-                              for c in glob), re.DOTALL)
+__all__ = ["Pattern", "Slot", "TermDoc", "TermError", "term_doc", "wildcard_regex"]
 
 
 @dataclass(frozen=True)
 class Slot:
-    """One word position of a query term: a set of normalised forms, or a wildcard."""
+    """One word position of a query term: a set of normalised forms, or a wildcard.
+
+    A wildcard matches the normalised terms it fits and, beside them, `forms`
+    (`wildcard_forms`: ``mobiliz*`` also matches the stem ``mobil``). Both backends
+    match exactly these."""
 
     forms: frozenset[str] = frozenset()
     glob: str | None = None  # wildcard over normalised terms (lower-cased, ё -> е)
+
+    @classmethod
+    def wildcard(cls, word: str) -> Slot:
+        glob = fold(word)
+        return cls(wildcard_forms(glob), glob)
+
+    def can_match(self) -> bool:
+        """False for a wildcard that fits no word Dozor knows (a text could hold a term
+        it fits only by chance); a short prefix is taken to match."""
+        if self.glob is None or self.forms:
+            return True
+        return (len(wildcard_prefix(self.glob)) < MIN_EXPANDED_PREFIX
+                or bool(wildcard_words(self.glob)))
 
 
 class TermError(DozorError, ValueError):
@@ -54,7 +76,7 @@ class Pattern:
         slots = []
         for word in words:
             if "*" in word or "?" in word:
-                slots.append(Slot(glob=fold(word)))
+                slots.append(Slot.wildcard(word))
             else:
                 slots.append(Slot(forms=query_forms(word)))
         if len(slots) > 1 and any(s.glob for s in slots):
@@ -129,7 +151,9 @@ class TermDoc:
         found = self._globs.get(slot.glob)
         if found is None:
             rx = wildcard_regex(slot.glob)
-            found = self._globs[slot.glob] = [t for t in self.index if rx.fullmatch(t)]
+            found = [t for t in self.index if rx.fullmatch(t)]
+            found += [form for form in slot.forms if form in self.index]
+            self._globs[slot.glob] = found
         return found
 
     def has(self, slot: Slot) -> bool:

@@ -20,7 +20,10 @@ Every text field of an article becomes a list of normalised tokens:
 
 A text gets one normalised token per word, so positions (and phrases) are preserved.
 A query word gets every normalised form its inflections could have in a text
-(`query_forms`), because a text's word was lemmatised without knowing the query.
+(`query_forms`), because a text's word was lemmatised without knowing the query. A
+wildcard means the words written that way (`wildcard_forms`): ``mobiliz*`` finds
+mobilization, whose stem is ``mobil``, and ``вербу*`` finds ``вербуют`` (lemma
+``вербовать``), not only the normalised terms that begin with what was written.
 
 Matching these terms is `pipelines.terms.matching`; passages around them are
 `pipelines.terms.snippets`.
@@ -200,6 +203,94 @@ def query_forms(word: str) -> frozenset[str]:
                 if not participle or _parse_lemma(form) == lemma:
                     forms.add(_lemma(clean(form.word), lang))
     return frozenset(forms)
+
+
+@lru_cache(maxsize=4096)
+def wildcard_regex(glob: str) -> re.Pattern[str]:
+    """`*` any run of characters, `?` exactly one; everything else literal."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in glob), re.DOTALL)
+
+
+# Endings English words take, for the words a Latin wildcard stands for: Snowball turns
+# them into stems shorter than what was written (mobiliz-ation -> "mobil").
+_ENGLISH_ENDINGS = (
+    "", "s", "es", "e", "ed", "d", "ing", "er", "ers", "or", "ors", "ion", "ions", "ation",
+    "ations", "ment", "ments", "al", "ally", "ly", "ity", "ities", "ive", "ives", "ness",
+    "able", "ible", "ism", "ist", "ists", "ize", "ized", "izes", "izing", "ise", "ised",
+    "ising", "ization", "isation", "y", "ies", "ied", "ee", "ees", "ency", "ence", "ance",
+    "ant", "ants", "ent", "ents", "ous", "ful", "less", "ship", "ary", "ery", "ate", "ated",
+)
+_CYRILLIC_ENDINGS = ("", "а", "ы", "у", "ом", "ов", "е", "и", "я", "ой", "ий", "ый")
+# Dictionary words read per language for one Cyrillic wildcard: a prefix that begins
+# more words than this is short enough that its lemmas begin with it too.
+MAX_WILDCARD_WORDS = 5000
+MIN_EXPANDED_PREFIX = 3
+
+
+@lru_cache(maxsize=4096)
+def wildcard_words(glob: str) -> frozenset[str]:
+    """The normalised terms of the words `glob` (a cleaned, ё-folded query word with *
+    or ?) stands for, as a text holds them: Cyrillic words from the pymorphy3
+    dictionaries (ё restored where the dictionary writes it), Latin words as the
+    written prefix with each English ending. Empty when no such word is known, and for
+    a prefix shorter than MIN_EXPANDED_PREFIX (it is broad enough as it is)."""
+    surface = wildcard_regex(glob)
+    prefix = wildcard_prefix(glob)
+    if len(prefix) < MIN_EXPANDED_PREFIX:
+        return frozenset()
+    if not _CYRILLIC_RE.search(glob):
+        words = (prefix + ending for ending in _ENGLISH_ENDINGS)
+        return frozenset(_stem(w) for w in words if surface.fullmatch(w))
+    found: set[str] = set()
+    for lang in _possible_langs(glob):
+        dictionary = _morph(lang).dictionary.words
+        seen = 0
+        for start in _yo_variants(prefix):
+            for word in dictionary.iterkeys(start):
+                seen += 1
+                if seen > MAX_WILDCARD_WORDS:
+                    break
+                if surface.fullmatch(fold(word)):
+                    found.add(_lemma(word, lang))
+    if not found:
+        # a name or a new word: what pymorphy3 guesses for the prefix and a few endings
+        for lang in _possible_langs(glob):
+            found.update(_lemma(w, lang) for w in (prefix + e for e in _CYRILLIC_ENDINGS)
+                         if surface.fullmatch(w))
+    return frozenset(found)
+
+
+@lru_cache(maxsize=4096)
+def wildcard_forms(glob: str) -> frozenset[str]:
+    """The terms a wildcard matches beside those it fits: the normalised terms of the
+    words it stands for that it does not fit. English stems are often shorter than
+    the written prefix (``mobiliz*``: ``mobil``), so they are always added. A Russian
+    or Ukrainian lemma is a whole word, which the wildcard fits unless the prefix runs
+    into a changing stem (``вербую*``: ``вербовать``): lemmas are added only when the
+    wildcard fits none of them, since each one also brings the forms that are written
+    otherwise (every form of ``вербовать``)."""
+    rx = wildcard_regex(glob)
+    words = wildcard_words(glob)
+    unfit = frozenset(t for t in words if not rx.fullmatch(t))
+    if _CYRILLIC_RE.search(glob) and len(unfit) < len(words):
+        return frozenset()
+    return unfit
+
+
+def wildcard_prefix(glob: str) -> str:
+    """The letters of a wildcard before its first * or ?."""
+    return re.split(r"[*?]", glob, maxsplit=1)[0]
+
+
+def _yo_variants(prefix: str) -> list[str]:
+    """`prefix` with each е also read as ё (the dictionaries keep ё; queries fold it)."""
+    variants = [""]
+    for c in prefix:
+        variants = [v + x for v in variants for x in (("е", "ё") if c == "е" else (c,))]
+        if len(variants) > 16:
+            return [prefix]
+    return variants
 
 
 def _possible_langs(word: str) -> tuple[str, ...]:
