@@ -26,6 +26,7 @@ from bench.corpus import DEFAULT_PAGES, load_pages
 from pipelines import extract, language
 from pipelines.article import Article, utcnow
 from pipelines.dedup import dedup
+from pipelines.query import parse_query
 from pipelines.store.sqlite import SQLiteStore
 from pipelines.terms.normalisation import analyse
 
@@ -118,8 +119,9 @@ def main() -> None:
 
         print("\nsearch latency (median of 20, limit 20):")
         for query in QUERIES:
-            hits = batched.search(query)
-            runs = [timed(lambda q=query: batched.search(q)) for _ in range(20)]
+            # compiled and searched, as `dozor search` does
+            hits = batched.search(parse_query(query))
+            runs = [timed(lambda q=query: batched.search(parse_query(q))) for _ in range(20)]
             print(f"  {statistics.median(runs) * 1000:7.1f} ms  {len(hits):3d} hits  {query}")
         for store in (batched, crawl, single):
             store.close()

@@ -5,7 +5,7 @@ own `translate()`, on the same installed package and the same articles, in one r
 
 The package has the shape of Argos Translate's ru->en model (Transformer base: 6+6
 layers, d_model 512, 8 heads, ffn 2048, 32k shared vocabulary, int8), built by
-tests/mt_model.py with set weights that copy the source token by token: the compute
+tests/support/mt_model.py with set weights that copy the source token by token: the compute
 per token is a real model's, and each output is as long as its input, so decoding
 lengths are realistic. Its SentencePiece model is trained on the corpus texts, and
 both paths split sentences with the package's MiniSBD model. The texts are the
@@ -26,7 +26,7 @@ from pipelines import extract, language, models
 from pipelines.article import Article
 from pipelines.config.settings import TranslationSettings
 from pipelines.translate import Translator, load_translator
-from tests.mt_model import TRANSFORMER_BASE, build_package
+from tests.support.mt_model import TRANSFORMER_BASE, build_package
 
 
 def russian_articles(pages_dir: Path) -> list[Article]:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,14 +7,12 @@ import pytest
 
 from pipelines.config.config import ENVIRONMENT
 from pipelines.store.sqlite import SQLiteStore
-from tests.fake_es import FakeElasticsearch
-from tests.httpserver import NewsServer
-from tests.smtpserver import SmtpServer
+from tests.fakes.elasticsearch import FakeElasticsearch
+from tests.support.httpserver import NewsServer
+from tests.support.smtpserver import SmtpServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PAGES = REPO.parent / "shared" / "fixtures" / "pages"
-# read before the autouse fixture below clears it for every other test
-LIVE_ES_URL = os.environ.get("ELASTICSEARCH_URL")
 
 
 @pytest.fixture
@@ -53,8 +50,8 @@ def fake() -> Iterator[FakeElasticsearch]:
 
 @pytest.fixture(scope="session")
 def mt_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Toy ru→en and uk→en Argos packages (.argosmodel), built once: tests/mt_model.py."""
-    from tests.mt_model import build_package
+    """Toy ru→en and uk→en Argos packages (.argosmodel), built once: tests/support/mt_model.py."""
+    from tests.support.mt_model import build_package
 
     out = tmp_path_factory.mktemp("mt")
     return {lang: build_package(out, lang) for lang in ("ru", "uk")}

@@ -12,7 +12,7 @@ from pipelines.alert import notify
 from pipelines.alert.mailer import SmtpMailer, SmtpSettings
 from pipelines.config import paths
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import (
+from tests.support.alerts import (
     COPIES,
     LEADS,
     OFF_TOPIC,
@@ -21,7 +21,7 @@ from tests.alert_helpers import (
     rules_file,
     stored_corpus,
 )
-from tests.smtpserver import SmtpServer, closed_port
+from tests.support.smtpserver import SmtpServer, closed_port
 
 runner = CliRunner()
 

@@ -25,9 +25,9 @@ from dozor.cli import app
 from pipelines.config.backend import store_options
 from pipelines.store import Store, open_store
 from tests.conftest import REPO
-from tests.fake_es import ApiFailure, FakeElasticsearch
-from tests.httpserver import NewsServer
-from tests.smtpserver import SmtpServer
+from tests.fakes.elasticsearch import ApiFailure, FakeElasticsearch
+from tests.support.httpserver import NewsServer
+from tests.support.smtpserver import SmtpServer
 from tests.test_end_to_end import GOLD, _check_digest, _dozor, _setup
 
 SLOW = next(g["path"] for g in GOLD["articles"] if "syndicated_of" in g)

@@ -16,7 +16,7 @@ from pipelines.article import utcnow
 from pipelines.config import paths
 from pipelines.errors import ConfigError
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import (
+from tests.support.alerts import (
     LEADS,
     RECRUITMENT_RULES,
     RELEVANT,
@@ -24,7 +24,7 @@ from tests.alert_helpers import (
     store_articles,
     stored_corpus,
 )
-from tests.sample_articles import article
+from tests.support.articles import article
 
 TWO_RULES = RECRUITMENT_RULES + """\
       - name: recruitment-uk

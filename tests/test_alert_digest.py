@@ -14,8 +14,8 @@ from pipelines.alert import load_rules
 from pipelines.alert.digest import build_digest, render
 from pipelines.article import Article
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import RECRUITMENT_RULES, rules_file, store_articles, stored_corpus
-from tests.sample_articles import article
+from tests.support.alerts import RECRUITMENT_RULES, rules_file, store_articles, stored_corpus
+from tests.support.articles import article
 
 NOW = datetime(2026, 5, 12, 10, 0, tzinfo=UTC)
 SENDER = "Dozor Alerts <alerts@dozor.example>"

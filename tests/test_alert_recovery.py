@@ -12,10 +12,10 @@ import pytest
 from pipelines.alert import notify
 from pipelines.store import Store
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, store_articles
-from tests.fake_es import FakeElasticsearch, fast_store
-from tests.sample_articles import corpus
-from tests.smtpserver import SmtpServer
+from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
+from tests.support.alerts import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, store_articles
+from tests.support.articles import corpus
+from tests.support.smtpserver import SmtpServer
 
 RULE = "recruitment"
 

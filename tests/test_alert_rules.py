@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.alert import load_rules
-from pipelines.matching import PythonMatcher
 from pipelines.config import paths
 from pipelines.errors import ConfigError
+from pipelines.matching import PythonMatcher
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import OFF_TOPIC, RELEVANT, rules_file
-from tests.sample_articles import corpus
+from tests.support.alerts import OFF_TOPIC, RELEVANT, rules_file
+from tests.support.articles import corpus
 
 
 def test_minimal_schema_from_the_issue_loads(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.archive import Exchange, PageMeta, WarcArchive, read_pages, warc_files
 from pipelines.store import open_store
-from tests.crawl_harness import REPO, TEST_CRAWL, launch, write_sources
-from tests.httpserver import NewsServer
+from tests.support.crawl_harness import REPO, TEST_CRAWL, launch, write_sources
+from tests.support.httpserver import NewsServer
 
 HTML = "<html><head><title>Заголовок</title></head><body><p>Текст.</p></body></html>".encode()
 META: PageMeta = {"kind": "article", "source": "wire", "via": "sitemap",

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.store import open_store
-from tests.crawl_harness import Outcome, launch, write_sources
-from tests.httpserver import NewsServer
+from tests.support.crawl_harness import Outcome, launch, write_sources
+from tests.support.httpserver import NewsServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 RECENT = NOW - timedelta(hours=3)

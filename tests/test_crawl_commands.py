@@ -14,8 +14,8 @@ import yaml
 from crawler.settings import operational
 from pipelines.config.settings import CrawlSettings
 from pipelines.store import open_store
-from tests.crawl_harness import REPO, TEST_CRAWL, write_sources
-from tests.httpserver import NewsServer
+from tests.support.crawl_harness import REPO, TEST_CRAWL, write_sources
+from tests.support.httpserver import NewsServer
 
 LOCAL = {"DOZOR_ALLOWED_NETWORKS": "127.0.0.1/32"}
 PUBLISHED = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)

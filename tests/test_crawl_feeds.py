@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crawler.feeds import NotAFeed, UnsafeXML, check_safe_xml, parse_feed, parse_sitemap
-from tests.httpserver import NewsServer
+from tests.support.httpserver import NewsServer
 
 RSS2 = """<?xml version="1.0" encoding="windows-1251"?>
 <rss version="2.0"><channel><title>Лента</title><language>ru-RU</language>

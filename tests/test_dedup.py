@@ -8,7 +8,7 @@ from pipelines import dedup as dd
 from pipelines.article import Article
 from pipelines.store.sqlite import SQLiteStore
 from tests.conftest import SHARED_PAGES
-from tests.sample_articles import (
+from tests.support.articles import (
     EN_COPY,
     EN_OTHER,
     EN_WIRE,

@@ -20,7 +20,7 @@ from dozor.demo.render import render_site
 from dozor.demo.server import SITE_ROOT, DemoServer
 from pipelines.store import open_store
 from tests.conftest import REPO
-from tests.smtpserver import closed_port
+from tests.support.smtpserver import closed_port
 
 # The bundled site's on-topic stories; every other story is off topic, traps included
 # (Wagner the composer, "вербовка" of programmers, a colony's welding course, a prison

@@ -29,8 +29,8 @@ from pipelines.article import Article
 from pipelines.config.paths import default_alerts
 from pipelines.store import open_store
 from tests.support.cli import run_dozor
-from tests.httpserver import NewsServer
-from tests.smtpserver import SmtpServer, closed_port
+from tests.support.httpserver import NewsServer
+from tests.support.smtpserver import SmtpServer, closed_port
 
 SITE = Path(__file__).parent / "site_unseen"
 GOLD = yaml.safe_load((SITE / "gold.yaml").read_text(encoding="utf-8"))

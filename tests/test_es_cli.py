@@ -28,9 +28,9 @@ from pipelines.article import EXPORT_FIELDS, Article
 from pipelines.config.backend import store_options
 from pipelines.store import open_store
 from tests.conftest import REPO
-from tests.fake_es import FakeElasticsearch
-from tests.httpserver import NewsServer
-from tests.smtpserver import SmtpServer
+from tests.fakes.elasticsearch import FakeElasticsearch
+from tests.support.httpserver import NewsServer
+from tests.support.smtpserver import SmtpServer
 from tests.test_end_to_end import GOLD, SHIPPED_RULE, _rules_file, _serve
 
 runner = CliRunner()

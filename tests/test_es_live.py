@@ -9,7 +9,6 @@ also set adds the saved-objects import against that Kibana.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,46 +24,34 @@ from pipelines.matching import PythonMatcher
 from pipelines.store.elastic import ALERT_STATE, BulkSettings, Credentials, ElasticStore, connect
 from pipelines.store.elastic.percolator import PercolatorMatcher
 from pipelines.store.spool import Spool
-from tests.alert_helpers import rules_file
-from tests.conftest import LIVE_ES_URL
-from tests.sample_articles import corpus
-from tests.smtpserver import closed_port
+from tests.support.alerts import rules_file
+from tests.support.articles import corpus, search
+from tests.support.live_es import LIVE_CREDENTIALS, LIVE_ES_URL, NO_LIVE_ES, live_names
+from tests.support.smtpserver import closed_port
 from tests.test_es_percolator import RULES
 
 pytestmark = [
     pytest.mark.live_es,
-    pytest.mark.skipif(not LIVE_ES_URL, reason="ELASTICSEARCH_URL is not set: no live "
-                                               "Elasticsearch cluster to test against"),
+    pytest.mark.skipif(not LIVE_ES_URL, reason=NO_LIVE_ES),
 ]
 KIBANA_URL = os.environ.get("KIBANA_URL")
 
 
 @pytest.fixture(scope="module")
 def names() -> Iterator[cfg.IndexNames]:
-    names = cfg.IndexNames(f"dozor-test-{uuid.uuid4().hex[:8]}")
-    client = connect(LIVE_ES_URL)
-    try:
+    with live_names() as names:
         yield names
-    finally:
-        client.indices.delete(index=f"{names.prefix}-*", ignore_unavailable=True,
-                              allow_no_indices=True, expand_wildcards="all")
-        for template in (names.articles_template, names.rules_template):
-            client.options(ignore_status=404).indices.delete_index_template(name=template)
-        for component in (names.article_component, names.rule_component):
-            client.options(ignore_status=404).cluster.delete_component_template(name=component)
-        client.options(ignore_status=404).ilm.delete_lifecycle(name=names.ilm_policy)
-        client.close()
 
 
 @pytest.fixture
 def store(names: cfg.IndexNames, tmp_path: Path) -> Iterator[ElasticStore]:
     with ElasticStore(LIVE_ES_URL, prefix=names.prefix, spool=Spool(tmp_path / "spool"),
-                      bulk=BulkSettings(initial_backoff=0.5)) as s:
+                      credentials=LIVE_CREDENTIALS, bulk=BulkSettings(initial_backoff=0.5)) as s:
         yield s
 
 
 def test_setup_then_setup_again(names: cfg.IndexNames) -> None:
-    client = connect(LIVE_ES_URL)
+    client = connect(LIVE_ES_URL, credentials=LIVE_CREDENTIALS)
     first = install_elasticsearch(client, names)
     assert {c.action for c in first} <= {"created", "unchanged"}
     again = install_elasticsearch(client, names)
@@ -78,7 +65,7 @@ def test_setup_then_setup_again(names: cfg.IndexNames) -> None:
 
 
 def test_analyzers_keep_letters_apart(names: cfg.IndexNames) -> None:
-    client = connect(LIVE_ES_URL)
+    client = connect(LIVE_ES_URL, credentials=LIVE_CREDENTIALS)
     install_elasticsearch(client, names)
     (index,) = client.indices.get_alias(name=names.articles)
 
@@ -115,10 +102,10 @@ def test_store_on_a_live_cluster(store: ElasticStore) -> None:
     assert len(hits) == 1 and hits[0]["_index"] in old
     assert store.count() == len(stored)
     # search: the query language's semantics, ranked, with highlighted snippets
-    found = store.search("колонии")
+    found = search(store, "колонии")
     assert {h.article.source for h in found} >= {"ria", "meduza"}
     assert all("[" in h.snippet for h in found)
-    assert {h.article.lang for h in store.search("колонии", lang="ru")} == {"ru"}
+    assert {h.article.lang for h in search(store, "колонии", lang="ru")} == {"ru"}
     # frontier, dedup, translation paging, delivery log
     store.mark_seen(["https://example.org/off-topic"])
     assert store.seen([wire.canonical_url, "https://example.org/off-topic",
@@ -155,7 +142,8 @@ def test_spool_replays_into_a_live_cluster(store: ElasticStore, tmp_path: Path) 
     with ElasticStore(down, client=connect(down, max_retries=1), prefix=store.names.prefix,
                       spool=Spool(spool_dir)) as offline:
         assert offline.write(extra).spooled == 3
-    with ElasticStore(LIVE_ES_URL, prefix=store.names.prefix, spool=Spool(spool_dir)) as up:
+    with ElasticStore(LIVE_ES_URL, prefix=store.names.prefix, spool=Spool(spool_dir),
+                      credentials=LIVE_CREDENTIALS) as up:
         assert sorted(up.write([]).new) == sorted(a.id for a in extra)
         assert sorted(up.write([]).new) == []
         assert [a.id for a in up.iter_articles([a.id for a in extra])] == [a.id for a in extra]

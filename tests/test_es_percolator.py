@@ -15,14 +15,14 @@ import pytest
 from pipelines import dedup
 from pipelines.alert import load_rules, notify
 from pipelines.article import Article
-from pipelines.query import FIELDS
 from pipelines.matching import PythonMatcher
+from pipelines.query import FIELDS
 from pipelines.store.elastic import ElasticStore
 from pipelines.store.elastic.percolator import PercolatorMatcher
-from tests.alert_helpers import rules_file
-from tests.fake_es import FakeElasticsearch, fast_store
-from tests.sample_articles import corpus
-from tests.smtpserver import SmtpServer
+from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
+from tests.support.alerts import rules_file
+from tests.support.articles import corpus
+from tests.support.smtpserver import SmtpServer
 
 RULES = """\
     rules:

@@ -1,6 +1,6 @@
 """`dozor setup` and index_config/ against the loopback Elasticsearch and Kibana.
 
-The fakes (tests/fake_es.py) apply templates the way Elasticsearch does (components
+The fakes (tests/fakes/elasticsearch.py) apply templates the way Elasticsearch does (components
 validated on their own, composed at index creation), refuse analyzers that do not
 exist (the `ukrainian` type without the plugin), and check Kibana's import protocol.
 """
@@ -25,8 +25,9 @@ from pipelines.query import FIELDS, KEYWORD_FIELDS
 from pipelines.store import StoreError
 from pipelines.store.elastic import ALERT_STATE, ElasticStore, connect
 from pipelines.store.spool import Spool
-from tests.fake_es import FakeElasticsearch, FakeKibana
-from tests.sample_articles import corpus
+from tests.fakes.elasticsearch import FakeElasticsearch
+from tests.fakes.kibana import FakeKibana
+from tests.support.articles import corpus
 
 runner = CliRunner()
 NAMES = cfg.IndexNames()

@@ -16,9 +16,9 @@ from pipelines.article import Article
 from pipelines.store import StoreError
 from pipelines.store.elastic import ElasticStore, connect
 from pipelines.store.spool import Spool
-from tests.fake_es import FakeElasticsearch, fast_store
-from tests.sample_articles import corpus
-from tests.smtpserver import closed_port
+from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
+from tests.support.articles import corpus, search
+from tests.support.smtpserver import closed_port
 
 
 def make_store(url: str, spool_dir: Path, **bulk: int) -> ElasticStore:
@@ -75,7 +75,7 @@ def test_any_command_opening_the_store_replays_and_the_next_write_reports_it(
     with make_store(_down_url(), spool_dir) as down:
         down.write(articles[:3])
     with make_store(fake.url, spool_dir) as searching:
-        assert searching.search("колонии") is not None  # e.g. `dozor search`
+        assert search(searching, "колонии") is not None  # e.g. `dozor search`
         assert searching.count() == 3
     assert list(spool_dir.glob("*.jsonl")) == []
     with make_store(fake.url, spool_dir) as later:

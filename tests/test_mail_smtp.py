@@ -18,9 +18,9 @@ from pipelines.alert.mailer import SmtpSettings, mailer_from_env
 from pipelines.config import paths
 from pipelines.errors import ConfigError
 from pipelines.store.sqlite import SQLiteStore
-from tests.alert_helpers import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, stored_corpus
 from tests.conftest import REPO
-from tests.smtpserver import SmtpServer, closed_port, self_signed_tls
+from tests.support.alerts import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, stored_corpus
+from tests.support.smtpserver import SmtpServer, closed_port, self_signed_tls
 
 
 def use_smtp(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines import models
-from tests.httpserver import NewsServer
-from tests.mt_model import build_package
+from tests.support.httpserver import NewsServer
+from tests.support.mt_model import build_package
 
 
 def dozor(*args: str):

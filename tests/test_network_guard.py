@@ -14,8 +14,8 @@ from scrapy.utils.test import get_crawler
 from crawler.middlewares import NetworkGuardMiddleware, RefusedRequest
 from crawler.netguard import AddressPolicy, parse_networks
 from pipelines.errors import ConfigError
-from tests.crawl_harness import launch, write_sources
-from tests.httpserver import NewsServer
+from tests.support.crawl_harness import launch, write_sources
+from tests.support.httpserver import NewsServer
 
 ARTICLE = ("<html lang='en'><head><title>Fine</title></head><body><article><p>"
            + "A public story. " * 30 + "</p></article></body></html>")

@@ -23,9 +23,9 @@ from dozor.cli import app
 from dozor.demo.server import DemoServer
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, lock_path, run_lock
 from dozor.schedule import ScheduleError, make_trigger, parse_duration
-from tests.alert_helpers import RECRUITMENT_RULES, rules_file
 from tests.conftest import REPO
-from tests.smtpserver import SmtpServer
+from tests.support.alerts import RECRUITMENT_RULES, rules_file
+from tests.support.smtpserver import SmtpServer
 
 # the demo site's on-topic stories: 3 Russian, 2 Ukrainian, 2 English, no copies
 DIGEST_SUBJECT = "7 new stories — Prisoner recruitment: ru 3, en 2, uk 2"

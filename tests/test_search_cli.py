@@ -13,7 +13,7 @@ from dozor.cli.search import _highlighted
 from pipelines.article import EXPORT_FIELDS
 from pipelines.dedup import dedup
 from pipelines.store.sqlite import SQLiteStore
-from tests.sample_articles import corpus
+from tests.support.articles import corpus
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""The translate stage with a real CTranslate2 model built by the tests (tests/mt_model.py),
+"""The translate stage with a real CTranslate2 model built by the tests (tests/support/mt_model.py),
 installed through `dozor models install --file` into the test's own models directory."""
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from pipelines.store import open_store
 from pipelines.terms.normalisation import analyse
 from pipelines.translate import load_translator
 from tests.conftest import REPO
+from tests.support.articles import search
 
 
 def dozor(*args: str):
@@ -84,7 +85,7 @@ def test_backfill_is_resumable_and_idempotent(tmp_path: Path,
         assert done["Вагнер"].translation_model == "argos ru_en 1.0"
         before = {t: (a.text_en, a.terms) for t, a in done.items()}
         # the Russian article is now found by its English text
-        hits = store.search("recruited")
+        hits = search(store, "recruited")
         assert {h.article.title for h in hits} == {"Court", "Суд и приговор"}
     finally:
         store.close()

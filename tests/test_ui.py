@@ -31,8 +31,8 @@ from pipelines.store import Store
 from pipelines.store.elastic import ElasticStore, connect
 from pipelines.store.spool import Spool
 from pipelines.store.sqlite import SQLiteStore
-from tests.fake_es import FakeElasticsearch
-from tests.sample_articles import FETCHED, RU_WIRE_TITLE, UK_TITLE, article, corpus
+from tests.fakes.elasticsearch import FakeElasticsearch
+from tests.support.articles import FETCHED, RU_WIRE_TITLE, UK_TITLE, article, corpus
 
 HOSTILE_TITLE = '<script>alert("title")</script> Колонии & «Шторм-Z»'
 HOSTILE_TEXT = (

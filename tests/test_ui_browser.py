@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.article import Article
 from pipelines.store.sqlite import SQLiteStore
-from tests.sample_articles import RU_WIRE
+from tests.support.articles import RU_WIRE
 from tests.test_ui import HOSTILE_TITLE, build_db, running_ui
 
 CHROMIUM = shutil.which("chromium")

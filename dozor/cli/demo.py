@@ -19,6 +19,7 @@ from rich.text import Text
 from dozor.cli.app import app, config_of, console, fail
 from dozor.cli.search import results_table
 from dozor.demo.server import DemoServer
+from pipelines.query import parse_query
 from pipelines.store import ArticlesReader, open_store
 
 # Words in their dictionary forms: the index matches every inflection (колония finds
@@ -118,7 +119,7 @@ def demo(
                 console.print(_languages_table(store))
                 console.print(_relevant_table(store))
                 console.rule(f"dozor search {SEARCH_EXAMPLE!r}")
-                console.print(results_table(store.search(SEARCH_EXAMPLE, limit=6)))
+                console.print(results_table(store.search(parse_query(SEARCH_EXAMPLE), limit=6)))
             finally:
                 store.close()
         _print_alert(outbox)

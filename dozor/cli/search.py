@@ -22,6 +22,7 @@ from dozor.cli.app import (
     store_from,
 )
 from pipelines.config.config import Config
+from pipelines.query import parse_query
 from pipelines.store import SearchHit
 
 # pipelines.terms.snippets.snippet wraps each matched word in [ ]
@@ -112,7 +113,7 @@ def search(
     config = config_of(ctx)
     _check_lang(config, lang)
     with store_from(config, db, es) as store:
-        hits = store.search(query, lang=lang, limit=limit)
+        hits = store.search(parse_query(query, name="search").in_language(lang), limit=limit)
     if as_json:
         for hit in hits:
             sys.stdout.write(_hit_json(hit) + "\n")

@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from pipelines.article import Article
 from pipelines.errors import DozorError
-from pipelines.query import QueryError, parse_query
+from pipelines.query import Query, QueryError, parse_query
 from pipelines.store import ArticlesReader, SearchHit, StoreError
 from pipelines.terms.snippets import article_snippet
 
@@ -36,6 +36,7 @@ PER_PAGE = 20
 # page the analyst is asked to narrow the query.
 MAX_PAGE = 25
 LATEST_RELEVANT = 12
+LATEST = Query.where(("relevant", [True]))  # the front page's latest relevant stories
 CLUSTER_LIMIT = 50
 MAX_QUERY_CHARS = 2000
 STYLESHEET = "/static/style.css"
@@ -78,18 +79,21 @@ class SearchForm:
     source: str = ""
     page: int = 1
 
-    def query(self) -> str | None:
-        """The store query: the analyst's query AND the filters the form sets (the
-        language goes to the store's own `lang` argument); None when nothing is asked."""
-        clauses = [f"({self.q})"] if self.q.strip() else []
-        if self.relevant:
-            clauses.append("relevant:true")
-        if self.source:
-            quoted = self.source.replace("\\", "\\\\").replace('"', '\\"')
-            clauses.append(f'source:"{quoted}"')
-        if not clauses and self.lang:
-            clauses.append(f"lang:{self.lang}")
-        return " AND ".join(clauses) or None
+    def asks(self) -> bool:
+        return bool(self.q.strip() or self.relevant or self.source or self.lang)
+
+    def query(self) -> Query:
+        """The store query: the analyst's query AND the filters the form sets, in the
+        form's language. Raises QueryError, positioned in the analyst's text."""
+        filters = (("relevant", [True] if self.relevant else []),
+                   ("source", [self.source] if self.source else []))
+        if self.q.strip():
+            query = parse_query(self.q, name="query").restrict(*filters)
+        elif self.relevant or self.source:
+            query = Query.where(*filters)
+        else:
+            query = Query.where(("lang", [self.lang]))
+        return query.in_language(self.lang or None)
 
     def url(self, **changes: Any) -> str:
         values = {"q": self.q, "lang": self.lang, "relevant": "1" if self.relevant else "",
@@ -242,7 +246,7 @@ class AnalystUI:
 
     def front(self) -> Page:
         stats = self.store.stats()
-        latest = self.store.search("relevant:true", limit=LATEST_RELEVANT)
+        latest = self.store.search(LATEST, limit=LATEST_RELEVANT)
         return self.render("front.html", stats=stats, latest=[h.article for h in latest],
                            sources=sorted(stats.by_source))
 
@@ -277,18 +281,13 @@ class AnalystUI:
             "asked": False,
             "more_than_shown": False,
         }
-        query = form.query()
-        if query is None:
+        if not form.asks():
             return self.render("search.html", **context)
         context["asked"] = True
         try:
-            if form.q.strip():
-                # checked alone first, so an error's position is one in the analyst's text
-                parse_query(form.q, name="query")
             first = (form.page - 1) * PER_PAGE
             # one hit beyond the page says whether there is a next one
-            hits = self.store.search(query, lang=form.lang or None,
-                                     limit=PER_PAGE + 1, offset=first)
+            hits = self.store.search(form.query(), limit=PER_PAGE + 1, offset=first)
         except QueryError as exc:
             context["problem"] = _problem(exc, form.q)
             return self.render("search.html", HTTPStatus.BAD_REQUEST, **context)

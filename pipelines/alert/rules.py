@@ -86,20 +86,12 @@ class Rule:
         return self.query.matched_terms(article)
 
 
-def full_query(spec: AlertRule) -> str:
-    """The rule's query with its language and source lists as field filters."""
-    parts = [f"({spec.query})"]
-    for field, values in (("lang", spec.languages), ("source", spec.sources)):
-        if values:
-            parts.append("(" + " OR ".join(f"{field}:{v}" for v in values) + ")")
-    return " AND ".join(parts) if len(parts) > 1 else spec.query
-
-
 def compile_rule(spec: AlertRule) -> Rule:
-    # The analyst's own text is parsed first so an error position points into what
-    # they wrote; the filters appended after it are generated and always valid.
-    parse_query(spec.query, name=spec.name)
-    return Rule(spec=spec, query=parse_query(full_query(spec), name=spec.name))
+    """The rule's query with its language and source lists joined to it as field filters
+    (on the compiled tree); an error position points into what the analyst wrote."""
+    query = parse_query(spec.query, name=spec.name)
+    return Rule(spec=spec, query=query.restrict(("lang", spec.languages),
+                                                ("source", spec.sources)))
 
 
 def load_rules(path: Path | str) -> list[Rule]:

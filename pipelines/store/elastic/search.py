@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.article import Article
-from pipelines.query import parse_query, positive_words
+from pipelines.query import Query
 from pipelines.store.base import SearchHit, check_offset
 from pipelines.store.elastic.core import ElasticCore
 from pipelines.terms.snippets import article_snippet
@@ -22,15 +22,14 @@ SNIPPET_CHARS = 240
 class ElasticSearch(ElasticCore):
     """The ArticlesReader role's search."""
 
-    def search(self, query: str, lang: str | None = None, limit: int = 20,
-               offset: int = 0) -> list[SearchHit]:
+    def search(self, query: Query, limit: int = 20, offset: int = 0) -> list[SearchHit]:
         """The query's own semantics (`Query.to_es()` on the normalised terms) decide what
         matches; BM25 over the title and text fields ranks; highlighting gives the
         snippet, with the lemma-aware snippet of pipelines.terms as the fallback."""
         check_offset(offset)
-        parsed = parse_query(query, name="search")
-        words = " ".join(positive_words(query))
-        bool_query: dict[str, Any] = {"must": [parsed.to_es()]}
+        lang = query.lang
+        words = " ".join(query.words)
+        bool_query: dict[str, Any] = {"must": [query.to_es()]}
         if lang:
             bool_query["filter"] = [{"term": {"lang": lang}}]
         if words:
@@ -54,12 +53,12 @@ class ElasticSearch(ElasticCore):
                 "fields": {name.split("^")[0]: {} for name in RANK_FIELDS
                            if name.startswith("text")},
             }
-        with self._contact(f"search {query!r}"):
+        with self._contact(f"search {query.text!r}"):
             response = self.client.search(index=self.names.articles, body=body)
         hits = []
         for hit in response["hits"]["hits"]:
             article = Article.from_dict(hit["_source"])
-            terms = parsed.matched_terms(article)
+            terms = query.matched_terms(article)
             text = _pick_highlight(hit.get("highlight", {}), article.lang)
             if not text:
                 text = article_snippet(article, terms)

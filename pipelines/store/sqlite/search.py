@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from pipelines.query import parse_query
+from pipelines.query import Query
 from pipelines.store.base import SearchHit, StoreError, check_offset
 from pipelines.store.sqlite.codec import row_to_article
 from pipelines.store.sqlite.connection import SQLiteConnection, marks
@@ -19,18 +19,17 @@ _TERM_COLUMNS = "{terms title_terms}"
 class SQLiteSearch(SQLiteConnection):
     """The ArticlesReader role's search."""
 
-    def search(self, query: str, lang: str | None = None, limit: int = 20,
-               offset: int = 0) -> list[SearchHit]:
-        """Best `limit` articles matching `query` (Lucene syntax over normalised terms),
-        after the best `offset`.
+    def search(self, query: Query, limit: int = 20, offset: int = 0) -> list[SearchHit]:
+        """Best `limit` articles matching `query` (compiled over normalised terms), after
+        the best `offset`; its language goes to the language index.
 
         FTS5 selects a superset of candidates on the normalised terms and ranks them by
         bm25; the query's own matcher decides, so the semantics are exactly those of the
         topic profile and the alert rules.
         """
         check_offset(offset)
-        parsed = parse_query(query, name="search")
-        match = parsed.fts5_candidates(column=_TERM_COLUMNS)
+        lang = query.lang
+        match = query.fts5_candidates(column=_TERM_COLUMNS)
         lang_filter = "AND a.lang = ?" if lang else ""
         lang_params = [lang] if lang else []
         # the language index answers (lang, rowid) without reading the row
@@ -68,14 +67,14 @@ class SQLiteSearch(SQLiteConnection):
                     }
                     for n, bm25 in page:
                         article = row_to_article(rows[n])
-                        if not parsed.matches(article):
+                        if not query.matches(article):
                             continue
                         # the query's matcher, not FTS5, decides what a hit is, so the
                         # offset counts matching articles rather than candidate rows
                         if to_skip:
                             to_skip -= 1
                             continue
-                        terms = parsed.matched_terms(article)
+                        terms = query.matched_terms(article)
                         hits.append(SearchHit(
                             article=article,
                             rank=-bm25 or 0.0,  # no -0.0 in output
@@ -86,5 +85,5 @@ class SQLiteSearch(SQLiteConnection):
                             break
                 cursor.close()
             except sqlite3.Error as exc:
-                raise StoreError(f"search {query!r} failed in {self.path}: {exc}") from exc
+                raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
         return hits

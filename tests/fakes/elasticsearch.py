@@ -1,4 +1,5 @@
-"""Loopback stand-ins for Elasticsearch and Kibana that check what they receive.
+"""Loopback stand-ins for Elasticsearch and Kibana (tests/fakes/kibana.py, on the same
+base: tests/fakes/loopback.py) that check what they receive.
 
 No Elasticsearch or Kibana can run where the tests run, so the client side is tested
 against these: real HTTP servers on 127.0.0.1 that speak the subset of the REST APIs
@@ -21,22 +22,18 @@ import copy
 import fnmatch
 import json
 import re
-import socket
 import ssl
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote
 
 from pipelines.store.elastic import BulkSettings, ElasticStore, connect
 from pipelines.store.spool import Spool
+from tests.fakes.loopback import Handler, Recorded, Served
 
 JSON_TYPE = "application/vnd.elasticsearch+json; compatible-with=9"
 NDJSON_TYPE = "application/vnd.elasticsearch+x-ndjson; compatible-with=9"
@@ -61,18 +58,6 @@ class ApiFailure(Exception):
             },
             "status": status,
         }
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 @dataclass
@@ -122,66 +107,8 @@ def _now_date_math(name: str) -> str:
     return f"{m.group(1)}{datetime.now(UTC):%Y.%m.%d}{m.group(2)}"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """What both fakes' handlers share: keep-alive, no Nagle delay, no log lines."""
-
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out as two writes: without this, Nagle's algorithm
-        # meets the client's delayed ACK and every request takes 40 ms
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def recorded(self) -> Recorded:
-        """The request as the fakes log and check it; reads its body."""
-        length = int(self.headers.get("Content-Length") or 0)
-        split = urlsplit(self.path)
-        return Recorded(self.command, split.path,
-                        {k: v[-1] for k, v in parse_qs(split.query).items()},
-                        {k.lower(): v for k, v in self.headers.items()},
-                        self.rfile.read(length) if length else b"")
-
-
-class _Served(ABC):
-    """Serving from a thread on 127.0.0.1; `stop` closes the port and keeps the state,
-    so a test can take a service down and bring it back."""
-
-    tls: ssl.SSLContext | None = None
-    port = 0
-    _server: ThreadingHTTPServer | None = None
-
-    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> Self:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
-        if self.tls:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
-        return self
-
-    @abstractmethod
-    def start(self) -> Self:
-        """Serve with this service's request handler (via `_serve`)."""
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class FakeElasticsearch(_Served):
-    # called with every request and the answer given (tests/es_spec_capture.py checks
+class FakeElasticsearch(Served):
+    # called with every request and the answer given (tests/support/es_spec_capture.py checks
     # both against Elasticsearch's specification)
     observers: list[Callable[[Recorded, int, Any], None]] = []
 
@@ -236,24 +163,18 @@ class FakeElasticsearch(_Served):
     def start(self) -> FakeElasticsearch:
         fake = self
 
-        class Handler(_Handler):
+        class ElasticHandler(Handler):
             def _handle(self) -> None:
                 req = self.recorded()
                 status, payload = fake.handle(req)
                 for observe in FakeElasticsearch.observers:
                     observe(req, status, payload)
-                data = b"" if payload is None else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("X-Elastic-Product", "Elasticsearch")
-                self.send_header("Content-Type", JSON_TYPE)
-                self.send_header("Content-Length", str(0 if self.command == "HEAD" else len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                self.reply(status, payload, {"X-Elastic-Product": "Elasticsearch",
+                                             "Content-Type": JSON_TYPE})
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
-        return self._serve(Handler)
+        return self._serve(ElasticHandler)
 
     # ---------------------------------------------------------------- scripting
 
@@ -1087,160 +1008,6 @@ def _query_words(query: Any) -> list[str]:
 
 
 # --------------------------------------------------------------------------- Kibana
-
-JSON_ATTRIBUTES = ("panelsJSON", "optionsJSON", "fieldAttrs", "fieldFormatMap", "fields",
-                   "runtimeFieldMap", "sourceFilters")
-
-
-class FakeKibana(_Served):
-    """Kibana's saved-objects `_import` endpoint, checking each object it imports."""
-
-    def __init__(self, api_key: str | None = None,
-                 basic_auth: tuple[str, str] | None = None) -> None:
-        self.api_key = api_key
-        self.basic_auth = basic_auth
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self.requests: list[Recorded] = []
-        self.problems: list[str] = []
-        self.unavailable = 0  # the next N requests answer 503 (Kibana starting)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeKibana:
-        fake = self
-
-        class Handler(_Handler):
-            def do_POST(self) -> None:
-                status, payload = fake.handle(self.recorded())
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return self._serve(Handler)
-
-    def handle(self, req: Recorded) -> tuple[int, Any]:
-        self.requests.append(req)
-        if self.unavailable:
-            self.unavailable -= 1
-            return 503, {"statusCode": 503, "error": "Service Unavailable",
-                         "message": "Kibana server is not ready yet"}
-        if req.path != "/api/saved_objects/_import":
-            return 404, {"statusCode": 404, "error": "Not Found", "message": req.path}
-        if not req.headers.get("kbn-xsrf"):
-            self.problems.append("import without kbn-xsrf header")
-            return 400, {"statusCode": 400, "error": "Bad Request",
-                         "message": 'Request must contain a kbn-xsrf header.'}
-        expected = None
-        if self.api_key:
-            expected = f"ApiKey {self.api_key}"
-        elif self.basic_auth:
-            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
-        if expected and req.headers.get("authorization") != expected:
-            return 401, {"statusCode": 401, "error": "Unauthorized", "message": "Unauthorized"}
-        ndjson = self._file_part(req)
-        if ndjson is None:
-            return 400, {"statusCode": 400, "error": "Bad Request", "message": "file missing"}
-        return 200, self._import(ndjson, req.query.get("overwrite") == "true")
-
-    def _file_part(self, req: Recorded) -> bytes | None:
-        content_type = req.headers.get("content-type", "")
-        if not content_type.startswith("multipart/form-data"):
-            self.problems.append(f"import body is {content_type!r}, not multipart/form-data")
-            return None
-        message = BytesParser(policy=HTTP).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + req.body)
-        for part in message.iter_parts():
-            if part.get_param("name", header="content-disposition") == "file":
-                filename = part.get_filename() or ""
-                if not filename.endswith(".ndjson"):
-                    self.problems.append(f"import file named {filename!r}, not *.ndjson")
-                return part.get_payload(decode=True)
-        self.problems.append("multipart body without a 'file' part")
-        return None
-
-    def _import(self, ndjson: bytes, overwrite: bool) -> dict[str, Any]:
-        objects = []
-        for n, line in enumerate(ndjson.decode("utf-8").splitlines()):
-            if not line.strip():
-                continue
-            try:
-                objects.append(json.loads(line))
-            except ValueError:
-                self.problems.append(f"line {n + 1} of the import file is not JSON")
-        available = set(self.objects) | {(o.get("type"), o.get("id")) for o in objects}
-        errors, results = [], []
-        for obj in objects:
-            key = (obj.get("type"), obj.get("id"))
-            problem = self._object_problem(obj, available)
-            if problem:
-                self.problems.append(f"{key}: {problem}")
-                errors.append({"type": key[0], "id": key[1],
-                               "error": {"type": "unknown", "message": problem}})
-                continue
-            if key in self.objects and not overwrite:
-                errors.append({"type": key[0], "id": key[1], "error": {"type": "conflict"}})
-                continue
-            result = {"type": key[0], "id": key[1],
-                      "meta": {"title": obj["attributes"].get("title")}}
-            if key in self.objects:
-                result["overwrite"] = True
-            self.objects[key] = obj
-            results.append(result)
-        answer: dict[str, Any] = {"success": not errors, "successCount": len(results),
-                                  "successResults": results}
-        if errors:
-            answer["errors"] = errors
-        return answer
-
-    def _object_problem(self, obj: dict[str, Any],
-                        available: set[tuple[str, str]]) -> str | None:
-        for key in ("type", "id", "attributes", "references"):
-            if key not in obj:
-                return f"no {key!r}"
-        if "coreMigrationVersion" not in obj or "typeMigrationVersion" not in obj:
-            return "no migration versions (Kibana would migrate it from the oldest format)"
-        attributes = obj["attributes"]
-        if not attributes.get("title"):
-            return "no title"
-        for name in JSON_ATTRIBUTES:
-            if name in attributes:
-                try:
-                    json.loads(attributes[name])
-                except (TypeError, ValueError):
-                    return f"attribute {name} is not a JSON string"
-        meta = attributes.get("kibanaSavedObjectMeta", {}).get("searchSourceJSON")
-        if meta is not None:
-            try:
-                search_source = json.loads(meta)
-            except (TypeError, ValueError):
-                return "searchSourceJSON is not a JSON string"
-            ref = search_source.get("indexRefName")
-            if ref and ref not in {r["name"] for r in obj["references"]}:
-                return f"indexRefName {ref!r} has no reference"
-        for ref in obj["references"]:
-            if (ref["type"], ref["id"]) not in available:
-                return f"missing reference {ref['type']}:{ref['id']}"
-        if obj["type"] == "dashboard":
-            names = {r["name"] for r in obj["references"]}
-            for panel in json.loads(attributes["panelsJSON"]):
-                ref_name = panel.get("panelRefName")
-                if ref_name and f"{panel['panelIndex']}:{ref_name}" not in names:
-                    return f"panel {panel['panelIndex']} refers to {ref_name!r}, not referenced"
-        if obj["type"] == "lens":
-            names = {r["name"] for r in obj["references"]}
-            layers = attributes["state"]["datasourceStates"]["formBased"]["layers"]
-            for layer_id, layer in layers.items():
-                if f"indexpattern-datasource-layer-{layer_id}" not in names:
-                    return f"lens layer {layer_id} has no data view reference"
-                if set(layer["columnOrder"]) != set(layer["columns"]):
-                    return f"lens layer {layer_id}: columnOrder and columns differ"
-        return None
-
 
 def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     import time
