@@ -113,3 +113,26 @@ def test_source_field_usernames(tmp_path) -> None:
         load_sources(path)
     assert str(path) in str(err.value)
     assert "sources[0] (rights) → telegram" in str(err.value) and "'bad!'" in str(err.value)
+
+
+def _stored_post(store) -> None:
+    page = parse_channel_page(_page(), "test_chan")
+    [article] = extract([post_page(page.posts[-1], "src", "https://t.me/s/test_chan", NOW)])
+    store.write([article])
+    back = store.get(article.id)
+    assert back is not None
+    assert (back.channel, back.post_id, back.views) == ("test_chan", 33, 2)
+    assert back.forwarded_from == "https://t.me/orig_chan/5"
+    assert back.links == ["https://example.org/x"]
+    assert back.export()["channel"] == "test_chan"
+
+
+def test_post_fields_on_sqlite(store) -> None:
+    _stored_post(store)
+
+
+def test_post_fields_on_elasticsearch(fake, tmp_path) -> None:
+    from tests.fakes.elasticsearch import fast_store
+
+    with fast_store(fake.url, tmp_path / "spool") as es:
+        _stored_post(es)
