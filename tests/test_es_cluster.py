@@ -18,7 +18,8 @@ from pipelines.store import StoreError
 from pipelines.store.elastic import ElasticStore, connect
 from pipelines.store.elastic.connection import Credentials
 from pipelines.store.spool import Spool
-from tests.fakes.elasticsearch import FakeElasticsearch, FakeKibana, Role
+from tests.fakes.elasticsearch import FakeElasticsearch, Role
+from tests.fakes.kibana import FakeKibana
 from tests.support.articles import corpus
 from tests.test_es_setup import _as_set_up_before_the_alert_mark
 
@@ -136,3 +137,46 @@ def test_live_teardown_deletes_by_name_as_elasticsearch_requires(
         client.indices.delete(index=f"{names.prefix}-*")
     delete_indices(client, names)
     assert not [i for i in fake.indices if i.startswith(names.prefix)]
+
+
+def test_a_create_race_lost_to_a_writer_not_yet_visible_ends(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    """Another writer created the article and no refresh has happened: search cannot see
+    it, so looking it up again by search would loop on the 409; a real-time get ends it."""
+    first = corpus()["uk"]
+    with _store(fake, tmp_path) as store:
+        store.ensure_indices()
+        other = first.to_dict() | {"stored_at": "2026-01-01T00:00:00+00:00",
+                                   "alert_state": None}
+        connect(fake.url).bulk(operations=[{"create": {"_index": NAMES.articles,
+                                                       "_id": first.id}}, other])
+        assert store.count() == 0  # not visible to search yet
+        first.title_en = "translated later"
+        result = store.write([first])
+    assert result.updated == [first.id] and result.new == []
+    assert fake.doc_index(first.id, NAMES.articles) == [next(iter(fake.aliases[NAMES.articles]))]
+    stored = fake.docs(NAMES.articles)[first.id]
+    assert stored["stored_at"] == "2026-01-01T00:00:00+00:00"  # the first writer's
+    assert stored["title_en"] == "translated later" and stored["alert_state"] is None
+    assert len(fake.requests_to("POST", "_bulk$")) < 6
+
+
+def test_a_vanished_write_alias_never_auto_creates_an_index(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    docs = corpus()
+    original = fake._bulk_item
+
+    def alias_removed_meanwhile(op, meta, source, default_index):
+        if op == "create" and meta["_id"] == docs["ru_wire"].id:
+            fake.aliases.pop(NAMES.articles, None)  # removed by someone between lookup and write
+        return original(op, meta, source, default_index)
+
+    with _store(fake, tmp_path) as store:
+        store.write([docs["uk"]])
+        fake._bulk_item = alias_removed_meanwhile
+        with pytest.raises(StoreError, match="write alias dozor-articles is missing") as refused:
+            store.write([docs["ru_wire"]])
+    assert "dozor setup" in str(refused.value) and "\n" not in str(refused.value)
+    assert NAMES.articles not in fake.indices  # no untemplated index took its name
+    assert [a.id for b in Spool(tmp_path / "spool").batches() for a in b.articles] == [
+        docs["ru_wire"].id]

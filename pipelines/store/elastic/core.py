@@ -135,10 +135,13 @@ class ElasticCore(ABC):
 
     # ---------------------------------------------------------------- requests
 
-    def _bulk(self, actions: Iterable[dict[str, Any]]) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def _bulk(self, actions: Iterable[dict[str, Any]],
+              **params: Any) -> Iterator[tuple[bool, dict[str, Any]]]:
+        """`params` go to every _bulk request (e.g. require_alias)."""
         return streaming_bulk(
             self.client,
             actions,
+            **params,
             chunk_size=self.bulk.chunk_size,
             max_chunk_bytes=self.bulk.max_chunk_bytes,
             max_retries=self.bulk.max_retries,

@@ -16,6 +16,7 @@ the spool's `rejected/` folder with the reason.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from pipelines.article import Article, utcnow
@@ -27,7 +28,13 @@ from pipelines.store.elastic.connection import (
     item_error,
     unreachable,
 )
-from pipelines.store.elastic.core import ALERT_STATE, UNMATCHED, ElasticCore, Unwritten
+from pipelines.store.elastic.core import (
+    ALERT_STATE,
+    UNMATCHED,
+    ElasticCore,
+    Located,
+    Unwritten,
+)
 from pipelines.store.elastic.dates import parse_date
 
 log = logging.getLogger("pipelines.store.elastic")
@@ -92,17 +99,20 @@ class ElasticWrites(ElasticCore):
             self.spool.remove(batch)
             log.info("stored %d spooled article(s) from %s", len(batch.articles), batch.path)
 
-    def _index(self, batch: list[Article], result: WriteResult) -> list[Article]:
+    def _index(self, batch: list[Article], result: WriteResult,
+               located: dict[str, Located] | None = None) -> list[Article]:
         """Bulk-write `batch`; returns what the cluster still rejected as overloaded.
-        Raises Unwritten with what was not acknowledged when a request fails."""
+        Raises Unwritten with what was not acknowledged when a request fails. `located`
+        (where a writer that won a race stored them) skips the lookup by search."""
         pending = {a.id: a for a in batch}
+        raced_again = located is not None
         try:
             self.ensure_indices()
-            located = self._locate(list(pending))
+            located = located if located is not None else self._locate(list(pending))
         except ES_ERRORS as exc:
             raise Unwritten(list(pending.values()), exc) from exc
         now = utcnow()
-        actions = []
+        in_place, created = [], []
         for article in batch:
             where = located.get(article.id)
             article.stored_at = parse_date(where.stored_at) if where else None
@@ -112,32 +122,61 @@ class ElasticWrites(ElasticCore):
                 # in place, in the index that holds it (maybe not the write index), with
                 # the alert mark it has (the whole document is replaced)
                 doc[ALERT_STATE] = where.alert_state
-                actions.append({"_op_type": "index", "_index": where.index,
-                                "_id": article.id, "_source": doc})
+                in_place.append({"_op_type": "index", "_index": where.index,
+                                 "_id": article.id, "_source": doc})
             else:
                 # the mark travels in the document that stores it: no story is stored
                 # without it, whenever the process dies
                 doc[ALERT_STATE] = UNMATCHED
-                actions.append({"_op_type": "create", "_index": self.names.articles,
+                created.append({"_op_type": "create", "_index": self.names.articles,
                                 "_id": article.id, "_source": doc})
-        raced: list[Article] = []
+        raced: dict[str, list[Article]] = {}  # by the index the other writer stored them in
+        orphaned: list[Article] = []
         refused: list[tuple[Article, str]] = []
+        # creates go through the alias only: were it gone, Elasticsearch would otherwise
+        # auto-create an index of that name without Dozor's templates
+        answers = itertools.chain(self._bulk(in_place),
+                                  self._bulk(created, require_alias=True))
         try:
-            for ok, item in self._bulk(actions):
+            for ok, item in answers:
                 op, info = next(iter(item.items()))
                 doc_id = info.get("_id")
                 if ok:
                     pending.pop(doc_id)
                     (result.updated if doc_id in located else result.new).append(doc_id)
-                elif op == "create" and info.get("status") == 409:
-                    raced.append(pending.pop(doc_id))  # stored meanwhile by another writer
+                elif op == "create" and info.get("status") == 409 and not raced_again:
+                    # stored meanwhile by another writer, maybe not yet visible to search
+                    raced.setdefault(info["_index"], []).append(pending.pop(doc_id))
+                elif op == "create" and info.get("status") == 404:
+                    orphaned.append(pending.pop(doc_id))
                 elif info.get("status") not in RETRY_STATUSES:
                     refused.append((pending.pop(doc_id), item_error(info)))
         except ES_ERRORS as exc:
             self.spool.reject(refused)
-            raise Unwritten(list(pending.values()) + raced, exc) from exc
+            raise Unwritten(list(pending.values()) + orphaned + sum(raced.values(), []),
+                            exc) from exc
         self.spool.reject(refused)
+        if orphaned:
+            raise Unwritten(orphaned + list(pending.values()) + sum(raced.values(), []),
+                            StoreError(f"the write alias {self.names.articles} is missing; "
+                                       "run `dozor setup` to restore it"))
         leftover = list(pending.values())
         if raced:
-            leftover += self._index(raced, result)
+            try:
+                found = self._get_now(raced)
+            except ES_ERRORS as exc:
+                raise Unwritten(leftover + sum(raced.values(), []), exc) from exc
+            leftover += self._index(sum(raced.values(), []), result, found)
         return leftover
+
+    def _get_now(self, raced: dict[str, list[Article]]) -> dict[str, Located]:
+        """Where and when the winners of a create race stored these: a get by id is
+        real-time, where a search would not see them before the next refresh."""
+        found: dict[str, Located] = {}
+        for index, articles in raced.items():
+            docs = self.client.mget(index=index, ids=[a.id for a in articles],
+                                    source=["stored_at", ALERT_STATE])["docs"]
+            found.update({d["_id"]: Located(index, (d.get("_source") or {}).get("stored_at"),
+                                            (d.get("_source") or {}).get(ALERT_STATE))
+                          for d in docs if d.get("found")})
+        return found
