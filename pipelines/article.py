@@ -15,7 +15,8 @@ from typing import Any
 
 TRANSLATION_STATUSES = ("done", "pending", "failed", "skipped")
 
-# The fields `dozor export --json` writes, in this order (DESIGN.md lists them).
+# The fields `dozor export --json` writes, in this order (a stable interface: README.md
+# lists them, docs/ARCHITECTURE.md says what each stage fills).
 EXPORT_FIELDS = (
     "url",
     "canonical_url",
