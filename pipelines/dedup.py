@@ -36,7 +36,7 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from pipelines.article import Article, article_id
-from pipelines.store import Ingest
+from pipelines.store import ArticlesReader, Ingest
 
 NUM_PERM = 128
 SEED = 1
@@ -237,7 +237,8 @@ def _best_match(article: Article, members: list[_Member], lookup: _Lookup) -> _M
     return min(ranked, key=lambda item: item[0])[1] if ranked else None
 
 
-def _forwarded_cluster(article: Article, clusters: dict[str, str], store: Ingest) -> str | None:
+def _forwarded_cluster(article: Article, clusters: dict[str, str],
+                       store: ArticlesReader) -> str | None:
     """The cluster of the post a Telegram forward forwards, when Dozor has that post.
 
     A forward with a comment of its own is no longer the same text, yet it is the story."""
@@ -250,7 +251,7 @@ def _forwarded_cluster(article: Article, clusters: dict[str, str], store: Ingest
     return (stored.cluster_id or stored.id) if stored is not None else None
 
 
-def dedup(articles: list[Article], store: Store) -> list[Article]:
+def dedup(articles: list[Article], store: Ingest) -> list[Article]:
     """Fill content_hash, minhash, lsh_bands and cluster_id; drop repeated canonical URLs.
 
     The first article of the batch for a canonical URL is kept (its id is the URL's).

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -260,18 +260,51 @@ def _should(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Query:
-    """A compiled query. Build with `parse_query`."""
+    """A compiled query. Build with `parse_query` (or `Query.where`), then narrow it with
+    `restrict` and `in_language`: filters join the compiled tree, never the text."""
 
-    def __init__(self, text: str, name: str, root: _Node) -> None:
+    def __init__(self, text: str, name: str, root: _Node, words: tuple[str, ...] = (),
+                 lang: str | None = None) -> None:
         self.text = text
         self.name = name
         self._root = root
+        # the words outside field filters and NOT, that rank and highlight a search
+        self.words = words
+        # a language every match has, applied by the stores as their own filter (the
+        # Elasticsearch `filter` clause, SQLite's language index) beside the tree
+        self.lang = lang
 
     def __repr__(self) -> str:
         return f"Query({self.name!r}, {self.text!r})"
 
+    @classmethod
+    def where(cls, *filters: tuple[str, Sequence[str | bool]], name: str = "query") -> Query:
+        """Articles whose fields have these values: per (field, values), any of the
+        values; all the fields. Values are checked as in a query (`lang:xx`)."""
+        parts, texts = _filter_nodes(filters, name)
+        if not parts:
+            raise QueryError(name, "", 0, "empty query")
+        root = parts[0] if len(parts) == 1 else _And(tuple(parts))
+        return cls(" AND ".join(texts), name, root)
+
+    def restrict(self, *filters: tuple[str, Sequence[str | bool]]) -> Query:
+        """This query AND, per (field, values) with values, any of the values."""
+        parts, texts = _filter_nodes(filters, self.name)
+        if not parts:
+            return self
+        text = " AND ".join([f"({self.text})", *(f"({t})" for t in texts)])
+        return Query(text, self.name, _And((self._root, *parts)), self.words, self.lang)
+
+    def in_language(self, lang: str | None) -> Query:
+        """Only articles in `lang` (None: any): any configured language, as stored."""
+        if not lang:
+            return self
+        return Query(self.text, self.name, self._root, self.words, lang)
+
     def matches(self, article: Article, doc: TermDoc | None = None) -> bool:
         """Whether the article matches; `doc` replaces its terms (a passage of them)."""
+        if self.lang and article.lang != self.lang:
+            return False
         return self._root.evaluate(doc if doc is not None else term_doc(article.terms), article)
 
     def may_match_part(self, article: Article) -> bool:
@@ -331,7 +364,32 @@ def parse_query(text: str, name: str = "query") -> Query:
         reason = _POSITION_RE.sub("", reason).replace(" at the end", "").strip()
         raise QueryError(name, text, offset, f"syntax error: {' '.join(reason.split())}") \
             from None
-    return Query(text, name, _Compiler(name, text, origin).node(luqum_tree, None))
+    return Query(text, name, _Compiler(name, text, origin).node(luqum_tree, None),
+                 tuple(_positive_words(luqum_tree)))
+
+
+def _filter_nodes(filters: Iterable[tuple[str, Sequence[str | bool]]],
+                  name: str) -> tuple[list[_Node], list[str]]:
+    """Per (field, values) with values, the node matching any of them and its text,
+    checked and normalised as the same filter written in a query."""
+    nodes: list[_Node] = []
+    texts: list[str] = []
+    for field, values in filters:
+        if not values:
+            continue
+        if field not in FIELDS or field == TERMS_FIELD:
+            raise ValueError(f"not a filter field: {field!r}")
+        written = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+        text = " OR ".join(f"{field}:{v}" for v in written)
+        compiler = _Compiler(name, text, list(range(len(text) + 1)))
+        # a value compared as written: a phrase, never a wildcard (escaped, as the
+        # compiler reads a phrase's backslashes as escapes)
+        leaves: list[_Node] = [
+            compiler.field_leaf(tree.Phrase(f'"{v}"'), field, v.replace("\\", "\\\\"), True)
+            for v in written]
+        nodes.append(leaves[0] if len(leaves) == 1 else _Or(tuple(leaves)))
+        texts.append(text)
+    return nodes, texts
 
 
 def _rewrite_operators(text: str) -> tuple[str, list[int]]:
@@ -451,17 +509,13 @@ class _Compiler:
         return _Field(field, value, glob)
 
 
-def positive_words(query: str) -> list[str]:
+
+def _positive_words(root: tree.Item) -> list[str]:
     """Words of the query outside field filters and NOT, to rank and highlight by."""
-    try:
-        root = luqum_parse(query)
-    except ParseError:
-        # &&, || or ! forms luqum does not read: the words themselves still rank
-        return [w for w in QUERY_TOKEN_RE.findall(query) if w not in ("AND", "OR", "NOT")]
     words: list[str] = []
 
     def walk(node: tree.Item, negated: bool) -> None:
-        if isinstance(node, tree.SearchField) and node.name != "terms":
+        if isinstance(node, tree.SearchField) and node.name != TERMS_FIELD:
             return
         if isinstance(node, tree.Not | tree.Prohibit):
             negated = not negated
