@@ -180,3 +180,33 @@ def test_a_vanished_write_alias_never_auto_creates_an_index(
     assert NAMES.articles not in fake.indices  # no untemplated index took its name
     assert [a.id for b in Spool(tmp_path / "spool").batches() for a in b.articles] == [
         docs["ru_wire"].id]
+
+
+def test_a_text_longer_than_the_highlight_limit_still_highlights(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.support.articles import search
+
+    wire = corpus()["ru_wire"]
+    # past index.highlight.max_analyzed_offset (1,000,000 characters by default)
+    long = replace(wire, text=wire.text + " продолжение" * 90_000)
+    assert len(long.text) > 1_000_000
+    with _store(fake, tmp_path) as store:
+        store.write([long])
+        (hit,) = search(store, "колонии")
+    assert "[" in hit.snippet and hit.article.id == wire.id
+
+
+def test_paging_past_the_result_window_is_a_clear_error(
+        fake: FakeElasticsearch, tmp_path: Path) -> None:
+    from tests.support.articles import search
+
+    with pytest.raises(ApiError, match="Result window is too large"):
+        connect(fake.url).search(index="_all", from_=9_995, size=10)
+    with _store(fake, tmp_path) as store:
+        store.write([corpus()["ru_wire"]])
+        assert len(search(store, "колонии", offset=9_990, limit=10)) == 0
+        with pytest.raises(StoreError, match="stop at number 10000") as refused:
+            search(store, "колонии", offset=9_995, limit=10)
+    assert "\n" not in str(refused.value)

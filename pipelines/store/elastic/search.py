@@ -6,7 +6,7 @@ from typing import Any
 
 from pipelines.article import Article
 from pipelines.query import Query
-from pipelines.store.base import SearchHit, check_offset
+from pipelines.store.base import SearchHit, StoreError, check_offset
 from pipelines.store.elastic.core import ElasticCore
 from pipelines.terms.snippets import article_snippet
 
@@ -17,6 +17,12 @@ RANK_FIELDS = (
     "text", "text.ru", "text.uk", "text.en", "text_en",
 )
 SNIPPET_CHARS = 240
+# Highlighting reads at most this many characters of a text: a longer one would otherwise
+# fail the whole search (index.highlight.max_analyzed_offset, 1,000,000 by default, wins
+# when lower). A match past it gets the lemma-aware snippet instead.
+HIGHLIGHT_CHARS = 100_000
+# from + size may not pass index.max_result_window (10,000 by default)
+RESULT_WINDOW = 10_000
 
 
 class ElasticSearch(ElasticCore):
@@ -27,6 +33,10 @@ class ElasticSearch(ElasticCore):
         matches; BM25 over the title and text fields ranks; highlighting gives the
         snippet, with the lemma-aware snippet of pipelines.terms as the fallback."""
         check_offset(offset)
+        if offset + limit > RESULT_WINDOW:
+            raise StoreError(f"search results on Elasticsearch stop at number {RESULT_WINDOW} "
+                             f"(index.max_result_window); results {offset + 1}-"
+                             f"{offset + limit} were asked for: narrow the query")
         lang = query.lang
         words = " ".join(query.words)
         bool_query: dict[str, Any] = {"must": [query.to_es()]}
@@ -48,6 +58,7 @@ class ElasticSearch(ElasticCore):
             body["highlight"] = {
                 "pre_tags": ["["], "post_tags": ["]"],
                 "fragment_size": SNIPPET_CHARS, "number_of_fragments": 1,
+                "max_analyzer_offset": HIGHLIGHT_CHARS,
                 "highlight_query": {"multi_match": {"query": words,
                                                     "fields": list(RANK_FIELDS)}},
                 "fields": {name.split("^")[0]: {} for name in RANK_FIELDS
