@@ -15,6 +15,7 @@ import pytest
 from pipelines import dedup
 from pipelines.article import Article
 from pipelines.config.backend import store_options
+from pipelines.config.config import Config
 from pipelines.query import parse_query
 from pipelines.store import StoreError
 from pipelines.store.elastic import (
@@ -279,7 +280,7 @@ def test_tls_with_the_ca_from_the_environment(tmp_path: Path, monkeypatch: pytes
         with pytest.raises(StoreError, match="(?i)certificate"):
             untrusted.write([articles["uk"]])
         monkeypatch.setenv("ELASTIC_CA_CERTS", str(ca_file))
-        secrets = store_options(es=fake.url)["es_secrets"]
+        secrets = store_options(Config.from_env(), es=fake.url)["es_secrets"]
         with ElasticStore(fake.url, spool=Spool(tmp_path / "spool"),
                           credentials=Credentials.from_environ(secrets)) as store:
             result = store.write([articles["en_wire"]])
