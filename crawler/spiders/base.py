@@ -43,12 +43,15 @@ class SourceScope:
         return any(host == d or host.endswith("." + d) for d in self.domains)
 
 
+# a list of sources, or the path of a sources.yaml (`-a sources=FILE`); None: DOZOR_SOURCES
+SourcesArg = Sequence[Source] | str | Path | None
+
+
 class DozorSpider(Spider):
     """Takes `sources` (a list, or a sources.yaml path from `-a sources=FILE`); Dozor's
     operational crawl settings come in through `crawler.settings.ConfigAddon`."""
 
-    def __init__(self, sources: Sequence[Source] | str | Path | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, sources: SourcesArg = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._sources_arg = sources
         self.sources: list[Source] = []

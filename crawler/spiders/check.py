@@ -19,7 +19,13 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.feeds import EntryList, NotAFeed, UnsafeXML, parse_feed, parse_sitemap
-from crawler.spiders.base import DozorSpider, describe_failure, listing_entries, sitemap_body
+from crawler.spiders.base import (
+    DozorSpider,
+    SourcesArg,
+    describe_failure,
+    listing_entries,
+    sitemap_body,
+)
 from crawler.spiders.telegram import channel_request, telegram_base
 from pipelines.archive import PageMeta
 from pipelines.telegram import parse_channel_page
@@ -45,7 +51,7 @@ class SourcesCheckSpider(DozorSpider):
     name = "sources-check"
     custom_settings = {"DOZOR_ARCHIVE": False, "ITEM_PIPELINES": {}}
 
-    def __init__(self, sources: Any = None, results: list[DocumentCheck] | None = None,
+    def __init__(self, sources: SourcesArg = None, results: list[DocumentCheck] | None = None,
                  **kwargs: Any) -> None:
         super().__init__(sources, **kwargs)
         self.results: list[DocumentCheck] = [] if results is None else results

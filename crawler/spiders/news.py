@@ -26,6 +26,7 @@ from crawler.middlewares import RefusedRequest, header_pairs
 from crawler.settings import run_config, setting_or_env
 from crawler.spiders.base import (
     DozorSpider,
+    SourcesArg,
     SourceScope,
     describe_failure,
     is_robots_forbidden,
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 class NewsSpider(DozorSpider):
     name = "news"
 
-    def __init__(self, sources: Any = None, pipeline: PageProcessor | None = None,
+    def __init__(self, sources: SourcesArg = None, pipeline: PageProcessor | None = None,
                  notices: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(sources, **kwargs)
         self.pipeline = pipeline

@@ -78,6 +78,7 @@ def demo(
 ) -> None:
     """Crawl a small bundled news site (ru/uk/en) on 127.0.0.1 end to end, offline, and
     show what Dozor found: languages, on-topic stories, a search, the alert email."""
+    # start-up cost: Scrapy, Twisted and the stages load only for the commands that crawl
     from dozor.run import run_cycle
 
     if keep and (keep / "demo.db").exists():
