@@ -31,6 +31,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import iso_date_to_datetime
 from warcio.warcwriter import WARCWriter
 
+from pipelines import telegram
 from pipelines.article import RawPage
 
 log = logging.getLogger(__name__)
@@ -192,14 +193,15 @@ def read_pages(path: Path, max_size: int) -> Iterator[RawPage]:
     """The RawPages the crawl made from the archived responses in one WARC file.
 
     Article responses with a 2xx status and an HTML body, decoded (bounded by `max_size`,
-    as DOWNLOAD_MAXSIZE bounds the crawl). A file cut short by a crash yields what it has.
+    as DOWNLOAD_MAXSIZE bounds the crawl), and one page per post of an archived Telegram
+    channel page. A file cut short by a crash yields what it has.
     """
     with open(path, "rb") as fh:
         records = iter(ArchiveIterator(fh))
         while True:
             try:
                 record = next(records)
-                page = _page(record, str(path), max_size)
+                pages = _pages(record, str(path), max_size)
             except StopIteration:
                 return
             # warcio reports a truncated or corrupt record with assorted exceptions
@@ -209,25 +211,34 @@ def read_pages(path: Path, max_size: int) -> Iterator[RawPage]:
                     zlib.error) as exc:
                 log.warning("%s: stopped reading at a damaged record: %s", path, exc)
                 return
-            if page is not None:
-                yield page
+            yield from pages
 
 
-def _page(record: ArcWarcRecord, warc_file: str, max_size: int) -> RawPage | None:
+def _pages(record: ArcWarcRecord, warc_file: str, max_size: int) -> list[RawPage]:
+    """The article page a record holds, or the post pages of an archived channel page."""
     head = record.rec_headers
-    if record.rec_type != "response" or head.get_header("WARC-Dozor-Kind") != "article":
-        return None
+    kind = head.get_header("WARC-Dozor-Kind")
+    if record.rec_type != "response" or kind not in ("article", telegram.DISCOVERED_VIA):
+        return []
     status = int(record.http_headers.get_statuscode() or 0)
     if not 200 <= status < 300:
-        return None
+        return []
     url = head.get_header("WARC-Target-URI")
     body = record.content_stream().read(max_size + 1)
     if len(body) > max_size:
         log.warning("%s: %s decodes to more than %d bytes; skipped", warc_file, url, max_size)
-        return None
+        return []
     headers = page_headers(record.http_headers.headers)
     if not is_html(headers, url, body):
-        return None
+        return []
+    date = iso_date_to_datetime(head.get_header("WARC-Date"), tz_aware=True)
+    record_id = head.get_header("WARC-Record-ID")
+    if kind == telegram.DISCOVERED_VIA:
+        source = head.get_header("WARC-Dozor-Source") or ""
+        hints = json.loads(head.get_header("WARC-Dozor-Hints") or "{}")
+        channel = telegram.parse_channel_page(body, "", base=url)
+        return [telegram.post_page(post, source, url, date, hints.get("source_lang"),
+                                   warc_file, record_id) for post in channel.posts]
     meta: PageMeta = {
         "kind": "article",
         "source": head.get_header("WARC-Dozor-Source") or "",
@@ -235,6 +246,4 @@ def _page(record: ArcWarcRecord, warc_file: str, max_size: int) -> RawPage | Non
         "url": head.get_header("WARC-Dozor-URL") or url,
         **json.loads(head.get_header("WARC-Dozor-Hints") or "{}"),
     }
-    date = iso_date_to_datetime(head.get_header("WARC-Date"), tz_aware=True)
-    return page_from(meta, url, status, headers, body, date, warc_file,
-                     head.get_header("WARC-Record-ID"))
+    return [page_from(meta, url, status, headers, body, date, warc_file, record_id)]
