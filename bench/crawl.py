@@ -1,0 +1,112 @@
+"""A whole `dozor run` against a bare Scrapy spider fetching the same pages with the same
+settings: wall time, CPU, peak memory and their ratio, with the stage-time breakdown;
+measured side by side in one run.
+
+    .venv/bin/python -m bench.crawl [--pages 2000] [--no-autothrottle] [PAGES_DIR]
+
+N article pages (the shared corpus's pages, repeated under distinct URLs) and one RSS
+feed listing them are served from memory on 127.0.0.1 by a threaded server (a few ms
+per page: not the bottleneck). Both crawls run as child processes; CPU is theirs and
+their children's (`os.wait4`), peak memory the largest resident set among them. Run
+with several --pages values (500, 2000, 10000) to see memory stay flat in N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from bench.corpus import DEFAULT_PAGES, load_pages
+from dozor.demo.loopback import LoopbackServer, Response
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class BenchSite(LoopbackServer):
+    def __init__(self, bodies: list[bytes], count: int) -> None:
+        super().__init__()
+        self.bodies = bodies
+        self.count = count
+        when = format_datetime(datetime.now(UTC))
+        items = "".join(
+            f"<item><title>Story {i}</title><link>{self.base}/news/{i}.html</link>"
+            f"<pubDate>{when}</pubDate></item>" for i in range(count))
+        self.feed = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+                     f"<title>bench</title><link>{self.base}/</link>{items}</channel></rss>"
+                     ).encode()
+
+    def respond(self, path: str) -> Response:
+        if path == "/feed.xml":
+            return 200, {"Content-Type": "application/rss+xml"}, self.feed
+        m = re.fullmatch(r"/news/(\d+)\.html", path)
+        if m and int(m[1]) < self.count:
+            body = self.bodies[int(m[1]) % len(self.bodies)]
+            return 200, {"Content-Type": "text/html"}, body
+        return 404, {"Content-Type": "text/plain"}, b"not found"
+
+
+def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak RSS MB, output) of one child process and its children."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=ROOT)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"{argv[1:3]} failed ({proc.returncode}):\n{out[-3000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pages", nargs="?", type=Path, default=DEFAULT_PAGES)
+    parser.add_argument("--pages", dest="count", type=int, default=2000)
+    parser.add_argument("--no-autothrottle", action="store_true")
+    args = parser.parse_args()
+    if not (args.pages / "manifest.json").exists():
+        sys.exit(f"no corpus at {args.pages} (manifest.json missing)")
+    bodies = [page.body for _, page in load_pages(args.pages)]
+    python = str(ROOT / ".venv" / "bin" / "python")
+    with BenchSite(bodies, args.count) as site, tempfile.TemporaryDirectory() as tmp:
+        autothrottle = "false" if args.no_autothrottle else "true"
+        settings = Path(tmp, "dozor.yaml")
+        settings.write_text(f"crawl:\n  autothrottle: {autothrottle}\n"
+                            "translation:\n  mode: none\n", encoding="utf-8")
+        sources = Path(tmp, "sources.yaml")
+        sources.write_text(f"sources:\n  - name: bench\n    lang: ru\n"
+                           f"    feeds: [{site.base}/feed.xml]\n", encoding="utf-8")
+        alerts = Path(tmp, "alerts.yaml")
+        alerts.write_text("rules: []\n", encoding="utf-8")
+        env = {**os.environ, "DOZOR_DATA_DIR": str(Path(tmp, "data")),
+               "DOZOR_CONFIG": str(settings)}
+        bare = measure([python, "-m", "bench.bare_spider", f"{site.base}/feed.xml",
+                        autothrottle], env)
+        dozor = measure([python, "-m", "dozor", "run", "--sources", str(sources),
+                         "--alerts", str(alerts), "--allow-private-network", "--verbose"],
+                        env)
+    print(f"{args.count} pages, AutoThrottle {'off' if args.no_autothrottle else 'on'}, "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    print(f"{'':14}{'wall s':>9}{'CPU s':>9}{'peak MB':>9}")
+    for name, (wall, cpu, rss, _) in (("bare Scrapy", bare), ("dozor run", dozor)):
+        print(f"{name:14}{wall:9.1f}{cpu:9.1f}{rss:9.0f}")
+    print(f"ratio dozor / bare: wall {dozor[0] / bare[0]:.2f}x, CPU {dozor[1] / bare[1]:.2f}x")
+    fetched = re.search(r"^bare: (\d+) pages", bare[3], re.M)
+    print(f"bare spider fetched {fetched[1] if fetched else '?'} pages")
+    for line in dozor[3].splitlines():
+        if line.startswith(("crawl:", "stages", "  ")) and "DEBUG" not in line:
+            print("  dozor | " + line.strip())
+
+
+if __name__ == "__main__":
+    main()
