@@ -31,7 +31,8 @@ class BatchPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.size = max(1, crawler.settings.getint("DOZOR_BATCH_SIZE", 50))
+        # crawl.batch_size (its default is CrawlSettings'), put there by ConfigAddon
+        self.size = crawler.settings.getint("DOZOR_BATCH_SIZE")
         self.pending: list[RawPage] = []
 
     @classmethod

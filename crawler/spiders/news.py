@@ -50,14 +50,15 @@ class NewsSpider(DozorSpider):
         self.pipeline = pipeline
         self.notices: list[str] = [] if notices is None else notices
         self.scopes: dict[str, SourceScope] = {}
-        self.max_age = timedelta(days=14)
+        self.max_age: timedelta  # crawl.max_age_days, set in from_crawler
         self.links = LinkExtractor(unique=True)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.scopes = {s.name: SourceScope(s) for s in spider.sources}
-        spider.max_age = timedelta(days=crawler.settings.getint("DOZOR_MAX_AGE_DAYS", 14))
+        # the default is CrawlSettings': every crawl's settings come through ConfigAddon
+        spider.max_age = timedelta(days=crawler.settings.getint("DOZOR_MAX_AGE_DAYS"))
         if spider.pipeline is None:
             spider.pipeline = spider._own_pipeline(crawler)
         spider.telegram = TelegramChannels(
