@@ -23,7 +23,7 @@ from typing import Any
 
 from pipelines import language, relevance
 from pipelines.article import Article
-from pipelines.config.paths import default_topic
+from pipelines.config.paths import DEFAULTS_DIR
 from pipelines.terms.normalisation import analyse
 
 LANGUAGES = ("ru", "uk", "en")
@@ -102,7 +102,7 @@ def figures(judged: list[Judged]) -> dict[str, LanguageFigures]:
 
 def evaluate(items_path: Path = DEFAULT_ITEMS,
              topic: Path | None = None) -> dict[str, LanguageFigures]:
-    profile = relevance.load_topic(topic or default_topic())
+    profile = relevance.load_topic(topic or DEFAULTS_DIR / "topic.yaml")
     return figures(judge(load_items(items_path), profile))
 
 

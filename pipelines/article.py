@@ -107,6 +107,8 @@ class Article:
 
     # relevance
     relevant: bool = False
+    # below the topic's threshold but at its possible_threshold: shown for an analyst
+    possible: bool = False
     score: float = 0.0
     matched_terms: list[str] = field(default_factory=list)
 

@@ -10,7 +10,8 @@ Syntax
 ------
 ``AND`` / ``&&``, ``OR`` / ``||``, ``NOT`` / ``!`` / ``-x``, ``+x``, parentheses,
 phrases ``"a b"`` with optional slop ``"a b"~2``, wildcards ``*`` and ``?``, and fields
-``lang:``, ``source:``, ``relevant:true|false``, ``translation_status:``,
+``lang:``, ``source:``, ``relevant:true|false``, ``possible:true|false`` (the topic's
+possibly relevant tier), ``translation_status:``,
 ``cluster_id:``; ``terms:`` names the default field explicitly. Bare terms next to each
 other are joined by **AND** (``Вагнер колония`` = ``Вагнер AND колония``). Operators are
 plain boolean logic: ``+x`` is ``x`` and ``-x`` is ``NOT x`` wherever they stand (not
@@ -23,9 +24,10 @@ take wildcards.
 Words in the default field are normalised like article text (`pipelines.terms`): a
 Cyrillic word matches every lemma its inflections may have in Russian or Ukrainian
 (``колонии`` matches ``колония``), a Latin word its English stem; a hyphenated word is
-a phrase of its parts (``Шторм-Z`` = ``"Шторм Z"``). Wildcards are matched against the
-normalised terms as they are (lower case, ё -> е): ``вербов*`` matches ``вербовка`` and
-``вербовать``; ``recruit*`` matches the stem ``recruit``. Russian and Ukrainian
+a phrase of its parts (``Шторм-Z`` = ``"Шторм Z"``). A wildcard matches the normalised
+terms it fits (lower case, ё -> е: ``вербов*`` matches ``вербовка`` and ``вербовать``)
+and the terms of the words written that way (``mobiliz*`` also matches the stem
+``mobil`` of mobilization: `pipelines.terms.normalisation.wildcard_forms`). Russian and Ukrainian
 spellings are different words (``колония`` / ``колонія``). Title, text and the English
 fields run on as one sequence of terms (`pipelines.terms.normalisation`), on both backends.
 
@@ -36,7 +38,7 @@ Contract with the Elasticsearch mapping
   normalised, and the values in these queries are normalised the same way. Positions
   must be kept (the default for ``text``) for phrases.
 * ``lang``, ``source``, ``translation_status``, ``cluster_id``: ``keyword`` fields.
-* ``relevant``: ``boolean``.
+* ``relevant``, ``possible``: ``boolean``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ from pipelines.terms.normalisation import QUERY_TOKEN_RE
 
 TERMS_FIELD = "terms"
 KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id")
-FIELDS = (TERMS_FIELD, *KEYWORD_FIELDS, "relevant")
+BOOLEAN_FIELDS = ("relevant", "possible")
+FIELDS = (TERMS_FIELD, *KEYWORD_FIELDS, *BOOLEAN_FIELDS)
 LANG_VALUES = ("ru", "uk", "en", "other")
 # a phrase whose words have many lemma readings becomes one match_phrase per reading
 MAX_PHRASE_VARIANTS = 256
@@ -295,6 +298,11 @@ class Query:
         text = " AND ".join([f"({self.text})", *(f"({t})" for t in texts)])
         return Query(text, self.name, _And((self._root, *parts)), self.words, self.lang)
 
+    def either(self, other: Query) -> Query:
+        """This query OR `other` (whose words do not rank or highlight)."""
+        text = f"({self.text}) OR ({other.text})"
+        return Query(text, self.name, _Or((self._root, other._root)), self.words, self.lang)
+
     def in_language(self, lang: str | None) -> Query:
         """Only articles in `lang` (None: any): any configured language, as stored."""
         if not lang:
@@ -494,9 +502,9 @@ class _Compiler:
     def field_leaf(self, item: tree.Item, field: str, raw: str, phrase: bool) -> _Node:
         glob = not phrase and bool(_WILDCARD.search(raw))
         value = re.sub(r"\\(.)", r"\1", raw)
-        if field == "relevant":
+        if field in BOOLEAN_FIELDS:
             if value.lower() not in ("true", "false"):
-                raise self.error(item, f"relevant: takes true or false, not {value!r}")
+                raise self.error(item, f"{field}: takes true or false, not {value!r}")
             return _Field(field, value.lower() == "true")
         if field != "cluster_id":
             value = value.lower()

@@ -22,7 +22,11 @@ within one passage of N words (title and text run on as one sequence): in a long
 
 Score: ``raw`` is the sum of the weights of the rules that match. The article is
 relevant when ``raw >= threshold``; ``score = max(raw, 0) / (max(raw, 0) + threshold)``
-lies in [0, 1), grows with the evidence and is exactly 0.5 at the threshold.
+lies in [0, 1), grows with the evidence and is exactly 0.5 at the threshold. With
+``possible_threshold: P`` (below the threshold) an article with ``P <= raw`` that is not
+relevant is ``possible``: the stores keep it as possibly relevant, the UI shows it, and
+an alert rule with ``possible: true`` mails it in a section of its own, so an analyst
+sees what the rules nearly missed.
 ``matched_terms`` are the query terms, as written, of the positive rules that fired,
 found anywhere in the article (for highlighting and for the analyst to see why).
 """
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipelines.article import Article
 from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
@@ -68,7 +72,16 @@ class TopicFile(StrictModel):
     description: str = ""
     languages: list[Lang] = ["ru", "uk", "en"]
     threshold: float = Field(gt=0)
+    # stories scoring at least this, but under `threshold`, are kept as possibly relevant
+    possible_threshold: float | None = Field(default=None, gt=0)
     rules: list[TopicRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _possible_below_threshold(self) -> TopicFile:
+        if self.possible_threshold is not None and self.possible_threshold >= self.threshold:
+            raise ValueError(f"possible_threshold ({self.possible_threshold}) must be below "
+                             f"threshold ({self.threshold})")
+        return self
 
     @field_validator("rules")
     @classmethod
@@ -126,6 +139,7 @@ class TopicProfile:
     languages: tuple[str, ...]
     threshold: float
     rules: tuple[CompiledRule, ...]
+    possible_threshold: float | None = None
 
     def fired(self, article: Article) -> list[CompiledRule]:
         """The rules that match `article` (whatever its language)."""
@@ -155,7 +169,7 @@ def load_topic(path: Path | str) -> TopicProfile:
                         wildcard)
         rules.append(CompiledRule(rule.name, rule.weight, query, rule.window))
     return TopicProfile(spec.name, spec.title or spec.name, tuple(spec.languages),
-                        spec.threshold, tuple(rules))
+                        spec.threshold, tuple(rules), spec.possible_threshold)
 
 
 def _query_line(path: Path, index: int) -> int | None:
@@ -171,10 +185,12 @@ def _query_line(path: Path, index: int) -> int | None:
 
 
 def classify(articles: list[Article], profile: TopicProfile) -> list[Article]:
-    """Set `relevant`, `score` and `matched_terms` of each article (formula above)."""
+    """Set `relevant`, `possible`, `score` and `matched_terms` of each article (formula
+    above)."""
     for article in articles:
         if article.lang not in profile.languages:
             article.relevant, article.score, article.matched_terms = False, 0.0, []
+            article.possible = False
             continue
         fired = profile.fired(article)
         raw = sum(rule.weight for rule in fired)
@@ -184,6 +200,8 @@ def classify(articles: list[Article], profile: TopicProfile) -> list[Article]:
                 terms.update(dict.fromkeys(rule.query.matched_terms(article)))
         evidence = max(raw, 0.0)
         article.relevant = raw >= profile.threshold
+        article.possible = (not article.relevant and profile.possible_threshold is not None
+                            and raw >= profile.possible_threshold)
         article.score = round(evidence / (evidence + profile.threshold), 4)
         article.matched_terms = list(terms)
     return articles

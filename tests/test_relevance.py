@@ -20,7 +20,7 @@ from typing import NamedTuple
 import pytest
 
 from pipelines.article import Article
-from pipelines.config.paths import default_topic
+from pipelines.config.paths import DEFAULTS_DIR
 from pipelines.errors import ConfigError
 from pipelines.relevance import TopicProfile, classify, load_topic
 from pipelines.terms.normalisation import analyse
@@ -398,7 +398,7 @@ CASES = RU + UK + EN + VOCABULARY + VOCABULARY_UK + VOCABULARY_EN
 
 @pytest.fixture(scope="module")
 def shipped() -> TopicProfile:
-    return load_topic(default_topic())
+    return load_topic(DEFAULTS_DIR / "topic.yaml")
 
 
 def _article(n: object, lang: str, title: str, text: str = "") -> Article:
@@ -523,7 +523,7 @@ def test_window_with_negation_is_judged_per_passage(tmp_path: Path) -> None:
     ([{"name": "ok", "weight": 1, "query": "колония"},
       {"name": "bad-field", "weight": 1, "query": "колония AND title:Вагнер"}], {},
      "rules[1] (bad-field) → query (query starts at line 1): unknown field 'title' "
-     "(known: terms, lang, source, translation_status, cluster_id, relevant) "
+     "(known: terms, lang, source, translation_status, cluster_id, relevant, possible) "
      "at line 1, column 13 of the query"),
     ([{"name": "a", "weight": 0, "query": "колония"}], {}, "weight 0"),
     ([{"name": "a", "weight": 1, "query": "x"}, {"name": "a", "weight": 1, "query": "y"}], {},
@@ -565,6 +565,30 @@ def test_a_wildcard_that_fits_no_word_is_named_at_load(
     assert [r.getMessage() for r in caplog.records] == [
         f"{path}: rules[1] (odd): the wildcard {wildcard} fits no known word and can only "
         "match by chance; write the word itself"]
+
+
+def test_possible_tier_between_the_two_thresholds(tmp_path: Path) -> None:
+    profile = load_topic(_profile(tmp_path, [
+        {"name": "a", "weight": 1.0, "query": "колония"},
+        {"name": "b", "weight": 0.5, "query": "фронт"},
+    ], possible_threshold=0.5))
+    cases = {"колония": (True, False), "фронт": (False, True), "погода": (False, False)}
+    articles = classify(analyse([_article(t, "ru", t) for t in cases]), profile)
+    assert [(a.relevant, a.possible) for a in articles] == list(cases.values())
+    assert articles[1].score == round(0.5 / 1.5, 4)
+    # without the field no story is possible, and the field stays below the threshold
+    plain = load_topic(_profile(tmp_path, [{"name": "b", "weight": 0.5, "query": "фронт"},
+                                           {"name": "a", "weight": 1.0, "query": "колония"}]))
+    assert not classify(analyse([_article("x", "ru", "фронт")]), plain)[0].possible
+    with pytest.raises(ConfigError, match=r"possible_threshold \(1.0\) must be below"):
+        load_topic(_profile(tmp_path, [{"name": "a", "weight": 1, "query": "x"}],
+                            possible_threshold=1.0))
+
+
+def test_shipped_profile_keeps_near_misses_as_possible(shipped: TopicProfile) -> None:
+    near = _classified(Case("near", "en", "Storm-Z units hold the line",
+                            "Storm-Z detachments dug in near the river.", False), shipped)
+    assert not near.relevant and near.possible
 
 
 def test_query_error_line_in_a_block_scalar(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ COLUMNS: dict[str, str] = {
     "lang_confidence": "real",
     "terms": "text",
     "relevant": "bool",
+    "possible": "bool",
     "score": "real",
     "matched_terms": "json",
     "title_en": "text",
@@ -226,6 +227,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE articles ADD COLUMN views INTEGER;
     ALTER TABLE articles ADD COLUMN forwarded_from TEXT;
     ALTER TABLE articles ADD COLUMN links TEXT NOT NULL DEFAULT '[]';
+    """,
+    # 8: the topic's "possibly relevant" tier (scored between possible_threshold and
+    # threshold); stored rows are not: they were classified before the tier existed
+    """
+    ALTER TABLE articles ADD COLUMN possible INTEGER NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
