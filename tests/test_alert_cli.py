@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from dozor.cli import app
 from pipelines.alert import notify
 from pipelines.alert.mailer import SmtpMailer, SmtpSettings
-from pipelines.config import paths
+from pipelines.config.config import Config
 from pipelines.store.sqlite import SQLiteStore
 from tests.support.alerts import (
     COPIES,
@@ -32,7 +32,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path, dict]:
     db, rules = tmp_path / "dozor.db", rules_file(tmp_path, RECRUITMENT_RULES)
     with SQLiteStore(db) as store:
         docs, new_ids = stored_corpus(store)
-        report = notify(store, rules, new_ids, mailer=_down())
+        report = notify(store, rules, new_ids, Config.from_env(), mailer=_down())
         assert report.failed
     return db, rules, docs
 
@@ -82,7 +82,7 @@ def test_test_shows_matches_and_the_pending_digest_and_sends_nothing(
         assert docs[name].source not in listed
     for name in RELEVANT:
         assert docs[name].source in listed
-    assert smtp.received == [] and not list(paths.outbox_dir().glob("*.eml"))
+    assert smtp.received == [] and not list(Config.from_env().paths.outbox.glob("*.eml"))
     with SQLiteStore(db) as store:
         assert len(store.pending_deliveries()) == len(LEADS)
 

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from dozor.cli import app
 from pipelines.config.backend import store_options
+from pipelines.config.config import Config
 from pipelines.store import Store, open_store
 from tests.conftest import REPO
 from tests.fakes.elasticsearch import ApiFailure, FakeElasticsearch
@@ -43,7 +44,7 @@ class Backend:
     def open(self) -> Store:
         db, es = (self.options[1], None) if self.options[0] == "--db" else (None,
                                                                             self.options[1])
-        return open_store(**store_options(db, es))
+        return open_store(**store_options(Config.from_env(), db, es))
 
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.alert import notify
+from pipelines.config.config import Config
 from pipelines.store import Store
 from pipelines.store.sqlite import SQLiteStore
 from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
@@ -59,14 +60,14 @@ def test_stories_of_a_run_that_died_before_its_alerts_go_out_with_the_next_run(
     store_articles(store, list(docs.values()))
     assert len(store.unmatched_ids()) == len(docs)
     # the next run stored nothing new
-    report = notify(store, rules, [])
+    report = notify(store, rules, [], Config.from_env())
     assert report.queued == {RULE: len(RELEVANT)}
     (message,) = smtp.messages()
     assert message["Subject"] == "5 new stories — Prisoner recruitment: en 2, ru 2, uk 1"
     text = _text(smtp, 0)
     assert all(docs[name].title in text for name in LEADS)
     assert store.unmatched_ids() == [] and store.pending_deliveries() == []
-    again = notify(store, rules, [])
+    again = notify(store, rules, [], Config.from_env())
     assert again.queued == {RULE: 0} and again.digests == []
     assert len(smtp.messages()) == 1
 
@@ -78,7 +79,7 @@ def test_a_crash_between_matching_and_clearing_the_mark_queues_nothing_twice(
     docs = corpus()
     store_articles(store, list(docs.values()))
     store.add_deliveries(RULE, [docs[name].id for name in RELEVANT])
-    report = notify(store, rules, [])
+    report = notify(store, rules, [], Config.from_env())
     assert report.queued == {RULE: 0}
     (sent,) = report.sent
     assert sent.stories == len(LEADS)
@@ -119,12 +120,12 @@ def test_a_copy_of_a_story_sent_in_an_earlier_run_is_folded_not_sent_again(
         store: Store, smtp: SmtpServer, rules: Path) -> None:
     docs = corpus()
     store_articles(store, [docs["ru_wire"], docs["uk"]])
-    first = notify(store, rules, [])
+    first = notify(store, rules, [], Config.from_env())
     assert [d.stories for d in first.sent] == [2]
     # the next run finds the wire story again at another outlet
     (copy_id,) = store_articles(store, [docs["ru_copy"]])
     assert store.get(copy_id).cluster_id == docs["ru_wire"].id
-    second = notify(store, rules, [])
+    second = notify(store, rules, [], Config.from_env())
     assert (second.queued, second.folded, second.digests) == ({RULE: 1}, {RULE: 1}, [])
     assert "1 new match(es) (1 syndicated copy of a story)" in "\n".join(second.lines())
     (folded,) = store.folded_deliveries(RULE, [docs["ru_wire"].id])
@@ -132,10 +133,10 @@ def test_a_copy_of_a_story_sent_in_an_earlier_run_is_folded_not_sent_again(
     assert store.pending_deliveries() == []
     # a story of its own in the same run still goes out, alone
     store_articles(store, [docs["en_copy"], docs["en_other"]])
-    third = notify(store, rules, [])
+    third = notify(store, rules, [], Config.from_env())
     assert [d.stories for d in third.sent] == [2]  # the English copy is a new story here
     assert len(smtp.messages()) == 2
-    assert notify(store, rules, []).digests == []
+    assert notify(store, rules, [], Config.from_env()).digests == []
     assert docs["ru_copy"].title not in "".join(_text(smtp, n) for n in range(2))
 
 
@@ -144,10 +145,10 @@ def test_a_copy_arriving_while_its_story_waits_is_listed_under_it(
     docs = corpus()
     smtp.mode = "451 4.3.0 Try again later"
     store_articles(store, [docs["ru_wire"]])
-    assert notify(store, rules, []).failed
+    assert notify(store, rules, [], Config.from_env()).failed
     smtp.mode = "accept"
     store_articles(store, [docs["ru_copy"]])
-    report = notify(store, rules, [])
+    report = notify(store, rules, [], Config.from_env())
     assert report.folded == {RULE: 1}
     (sent,) = report.sent
     assert (sent.stories, sent.articles) == (1, 2)
@@ -156,7 +157,7 @@ def test_a_copy_arriving_while_its_story_waits_is_listed_under_it(
     text = _text(smtp, 0)
     assert docs["ru_wire"].title in text and docs["ru_copy"].title not in text
     assert f"Also in: ural-news (ru) {docs['ru_copy'].url}" in text
-    assert notify(store, rules, []).digests == [] and len(smtp.messages()) == 1
+    assert notify(store, rules, [], Config.from_env()).digests == [] and len(smtp.messages()) == 1
 
 
 def test_a_copy_of_a_story_whose_digest_a_crash_interrupted_is_not_sent(
@@ -166,11 +167,11 @@ def test_a_copy_of_a_story_whose_digest_a_crash_interrupted_is_not_sent(
     docs = corpus()
     store_articles(store, [docs["ru_wire"]])
     no_rules = rules_file(rules.parent, "rules: []\n", "none.yaml")
-    notify(store, no_rules, [])  # clears the mark, as a past alert step would
+    notify(store, no_rules, [], Config.from_env())  # clears the mark, as a past alert step would
     store.add_deliveries(RULE, [docs["ru_wire"].id])
     store.mark_sending(RULE, [docs["ru_wire"].id], "<interrupted@dozor>")
     store_articles(store, [docs["ru_copy"]])
-    report = notify(store, rules, [])
+    report = notify(store, rules, [], Config.from_env())
     assert report.folded == {RULE: 1}
     assert [d.status for d in report.digests] == ["unconfirmed"]
     assert smtp.messages() == []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import paths
+from pipelines.config.config import Config
 from pipelines.config.sources import load_sources
 from pipelines.errors import ConfigError
 
@@ -105,7 +106,7 @@ rules:
     query: 'паводок OR повінь OR flood'
 """, encoding="utf-8")
     monkeypatch.setenv("DOZOR_TOPIC", str(topic))
-    profile = load_topic(paths.default_topic())
+    profile = load_topic(Config.from_env().paths.topic)
     story = Article(url="https://news.example/1", canonical_url="https://news.example/1",
                     source="news", fetched_at=utcnow(), lang="ru",
                     title="Паводки в Якутии", text="Паводком затоплены сёла.")

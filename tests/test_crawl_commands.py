@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from crawler.settings import operational
+from pipelines.config.config import Config
 from pipelines.config.settings import CrawlSettings
 from pipelines.store import open_store
 from tests.support.crawl_harness import REPO, TEST_CRAWL, write_sources
@@ -119,7 +120,8 @@ def test_dozor_run_explains_a_bad_allowed_network(news_server: NewsServer,
 def test_operational_settings_become_scrapy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOZOR_CONTACT", "newsroom@example.org")
     scrapy = operational(CrawlSettings(download_timeout=7, download_maxsize=1000,
-                                       concurrent_requests_per_domain=3, batch_size=9))
+                                       concurrent_requests_per_domain=3, batch_size=9),
+                         Config.from_env().get("DOZOR_CONTACT"))
     assert scrapy["DOWNLOAD_TIMEOUT"] == 7 and scrapy["DOWNLOAD_MAXSIZE"] == 1000
     assert scrapy["CONCURRENT_REQUESTS_PER_DOMAIN"] == 3 and scrapy["DOZOR_BATCH_SIZE"] == 9
     assert scrapy["USER_AGENT"].endswith("contact via newsroom@example.org)")

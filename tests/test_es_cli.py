@@ -26,6 +26,7 @@ from dozor.cli import app
 from dozor.ui.server import make_ui_server, url_of
 from pipelines.article import EXPORT_FIELDS, Article
 from pipelines.config.backend import store_options
+from pipelines.config.config import Config
 from pipelines.store import open_store
 from tests.conftest import REPO
 from tests.fakes.elasticsearch import FakeElasticsearch
@@ -160,7 +161,7 @@ def test_alerts_commands_with_es(crawl: EsCrawl) -> None:
 
 def test_the_analyst_ui_over_elasticsearch(crawl: EsCrawl) -> None:
     """`dozor serve --es`: front page counts, search and an article page with its cluster."""
-    store = open_store(**store_options(es=crawl.es.url))
+    store = open_store(**store_options(Config.from_env(), es=crawl.es.url))
     server = make_ui_server(store, "127.0.0.1", 0, ["ru", "uk", "en"])
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -15,6 +15,7 @@ import pytest
 from pipelines import dedup
 from pipelines.alert import load_rules, notify
 from pipelines.article import Article
+from pipelines.config.config import Config
 from pipelines.matching import PythonMatcher
 from pipelines.query import FIELDS
 from pipelines.store.elastic import ElasticStore
@@ -154,7 +155,7 @@ def test_alert_flow_on_elasticsearch_sends_each_story_once(
         docs = corpus()
         first = list(docs.values())[:6]
         new_ids = store.write(dedup.dedup(first, store)).new
-        report = notify(store, path, new_ids)
+        report = notify(store, path, new_ids, Config.from_env())
         relevant = [a for a in first if a.relevant]
         assert report.queued == {"recruitment": len(relevant)}
         (message,) = smtp.messages()
@@ -165,19 +166,19 @@ def test_alert_flow_on_elasticsearch_sends_each_story_once(
         for copy in (d for d in log.values() if d["status"] == "folded"):
             assert log[copy["folded_into"]]["status"] == "sent"
         # the same ids again (a restart): nothing queued, nothing sent
-        again = notify(store, path, new_ids)
+        again = notify(store, path, new_ids, Config.from_env())
         assert again.queued == {"recruitment": 0} and len(smtp.messages()) == 1
         # SMTP refuses: the next story stays pending, then goes out once
         smtp.mode = "451 4.3.0 Try again later"
         later = [a for a in list(docs.values())[6:] if a.relevant] or [
             replace(list(docs.values())[6], relevant=True)]
         more = store.write(dedup.dedup(later, store)).new
-        failed = notify(store, path, more)
+        failed = notify(store, path, more, Config.from_env())
         assert failed.failed and failed.folded == {"recruitment": 1}
         # one story each, the English wire copy folded into its original
         assert len(store.pending_deliveries("recruitment")) == len(more) - 1
         smtp.mode = "accept"
-        sent = notify(store, path, [])
+        sent = notify(store, path, [], Config.from_env())
         assert len(sent.sent) == 1 and store.pending_deliveries("recruitment") == []
         assert len(smtp.messages()) == 2
     finally:

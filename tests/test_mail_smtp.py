@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.alert import AlertReport, load_rules, notify, send_pending
-from pipelines.alert.mailer import SmtpSettings, mailer_from_env
-from pipelines.config import paths
+from pipelines.alert.mailer import SmtpSettings, mailer_for
+from pipelines.config.config import Config
 from pipelines.errors import ConfigError
 from pipelines.store.sqlite import SQLiteStore
 from tests.conftest import REPO
@@ -39,7 +39,7 @@ def test_digest_goes_to_the_smtp_server(tmp_path: Path, store: SQLiteStore, smtp
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     use_smtp(monkeypatch, smtp.env(DOZOR_MAIL_FROM="Dozor <alerts@dozor.example>"))
     docs, new_ids = stored_corpus(store)
-    report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids)
+    report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids, Config.from_env())
 
     assert [d.status for d in report.digests] == ["sent"]
     assert report.queued == {"recruitment": len(RELEVANT)}
@@ -55,7 +55,7 @@ def test_digest_goes_to_the_smtp_server(tmp_path: Path, store: SQLiteStore, smtp
     assert f"127.0.0.1:{smtp.port}" in "\n".join(report.lines())
     assert store.pending_deliveries() == []
     # a second run over the same new ids (a restart) sends nothing
-    again = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids)
+    again = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids, Config.from_env())
     assert again.digests == [] and len(smtp.received) == 1
 
 
@@ -81,7 +81,7 @@ def test_failure_leaves_deliveries_pending_then_next_run_sends_once(
         smtp.mode, smtp.delay = mode, 3.0
     docs, new_ids = stored_corpus(store)
 
-    down = notify(store, rules, new_ids)
+    down = notify(store, rules, new_ids, Config.from_env())
     [outcome] = down.digests
     assert outcome.status == "failed" and error in outcome.detail
     assert "NOT sent" in "\n".join(down.lines())
@@ -95,7 +95,7 @@ def test_failure_leaves_deliveries_pending_then_next_run_sends_once(
     # the server is back; the next run stores nothing new and still sends the digest
     smtp.mode = "accept"
     monkeypatch.setenv("DOZOR_SMTP_PORT", str(smtp.port))
-    up = notify(store, rules, [])
+    up = notify(store, rules, [], Config.from_env())
     assert [d.status for d in up.digests] == ["sent"]
     wait_for(lambda: len(smtp.received) >= 1)
     [message] = [m for m in smtp.messages() if m["Message-ID"] == up.digests[0].message_id]
@@ -103,8 +103,8 @@ def test_failure_leaves_deliveries_pending_then_next_run_sends_once(
     assert store.pending_deliveries() == []
 
     # and never again
-    assert notify(store, rules, new_ids).digests == []
-    assert notify(store, rules, []).digests == []
+    assert notify(store, rules, new_ids, Config.from_env()).digests == []
+    assert notify(store, rules, [], Config.from_env()).digests == []
     time.sleep(0.2 if mode != "stall" else 3.2)  # a stalled session has ended by now
     delivered = [m["Subject"] for m in smtp.messages()]
     assert delivered == ["5 new stories — Prisoner recruitment: en 2, ru 2, uk 1"]
@@ -121,8 +121,10 @@ def test_crash_after_handover_never_sends_a_second_email(
     script = (
         "import json, sys\n"
         "from pipelines.alert import notify\n"
+        "from pipelines.config.config import Config\n"
         "from pipelines.store.sqlite import SQLiteStore\n"
-        "notify(SQLiteStore(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))\n"
+        "notify(SQLiteStore(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]),\n"
+        "       Config.from_env())\n"
     )
     run = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "dozor.db"),
                             str(rules), json.dumps(new_ids)], cwd=REPO, env=env)
@@ -140,15 +142,15 @@ def test_crash_after_handover_never_sends_a_second_email(
 
     smtp.mode = "accept"
     use_smtp(monkeypatch, smtp.env())
-    after = notify(store, rules, [])
+    after = notify(store, rules, [], Config.from_env())
     assert len(smtp.received) == 1  # not sent again
     [outcome] = after.digests
     assert outcome.status == "unconfirmed" and outcome.message_id == first["Message-ID"]
     assert "not sent again" in "\n".join(after.lines())
-    [copy] = paths.outbox_dir().glob("unconfirmed-*.eml")
+    [copy] = Config.from_env().paths.outbox.glob("unconfirmed-*.eml")
     assert first["Message-ID"] in copy.read_text()
     assert store.pending_deliveries() == []
-    assert notify(store, rules, new_ids).digests == []
+    assert notify(store, rules, new_ids, Config.from_env()).digests == []
     assert len(smtp.received) == 1
 
 
@@ -158,7 +160,7 @@ def test_recipient_refused_by_the_server_does_not_resend_to_the_others(
     use_smtp(monkeypatch, smtp.env())
     smtp.refuse_rcpt = {"night@example.org"}
     _, new_ids = stored_corpus(store)
-    report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids)
+    report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids, Config.from_env())
     [outcome] = report.digests
     assert outcome.status == "sent" and "refused: night@example.org" in outcome.detail
     assert [e.rcpt_tos for e in smtp.received] == [["desk@example.org"]]
@@ -171,7 +173,7 @@ def test_every_recipient_refused_keeps_the_digest_pending(
     use_smtp(monkeypatch, smtp.env())
     smtp.refuse_rcpt = {"desk@example.org", "night@example.org"}
     _, new_ids = stored_corpus(store)
-    report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids)
+    report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids, Config.from_env())
     assert "refused every recipient" in report.failed[0].detail
     assert "550 5.1.1 No such user here" in report.failed[0].detail
     assert len(store.pending_deliveries()) == len(LEADS)
@@ -191,11 +193,11 @@ def test_tls_and_login(implicit: bool, tmp_path: Path, store: SQLiteStore,
             DOZOR_SMTP_USER="dozor", DOZOR_SMTP_PASSWORD="wrong", DOZOR_SMTP_TIMEOUT="5"))
         rules = load_rules(rules_file(tmp_path, RECRUITMENT_RULES))
         _, new_ids = stored_corpus(store)
-        report = notify(store, tmp_path / "alerts.yaml", new_ids)
+        report = notify(store, tmp_path / "alerts.yaml", new_ids, Config.from_env())
         assert "answered 535" in report.failed[0].detail  # bad password: kept pending
         monkeypatch.setenv("DOZOR_SMTP_PASSWORD", "s3cret")
         retry = AlertReport()
-        send_pending(store, rules, mailer_from_env(), retry)
+        send_pending(store, rules, mailer_for(Config.from_env()), retry, Config.from_env())
         assert [d.status for d in retry.digests] == ["sent"]
         assert len(server.received) == 1
     finally:
@@ -209,7 +211,7 @@ def test_untrusted_certificate_is_a_delivery_failure(tmp_path: Path, store: SQLi
     try:
         use_smtp(monkeypatch, server.env(DOZOR_SMTP_TLS="starttls", DOZOR_SMTP_TIMEOUT="5"))
         _, new_ids = stored_corpus(store)
-        report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids)
+        report = notify(store, rules_file(tmp_path, RECRUITMENT_RULES), new_ids, Config.from_env())
         assert "CERTIFICATE_VERIFY_FAILED" in report.failed[0].detail
         assert server.received == []
     finally:
@@ -248,7 +250,7 @@ def test_cyrillic_recipient_goes_out_with_smtputf8(tmp_path: Path, store: SQLite
             to: [аналітик@приклад.укр]
     """)
     _, new_ids = stored_corpus(store)
-    assert notify(store, rules, new_ids).sent
+    assert notify(store, rules, new_ids, Config.from_env()).sent
     [envelope] = smtp.received
     assert "SMTPUTF8" in envelope.mail_options
     assert envelope.rcpt_tos == ["аналітик@приклад.укр"]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from pipelines import models
 from tests.support.httpserver import NewsServer
-from tests.support.mt_model import build_package
+from tests.support.mt_model import build_package, models_folder
 
 
 def dozor(*args: str):
@@ -32,7 +32,7 @@ def without_sbd(package: Path, out: Path) -> Path:
 def test_install_file_then_list(mt_packages: dict[str, Path]) -> None:
     result = dozor("models", "install", "--file", str(mt_packages["ru"]))
     assert result.exit_code == 0, result.output
-    directory = models.models_dir()
+    directory = models_folder()
     assert "installed ru→en 1.0" in result.output and "minisbd (ru.onnx)" in result.output
 
     listing = dozor("models", "list")
@@ -58,7 +58,7 @@ def test_newer_version_replaces_older(tmp_path: Path, mt_packages: dict[str, Pat
     assert dozor("models", "install", "--file", str(mt_packages["ru"])).exit_code == 0
     newer = build_package(tmp_path, "ru", version="1.1")
     assert dozor("models", "install", "--file", str(newer)).exit_code == 0
-    assert [(m.pair, m.version) for m in models.installed(models.models_dir())] == \
+    assert [(m.pair, m.version) for m in models.installed(models_folder())] == \
         [("ru_en", "1.1")]
 
 
@@ -66,7 +66,7 @@ def test_bad_files_are_refused_and_installed_models_kept(
     tmp_path: Path, mt_packages: dict[str, Path]
 ) -> None:
     assert dozor("models", "install", "--file", str(mt_packages["ru"])).exit_code == 0
-    before = models.installed(models.models_dir())
+    before = models.installed(models_folder())
 
     not_zip = tmp_path / "page.argosmodel"
     not_zip.write_text("<html>404</html>")
@@ -93,8 +93,8 @@ def test_bad_files_are_refused_and_installed_models_kept(
         result = dozor("models", "install", "--file", str(path))
         assert result.exit_code == 2, result.output
         assert message in " ".join(result.output.split()), result.output
-    assert models.installed(models.models_dir()) == before
-    assert not [p for p in models.models_dir().iterdir() if p.name.startswith(".install")]
+    assert models.installed(models_folder()) == before
+    assert not [p for p in models_folder().iterdir() if p.name.startswith(".install")]
 
 
 def test_install_needs_languages_or_file() -> None:
@@ -112,7 +112,7 @@ def _serve_index(server: NewsServer, packages: dict[str, Path],
                         "package_version": "1.0", "argos_version": "1.9.0",
                         "from_name": lang, "to_name": "English", "links": [server.url(path)]})
     server.add("/index.json", json.dumps(entries), "application/json")
-    models.argos_package(models.models_dir())
+    models.argos_package(models_folder())
     from argostranslate import settings
 
     monkeypatch.setattr(settings, "remote_package_index", server.url("/index.json"))
@@ -133,13 +133,13 @@ def test_install_from_index_with_sentence_model(
 
     result = dozor("models", "install", "ru", "uk")
     assert result.exit_code == 0, result.output
-    installed = {m.from_code: m for m in models.installed(models.models_dir())}
+    installed = {m.from_code: m for m in models.installed(models_folder())}
     assert set(installed) == {"ru", "uk"}
     # the uk package had no sentence model: MiniSBD's was fetched into it
     assert installed["uk"].sbd_model == installed["uk"].path / "minisbd" / "uk.onnx"
     assert news_server.fetched("/sbd/uk.onnx") == 1
     assert news_server.fetched("/index.json") == 1
-    assert not list(models.models_dir().glob(".download-*"))
+    assert not list(models_folder().glob(".download-*"))
 
 
 def test_sentence_model_unavailable_falls_back_to_rules(
@@ -159,7 +159,7 @@ def test_sentence_model_unavailable_falls_back_to_rules(
 
 def test_offline_index_says_what_to_do(news_server: NewsServer,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    models.argos_package(models.models_dir())
+    models.argos_package(models_folder())
     from argostranslate import settings
 
     news_server.add("/index.json", "gone", status=503)
@@ -169,7 +169,7 @@ def test_offline_index_says_what_to_do(news_server: NewsServer,
     message = " ".join(result.output.split())
     assert "cannot read the Argos package index" in message
     assert "dozor models install --file PATH.argosmodel" in message
-    assert models.installed(models.models_dir()) == []
+    assert models.installed(models_folder()) == []
 
 
 def test_file_install_takes_sentence_model_from_local_cache(
@@ -192,5 +192,5 @@ def test_file_install_takes_sentence_model_from_local_cache(
     monkeypatch.setattr(minisbd_models, "cache_dir", str(cache))
     result = dozor("models", "install", "--file", str(bare))
     assert result.exit_code == 0 and "minisbd (ru.onnx)" in result.output
-    (model,) = models.installed(models.models_dir())
+    (model,) = models.installed(models_folder())
     assert model.sbd_model.read_bytes() == (cache / "ru.onnx").read_bytes()

@@ -23,6 +23,7 @@ from dozor.cli import app
 from dozor.demo.server import DemoServer
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, lock_path, run_lock
 from dozor.schedule import ScheduleError, make_trigger, parse_duration
+from pipelines.config.config import Config
 from tests.conftest import REPO
 from tests.support.alerts import RECRUITMENT_RULES, rules_file
 from tests.support.smtpserver import SmtpServer
@@ -32,7 +33,8 @@ DIGEST_SUBJECT = "7 new stories — Prisoner recruitment: ru 3, en 2, uk 2"
 HOLD_LOCK = (
     "import sys, time\n"
     "from dozor.lock import run_lock\n"
-    "with run_lock('test holder'):\n"
+    "from pipelines.config.config import Config\n"
+    "with run_lock(Config.from_env().paths.data, 'test holder'):\n"
     "    print('locked', flush=True)\n"
     "    time.sleep(120)\n"
 )
@@ -96,12 +98,13 @@ def test_durations_and_triggers() -> None:
 
 
 def test_lock_is_exclusive_within_one_process_too() -> None:
-    with run_lock("first"):
+    data = Config.from_env().paths.data
+    with run_lock(data, "first"):
         with pytest.raises(LockBusy, match=r"another Dozor cycle is running \(first, pid"):
-            with run_lock("second"):
+            with run_lock(data, "second"):
                 pass
-    with run_lock("after"):
-        assert "after, pid" in lock_path().read_text()
+    with run_lock(data, "after"):
+        assert "after, pid" in lock_path(data).read_text()
 
 
 def test_no_second_cycle_while_another_holds_the_lock_and_a_crash_frees_it(

@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 from pipelines import models
 from pipelines.article import Article, utcnow
+from pipelines.config.config import Config
 from pipelines.config.settings import TranslationSettings
 from pipelines.translate import ENGINE, MAX_SENTENCE_TOKENS, chunk_tokens, load_translator
+from tests.support.mt_model import models_folder
 
 RU_TEXT = (
     "Заключённых завербовали в колониях. Правозащитники говорят: тысячи людей погибли!\n"
@@ -46,11 +48,12 @@ def install(package: Path) -> None:
 def ru_uk(mt_packages: dict[str, Path]) -> Path:
     install(mt_packages["ru"])
     install(mt_packages["uk"])
-    return models.models_dir()
+    return models_folder()
 
 
 def test_translates_title_and_text_keeping_paragraphs(ru_uk: Path) -> None:
-    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"])
+    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"],
+                                          models_folder())
     assert notices == []
     ru = article(1, "ru", "Вагнер вербуют заключённых", RU_TEXT)
     uk = article(2, "uk", "Солдати повернулися додому", "Сьогодні журналісти повідомили новини.")
@@ -72,21 +75,25 @@ def test_mode_decides_what_is_translated(ru_uk: Path) -> None:
     other = article(2, "ru", "Суд", relevant=False)
     english = article(3, "en", "Court", relevant=True)
     unknown = article(4, "other", "Tribunal", relevant=True)
-    translator, _ = load_translator(TranslationSettings(mode="relevant"), ["ru", "uk", "en"])
+    translator, _ = load_translator(TranslationSettings(mode="relevant"), ["ru", "uk", "en"],
+                                    models_folder())
     translator.translate([rel, other, english, unknown])
     assert [a.translation_status for a in (rel, other, english, unknown)] == \
         ["done", "skipped", "skipped", "skipped"]
     assert rel.title_en == "Court" and other.title_en is None and english.title_en is None
 
-    translator, _ = load_translator(TranslationSettings(mode="all"), ["ru", "uk", "en"])
+    translator, _ = load_translator(TranslationSettings(mode="all"), ["ru", "uk", "en"],
+                                    models_folder())
     translator.translate([other])
     assert other.translation_status == "done" and other.title_en == "Court"
 
-    assert load_translator(TranslationSettings(mode="none"), ["ru", "uk", "en"]) == (None, [])
+    assert load_translator(TranslationSettings(mode="none"), ["ru", "uk", "en"],
+                           models_folder()) == (None, [])
 
 
 def test_no_model_means_pending_and_one_notice_per_pair(mt_packages: dict[str, Path]) -> None:
-    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"])
+    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"],
+                                          models_folder())
     assert len(notices) == 2
     ru_notice, uk_notice = notices
     assert "\n" not in ru_notice
@@ -97,7 +104,8 @@ def test_no_model_means_pending_and_one_notice_per_pair(mt_packages: dict[str, P
     assert (ru.translation_status, ru.title_en) == ("pending", None)
 
     install(mt_packages["ru"])
-    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"])
+    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"],
+                                          models_folder())
     assert len(notices) == 1 and "uk→en" in notices[0]
     uk = article(2, "uk", "Суд")
     translator.translate([ru, uk])
@@ -113,24 +121,27 @@ def test_models_dir_from_settings_file(tmp_path: Path, mt_packages: dict[str, Pa
     monkeypatch.setenv("DOZOR_CONFIG", str(config))
     install(mt_packages["ru"])  # the CLI reads the settings file too
     assert [m.pair for m in models.installed(custom)] == ["ru_en"]
-    from pipelines.config.settings import get_settings
 
-    translator, _ = load_translator(get_settings().translation, ["ru"])
-    assert set(translator.pairs) == {"ru"}
+    def pairs() -> set[str]:
+        cfg = Config.from_env()  # what an entry point reads, now
+        translator, _ = load_translator(cfg.settings.translation, ["ru"], models.models_dir(cfg))
+        assert translator is not None
+        return set(translator.pairs)
+
+    assert pairs() == {"ru"}
     # without the setting, $DOZOR_MODELS_DIR names the directory
     monkeypatch.delenv("DOZOR_CONFIG")
-    get_settings.cache_clear()
     monkeypatch.setenv("DOZOR_MODELS_DIR", str(custom))
-    assert set(load_translator(get_settings().translation, ["ru"])[0].pairs) == {"ru"}
+    assert pairs() == {"ru"}
     monkeypatch.setenv("DOZOR_MODELS_DIR", str(tmp_path / "elsewhere"))
-    assert load_translator(get_settings().translation, ["ru"])[0].pairs == {}
+    assert pairs() == set()
 
 
 def test_one_bad_article_fails_alone(ru_uk: Path, caplog: pytest.LogCaptureFixture) -> None:
     good = [article(i, "ru", "Суд и приговор", "Вчера суд подписал указ.") for i in range(3)]
     # a lone surrogate: what a mis-decoded page can leave in a str; the tokenizer rejects it
     bad = article(9, "ru", "Суд", "Приговор \ud800 вернули.")
-    translator, _ = load_translator(TranslationSettings(), ["ru"])
+    translator, _ = load_translator(TranslationSettings(), ["ru"], models_folder())
     with caplog.at_level(logging.ERROR, logger="pipelines.translate"):
         translator.translate([good[0], bad, good[1], good[2]])
     assert bad.translation_status == "failed" and bad.text_en is None
@@ -142,7 +153,7 @@ def test_one_bad_article_fails_alone(ru_uk: Path, caplog: pytest.LogCaptureFixtu
 
 def test_overlong_sentence_is_chunked_at_word_starts(ru_uk: Path) -> None:
     words = ["заключённые", "вербуют", "в", "колониях"] * 90  # one 360-word "sentence"
-    translator, _ = load_translator(TranslationSettings(), ["ru"])
+    translator, _ = load_translator(TranslationSettings(), ["ru"], models_folder())
     pair = translator.pairs["ru"]
     tokens = pair.tokenizer.encode(" ".join(words))
     chunks = chunk_tokens(tokens)
@@ -176,7 +187,7 @@ def test_batched_path_equals_argostranslate(ru_uk: Path, beam: int,
                "Сьогодні суд і вирок.\nМати, син і лист з області України."],
     }
     ours = TranslationSettings(beam_size=beam, compute_type="int8", mode="all")
-    translator, _ = load_translator(ours, ["ru", "uk"])
+    translator, _ = load_translator(ours, ["ru", "uk"], models_folder())
     batch = [article(i, lang, "", text) for lang in texts for i, text in enumerate(texts[lang])]
     translator.translate(batch)
 

@@ -18,6 +18,7 @@ from pipelines.terms.normalisation import analyse
 from pipelines.translate import load_translator
 from tests.conftest import REPO
 from tests.support.articles import search
+from tests.support.mt_model import models_folder
 
 
 def dozor(*args: str):
@@ -38,7 +39,8 @@ def stored_pending(db: Path) -> list[Article]:
         url = f"https://news.example/{n}"
         articles.append(Article(url=url, canonical_url=url, source="example", lang=lang,
                                 fetched_at=utcnow(), title=title, text=text, relevant=True))
-    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"])
+    translator, notices = load_translator(TranslationSettings(), ["ru", "uk", "en"],
+                                          models_folder())
     assert len(notices) == 2
     translator.translate(articles)
     analyse(articles)
@@ -138,8 +140,11 @@ def test_runtime_needs_neither_torch_nor_stanza(tmp_path: Path,
         assert result.exit_code == 0, result.output
         from pipelines.config.settings import TranslationSettings
         from pipelines.article import Article, utcnow
+        from pipelines.config.config import Config
+        from pipelines.models import models_dir
         from pipelines.translate import load_translator
-        translator, notices = load_translator(TranslationSettings(), ["ru"])
+        folder = models_dir(Config.from_env())
+        translator, notices = load_translator(TranslationSettings(), ["ru"], folder)
         a = Article(url="u", canonical_url="u", source="s", fetched_at=utcnow(), lang="ru",
                     relevant=True, title="Суд", text="Мать и сын. Вагнер!")
         translator.translate([a])

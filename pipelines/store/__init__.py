@@ -58,8 +58,6 @@ def open_store(db: Path | str | None = None, es: str | None = None, *,
     if es:
         from pipelines.store.elastic import Credentials, ElasticStore
 
-        if spool_dir is None:
-            raise StoreError("an Elasticsearch store needs a spool folder (spool_dir)")
         return ElasticStore(es, spool_dir=spool_dir,
                             credentials=Credentials.from_environ(es_secrets or {}))
     if db is None:

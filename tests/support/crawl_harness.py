@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.article import RawPage
+from pipelines.config.config import Config
 from pipelines.store import Store, open_store
 
 
@@ -81,12 +82,12 @@ def main(argv: list[str]) -> int:
             from crawler.runner import crawl
             from pipelines.config.sources import load_sources
 
-            figures = crawl(load_sources(args.sources), recorder,
+            figures = crawl(load_sources(args.sources), recorder, Config.from_env(),
                             allow_private_network=args.allow_private_network)
         else:
             from dozor.run import reprocess_archive
 
-            figures = vars(reprocess_archive(recorder, args.warc))
+            figures = vars(reprocess_archive(recorder, Config.from_env(), args.warc))
     finally:
         store.close()
     figures["batch_sizes"] = recorder.batches

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.config.config import Config
+from pipelines.models import models_dir
+
 # (ru, uk, en): the toy dictionary the model translates with, word for word.
 WORDS: list[tuple[str, str, str]] = [
     ("заключённые", "ув'язнені", "prisoners"),
@@ -381,3 +384,9 @@ def build_package(
         for file in sorted(root.rglob("*")):
             zf.write(file, Path(name) / file.relative_to(root))
     return archive
+
+
+def models_folder() -> Path:
+    """The models folder a command would use now: what its Config reads (the settings
+    file's translation.models_dir, DOZOR_MODELS_DIR, else the data dir's)."""
+    return models_dir(Config.from_env())

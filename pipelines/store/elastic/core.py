@@ -69,12 +69,14 @@ class ElasticCore(ABC):
         credentials: Credentials | None = None,
         bulk: BulkSettings | None = None,
     ) -> None:
-        if spool is None and spool_dir is None:
-            raise StoreError("an Elasticsearch store needs a spool folder (spool_dir)")
+        if spool is None:
+            if spool_dir is None:
+                raise StoreError("an Elasticsearch store needs a spool folder (spool_dir)")
+            spool = Spool(spool_dir / "elasticsearch" / prefix)
         self.names = IndexNames(prefix)
         self.url = safe_url(url)
         self.client = client or connect(url, credentials=credentials)
-        self.spool = spool or Spool(Path(spool_dir or ".") / "elasticsearch" / prefix)
+        self.spool = spool
         self.bulk = bulk or BulkSettings()
         self.breaker = Breaker()
         self._ready = False
