@@ -455,3 +455,31 @@ def test_non_loopback_host_is_warned_about(tmp_path: Path) -> None:
     err = " ".join(result.stderr.split())
     assert "warning: --host 192.0.2.1 is not a loopback address" in err
     assert "cannot listen on 192.0.2.1 port 0" in err
+
+
+# --------------------------------------------------------- possibly relevant tier
+
+
+def test_possibly_relevant_stories_are_shown_apart(tmp_path: Path) -> None:
+    sure = article("https://t.example/sure", "Заключённых отправили на фронт",
+                   "Заключённых колонии отправили на фронт.", lang="ru", source="t",
+                   relevant=True, score=0.5)
+    nearly = article("https://t.example/nearly", "Отряды «Шторм-Z» держат оборону",
+                     "Отряды «Шторм-Z» держат оборону у реки.", lang="ru", source="t",
+                     possible=True, score=0.3333)
+    other = article("https://t.example/other", "Погода", "Снег и гололедица.", lang="ru",
+                    source="t")
+    with SQLiteStore(tmp_path / "p.db") as store:
+        store.write(dedup([sure, nearly, other], store))
+        with running_ui(store) as base:
+            front = fetch(base + "/").body
+            found = search(base, possible="1")
+            page = fetch(f"{base}/article/{nearly.id}")
+    latest = front.split("Latest relevant stories", 1)[1].split("</ol>", 1)[0]
+    possible = front.split("Possibly relevant</h2>", 1)[1].split("</ol>", 1)[0]
+    assert sure.id in latest and nearly.id not in latest
+    assert nearly.id in possible and sure.id not in possible and other.id not in possible
+    assert 'href="/search?possible=1"' in front
+    assert hit_ids(found) == [nearly.id]
+    assert "possibly relevant 0.33" in found.text
+    assert "possibly (under the threshold: check it)" in page.text

@@ -37,6 +37,8 @@ PER_PAGE = 20
 MAX_PAGE = 25
 LATEST_RELEVANT = 12
 LATEST = Query.where(("relevant", [True]))  # the front page's latest relevant stories
+# and what the topic's rules nearly missed (its "possible" tier)
+LATEST_POSSIBLE = Query.where(("possible", [True]))
 CLUSTER_LIMIT = 50
 MAX_QUERY_CHARS = 2000
 STYLESHEET = "/static/style.css"
@@ -78,18 +80,21 @@ class SearchForm:
     relevant: bool = False
     source: str = ""
     page: int = 1
+    possible: bool = False  # only the possibly relevant tier
 
     def asks(self) -> bool:
-        return bool(self.q.strip() or self.relevant or self.source or self.lang)
+        return bool(self.q.strip() or self.relevant or self.possible or self.source
+                    or self.lang)
 
     def query(self) -> Query:
         """The store query: the analyst's query AND the filters the form sets, in the
         form's language. Raises QueryError, positioned in the analyst's text."""
         filters = (("relevant", [True] if self.relevant else []),
+                   ("possible", [True] if self.possible else []),
                    ("source", [self.source] if self.source else []))
         if self.q.strip():
             query = parse_query(self.q, name="query").restrict(*filters)
-        elif self.relevant or self.source:
+        elif self.relevant or self.possible or self.source:
             query = Query.where(*filters)
         else:
             query = Query.where(("lang", [self.lang]))
@@ -97,7 +102,8 @@ class SearchForm:
 
     def url(self, **changes: Any) -> str:
         values = {"q": self.q, "lang": self.lang, "relevant": "1" if self.relevant else "",
-                  "source": self.source, "page": self.page}
+                  "possible": "1" if self.possible else "", "source": self.source,
+                  "page": self.page}
         values.update(changes)
         if values["page"] == 1:
             values["page"] = ""
@@ -247,7 +253,9 @@ class AnalystUI:
     def front(self) -> Page:
         stats = self.store.stats()
         latest = self.store.search(LATEST, limit=LATEST_RELEVANT)
+        possible = self.store.search(LATEST_POSSIBLE, limit=LATEST_RELEVANT)
         return self.render("front.html", stats=stats, latest=[h.article for h in latest],
+                           possible=[h.article for h in possible],
                            sources=sorted(stats.by_source))
 
     def _form(self, params: dict[str, list[str]]) -> SearchForm:
@@ -255,6 +263,7 @@ class AnalystUI:
             q=_param(params, "q"),
             lang=_param(params, "lang").strip(),
             relevant=_param(params, "relevant") not in ("", "0"),
+            possible=_param(params, "possible") not in ("", "0"),
             source=_param(params, "source").strip(),
         )
         if len(form.q) > MAX_QUERY_CHARS:
