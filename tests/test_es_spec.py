@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.support.es_spec_capture import ENV, Capture, typed_constants, typescript
 
 SPEC = REPO.parent / "shared" / "es-spec" / "types-9.3.ts"
@@ -46,10 +47,11 @@ def _tsc() -> Path:
     return TSC
 
 
-def _exchanges(session: pytest.Session, tmp_path: Path) -> list:
+def _exchanges(session: pytest.Session, tmp_path: Path) -> tuple[list, list[str]]:
+    """What the ES tests exchanged with the fake, and every protocol problem it saw."""
     ran = {Path(str(item.fspath)).name for item in session.items}
     if ran >= set(ES_MODULES):
-        return list(IN_PROCESS.exchanges.values())
+        return list(IN_PROCESS.exchanges.values()), list(FakeElasticsearch.all_problems)
     out = tmp_path / "exchanges.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "tests.support.es_spec_capture",
@@ -67,8 +69,9 @@ def test_requests_and_answers_match_the_specification(request: pytest.FixtureReq
     if not SPEC.exists():
         pytest.skip(f"{SPEC} is missing")
     tsc = _tsc()
-    exchanges = _exchanges(request.session, tmp_path)
+    exchanges, problems = _exchanges(request.session, tmp_path)
     assert len(exchanges) > 50, "the ES tests exchanged almost nothing with the fake"
+    assert problems == [], "the fake Elasticsearch saw protocol problems"
     constants, unknown = typed_constants(exchanges)
     assert unknown == [], "endpoints the check does not know: " + "\n".join(unknown)
     text, origins = typescript(constants, SPEC)

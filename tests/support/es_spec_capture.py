@@ -74,14 +74,22 @@ class Capture:
             FakeElasticsearch.observers.remove(self.observe)
 
     def write(self, path: Path) -> None:
+        """The exchanges as JSON lines, and every protocol problem any fake saw."""
         with path.open("w", encoding="utf-8") as out:
             for e in self.exchanges.values():
                 out.write(json.dumps(e.__dict__, ensure_ascii=False) + "\n")
+        problems_file(path).write_text(json.dumps(FakeElasticsearch.all_problems),
+                                       encoding="utf-8")
 
     @staticmethod
-    def read(path: Path) -> list[Exchange]:
-        return [Exchange(**json.loads(line))
-                for line in path.read_text(encoding="utf-8").splitlines()]
+    def read(path: Path) -> tuple[list[Exchange], list[str]]:
+        exchanges = [Exchange(**json.loads(line))
+                     for line in path.read_text(encoding="utf-8").splitlines()]
+        return exchanges, json.loads(problems_file(path).read_text(encoding="utf-8"))
+
+
+def problems_file(path: Path) -> Path:
+    return path.with_name(path.name + ".problems.json")
 
 
 # ------------------------------------------------------------------ pytest plugin

@@ -58,7 +58,7 @@ class ElasticSearch(ElasticCore):
             body["highlight"] = {
                 "pre_tags": ["["], "post_tags": ["]"],
                 "fragment_size": SNIPPET_CHARS, "number_of_fragments": 1,
-                "max_analyzer_offset": HIGHLIGHT_CHARS,
+                "max_analyzed_offset": HIGHLIGHT_CHARS,
                 "highlight_query": {"multi_match": {"query": words,
                                                     "fields": list(RANK_FIELDS)}},
                 "fields": {name.split("^")[0]: {} for name in RANK_FIELDS
