@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import itertools
 import json
 import re
 import ssl
@@ -42,8 +43,40 @@ PLUGIN_ANALYZERS = {"analysis-ukrainian": "ukrainian"}
 # retries and bulk back-off in milliseconds, so failure paths stay fast
 FAST = BulkSettings(initial_backoff=0.01, max_backoff=0.05)
 CLUSTER_UUID = "fAkEcLuStErUuId00000000"
+# what a template PUT may carry (the request bodies of types-9.3.ts)
+PUT_FIELDS = {
+    "component_template": {"template", "version", "_meta", "deprecated"},
+    "index_template": {"index_patterns", "composed_of", "template", "data_stream", "priority",
+                       "version", "_meta", "allow_auto_create",
+                       "ignore_missing_component_templates", "deprecated"},
+    "template": {"aliases", "mappings", "settings", "lifecycle", "data_stream_options"},
+}
+MAX_RESULT_WINDOW = 10_000  # index.max_result_window's default
+MAX_ANALYZED_OFFSET = 1_000_000  # index.highlight.max_analyzed_offset's default
 SHARDS = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
 WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+VIEW = frozenset({"view_index_metadata", "manage", "all"})
+READ = frozenset({"read", "all"})
+WRITE = frozenset({"write", "all"})
+MANAGE = frozenset({"manage", "all"})
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role as Elasticsearch's security grants it: cluster privileges, and index
+    privileges on name patterns. Only the privileges Dozor's requests need are known."""
+
+    name: str
+    cluster: frozenset[str] = frozenset()
+    indices: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def may(self, granted_by: frozenset[str], index: str | None = None) -> bool:
+        if index is None:
+            return bool(self.cluster & granted_by)
+        return any(fnmatch.fnmatchcase(index, pattern) and privileges & granted_by
+                   for pattern, privileges in self.indices)
 
 
 class ApiFailure(Exception):
@@ -111,12 +144,14 @@ class FakeElasticsearch(Served):
     # called with every request and the answer given (tests/support/es_spec_capture.py checks
     # both against Elasticsearch's specification)
     observers: list[Callable[[Recorded, int, Any], None]] = []
+    # every instance's problems, for the check that the whole suite saw none
+    all_problems: list[str] = []
 
     def __init__(self, plugins: tuple[str, ...] = (), api_key: str | None = None,
                  basic_auth: tuple[str, str] | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, version: str = "9.3.0") -> None:
         self.plugins = plugins
-        self.version = "9.3.0"
+        self.version = version
         self.created_at = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.000Z}"
         self.tls = tls
         self.api_key = api_key
@@ -126,6 +161,10 @@ class FakeElasticsearch(Served):
         self.component_templates: dict[str, dict[str, Any]] = {}
         self.index_templates: dict[str, dict[str, Any]] = {}
         self.ilm_policies: dict[str, dict[str, Any]] = {}
+        self.template_dates: dict[str, tuple[int, int]] = {}  # created, modified (ms)
+        self.users: dict[str, tuple[str, Role]] = {}  # restricted users: password, role
+        self._role: Role | None = None  # the current request's, None for the superuser
+        self._require_alias = False  # the current bulk request's flag
         self.requests: list[Recorded] = []
         self.problems: list[str] = []
         self.faults: list[Fault] = []
@@ -205,6 +244,7 @@ class FakeElasticsearch(Served):
             self.requests.append(req)
             try:
                 self._check_headers(req)
+                self._authorize(req)
                 for fault in self.faults:
                     if fault.times and fault.method == req.method and fault.path.search(req.path):
                         if fault.after:
@@ -218,8 +258,19 @@ class FakeElasticsearch(Served):
 
     def _problem(self, message: str) -> None:
         self.problems.append(message)
+        FakeElasticsearch.all_problems.append(message)
 
     def _check_headers(self, req: Recorded) -> None:
+        if int(self.version.split(".")[0]) < 9 and "compatible-with=9" in \
+                req.headers.get("accept", ""):
+            # Elasticsearch 8.x knows compatibility with 7 and 8 only
+            failure = ApiFailure(400, "media_type_header_exception",
+                                 "Invalid media-type value on headers [Accept, Content-Type]")
+            failure.body["error"]["caused_by"] = {
+                "type": "status_exception",
+                "reason": "Accept version must be either version 8 or 7, but found 9. "
+                          f"Accept={req.headers.get('accept')}"}
+            raise failure
         if req.headers.get("accept") != JSON_TYPE:
             self._problem(f"{req.method} {req.path}: Accept {req.headers.get('accept')!r}")
         if req.body:
@@ -234,8 +285,64 @@ class FakeElasticsearch(Served):
         elif self.basic_auth:
             token = base64.b64encode(":".join(self.basic_auth).encode()).decode()
             expected_auth = f"Basic {token}"
+        self._role = None
+        for user, (password, role) in self.users.items():
+            if auth == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode():
+                self._role = role
+                return
         if expected_auth and auth != expected_auth:
             raise ApiFailure(401, "security_exception", "missing or wrong credentials")
+
+    def _authorize(self, req: Recorded) -> None:
+        """What a restricted user may do, per request (bulk items are checked one by one,
+        as Elasticsearch does)."""
+        if self._role is None:
+            return
+        parts = [unquote(p) for p in req.path.strip("/").split("/") if p]
+        head = parts[0] if parts else ""
+        action = parts[1] if len(parts) > 1 else ""
+        if not parts or head == "_nodes":
+            cluster: frozenset[str] | None = frozenset({"monitor", "manage", "all"})
+        elif head in ("_component_template", "_index_template"):
+            cluster = frozenset({"manage_index_templates", "manage", "all"})
+        elif head == "_ilm":
+            cluster = frozenset({"manage_ilm", "manage", "all"} |
+                                ({"read_ilm"} if req.method == "GET" else set()))
+        else:
+            cluster = None
+        if cluster is not None:
+            if not self._role.may(cluster):
+                self._refuse(req, f"cluster privileges [{','.join(sorted(cluster))}]")
+            return
+        if head in ("_bulk", "_mget") or action in ("_bulk",):
+            return
+        if head == "_alias":
+            target, needed = parts[1], VIEW
+        elif action in ("_search", "_count", "_mget"):
+            target, needed = head, READ
+        elif action in ("_mapping", "_alias") and req.method in ("GET", "HEAD"):
+            target, needed = head, VIEW
+        elif action == "_refresh":
+            target, needed = head, frozenset({"maintenance"}) | MANAGE
+        elif action:
+            target, needed = head, MANAGE
+        elif req.method == "PUT":
+            target, needed = head, frozenset({"create_index"}) | MANAGE
+        elif req.method == "DELETE":
+            target, needed = head, frozenset({"delete_index"}) | MANAGE
+        else:
+            target, needed = head, VIEW
+        for name in target.split(","):
+            if not self._role.may(needed, _now_date_math(name)):
+                self._refuse(req, f"index privileges [{','.join(sorted(needed))}]",
+                             f" on indices [{name}]")
+
+    def _refuse(self, req: Recorded, granted_by: str, on: str = "") -> None:
+        assert self._role is not None
+        raise ApiFailure(403, "security_exception",
+                         f"action [{req.method} {req.path}] is unauthorized for user with "
+                         f"effective roles [{self._role.name}]{on}, this action is granted "
+                         f"by the {granted_by}")
 
     def _route(self, req: Recorded) -> tuple[int, Any]:
         parts = [unquote(p) for p in req.path.strip("/").split("/") if p]
@@ -289,6 +396,7 @@ class FakeElasticsearch(Served):
                    singular: str) -> tuple[int, Any]:
         if req.method == "PUT":
             body = req.json()
+            self._check_known_fields(singular, body)
             if singular == "component_template":
                 self._check_template_body(name, body.get("template", {}))
             else:
@@ -302,10 +410,30 @@ class FakeElasticsearch(Served):
                                      "index patterns are missing")
                 self._check_template_body(name, self._compose(body))
             store[name] = body
+            now = int(datetime.now(UTC).timestamp() * 1000)
+            self.template_dates[name] = (self.template_dates.get(name, (now, now))[0], now)
             return 200, {"acknowledged": True}
         if name not in store:
             raise ApiFailure(404, "resource_not_found_exception", f"{singular} [{name}] missing")
-        return 200, {plural: [{"name": name, singular: store[name]}]}
+        found = copy.deepcopy(store[name])
+        if singular == "component_template":
+            # Elasticsearch 9.2+ answers when the template was created and last changed
+            created, modified = self.template_dates[name]
+            found.update(created_date_millis=created, modified_date_millis=modified)
+        return 200, {plural: [{"name": name, singular: found}]}
+
+    @staticmethod
+    def _check_known_fields(kind: str, body: dict[str, Any]) -> None:
+        """A template PUT is parsed strictly: a field the request does not define (one
+        only GET answers, such as created_date_millis) is refused."""
+        for key in body:
+            if key not in PUT_FIELDS[kind]:
+                raise ApiFailure(400, "x_content_parse_exception",
+                                 f"[1:2] [{kind}] unknown field [{key}]")
+        for key in body.get("template", {}):
+            if key not in PUT_FIELDS["template"]:
+                raise ApiFailure(400, "x_content_parse_exception",
+                                 f"[1:2] [template] unknown field [{key}]")
 
     def _compose(self, template: dict[str, Any]) -> dict[str, Any]:
         composed: dict[str, Any] = {}
@@ -372,12 +500,27 @@ class FakeElasticsearch(Served):
         if req.method == "HEAD":
             return (200 if name in self.indices else 404), None
         if req.method == "DELETE":
-            if name not in self.indices:
-                raise ApiFailure(404, "index_not_found_exception", f"no such index [{name}]")
-            del self.indices[name]
-            for members in self.aliases.values():
-                members.pop(name, None)
+            if "*" in name or name == "_all":
+                # action.destructive_requires_name is true by default since 8.0
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 "Wildcard expressions or all indices are not allowed")
+            for one in name.split(","):
+                if one not in self.indices:
+                    raise ApiFailure(404, "index_not_found_exception",
+                                     f"no such index [{one}]")
+            for one in name.split(","):
+                del self.indices[one]
+                for members in self.aliases.values():
+                    members.pop(one, None)
+            # an alias lives only as long as one of its indices
+            self.aliases = {a: m for a, m in self.aliases.items() if m}
             return 200, {"acknowledged": True}
+        if req.method == "GET":
+            return 200, {index: {"aliases": {a: {} for a, m in self.aliases.items()
+                                             if index in m},
+                                 "mappings": self.indices[index].mappings,
+                                 "settings": {"index": {"provided_name": index}}}
+                         for index in self._resolve_read(name)}
         raise ApiFailure(400, "fake_unsupported", f"{req.method} /{name}")
 
     def _create_index(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -462,7 +605,7 @@ class FakeElasticsearch(Served):
                 raise ApiFailure(404, "index_not_found_exception", f"no such index [{name}]")
         return out
 
-    def _write_index(self, target: str) -> str:
+    def _write_index(self, target: str, auto_create: bool = False) -> str:
         if target in self.aliases and self.aliases[target]:
             members = self.aliases[target]
             writers = [i for i, w in members.items() if w]
@@ -473,9 +616,12 @@ class FakeElasticsearch(Served):
             raise ApiFailure(400, "illegal_argument_exception",
                              f"no write index is defined for alias [{target}]")
         if target not in self.indices:
-            # Dozor must never rely on auto-creation: an index without the templates
-            self._problem(f"write to missing index {target!r} (would be auto-created)")
-            raise ApiFailure(404, "index_not_found_exception", f"no such index [{target}]")
+            if not auto_create:
+                raise ApiFailure(404, "index_not_found_exception", f"no such index [{target}]")
+            # as Elasticsearch does (action.auto_create_index defaults to true), with
+            # whatever template matches the name; Dozor must never let it happen
+            self._problem(f"write to missing index {target!r} auto-created it")
+            self._create_index(target, {})
         return target
 
     # --------------------------------------------------------------------- bulk
@@ -487,6 +633,7 @@ class FakeElasticsearch(Served):
             raise ApiFailure(400, "illegal_argument_exception",
                              "The bulk request must be terminated by a newline [\\n]")
         lines = text[:-1].split("\n")
+        self._require_alias = req.query.get("require_alias") == "true"
         items = []
         i = 0
         while i < len(lines):
@@ -512,9 +659,17 @@ class FakeElasticsearch(Served):
             if "_id" not in meta:
                 self._problem(f"bulk {op} without _id: writes would not be idempotent")
             items.append(self._bulk_item(op, meta, source, default_index))
-        if req.query.get("refresh") in ("true", "wait_for", ""):
+        refresh = req.query.get("refresh")
+        if refresh in ("true", ""):
             for index in self.indices.values():
                 index.visible = set(index.docs)
+        elif refresh == "wait_for":
+            # waits for a refresh of the shards this request wrote to; an item that
+            # failed (a 409) wrote nothing, so nothing is waited for on its account
+            written = {info["_index"] for item in items for info in item.values()
+                       if "error" not in info}
+            for name in written & set(self.indices):
+                self.indices[name].visible = set(self.indices[name].docs)
         errors = any("error" in next(iter(item.values())) for item in items)
         return 200, {"took": 1, "errors": errors, "items": items}
 
@@ -529,7 +684,17 @@ class FakeElasticsearch(Served):
                                              "reason": "rejected execution (queue capacity)"})
             return {op: result}
         try:
-            index = self.indices[self._write_index(target)]
+            if self._role is not None and not self._role.may(WRITE, target):
+                raise ApiFailure(403, "security_exception",
+                                 f"action [indices:data/write/{op}] is unauthorized for user "
+                                 f"with effective roles [{self._role.name}] on indices "
+                                 f"[{target}], this action is granted by the index "
+                                 f"privileges [{','.join(sorted(WRITE))}]")
+            if self._require_alias and target not in self.aliases:
+                raise ApiFailure(404, "index_not_found_exception",
+                                 f"no such index [{target}] and [require_alias] request flag "
+                                 f"is [true] and [{target}] is not an alias")
+            index = self.indices[self._write_index(target, auto_create=op != "update")]
             result["_index"] = index.name
             existing = index.docs.get(doc_id)
             if "if_seq_no" in meta and (
@@ -645,6 +810,14 @@ class FakeElasticsearch(Served):
     def _search(self, req: Recorded, target: str) -> tuple[int, Any]:
         body = req.json() if req.body else {}
         query = body.get("query", {"match_all": {}})
+        window = body.get("from", 0) + body.get("size", 10)
+        if window > MAX_RESULT_WINDOW:
+            raise ApiFailure(400, "illegal_argument_exception",
+                             f"Result window is too large, from + size must be less than or "
+                             f"equal to: [{MAX_RESULT_WINDOW}] but was [{window}]. See the "
+                             "scroll api for a more efficient way to request large data sets. "
+                             "This limit can be set by changing the [index.max_result_window] "
+                             "index level setting.")
         hits = []
         percolate = _find_percolate(query)
         for index_name in self._resolve_read(target):
@@ -667,7 +840,8 @@ class FakeElasticsearch(Served):
                     slots = _percolate_slots(percolate, doc.source["query"], index.properties)
                     hit["fields"] = {"_percolator_document_slot": slots}
                 if body.get("highlight"):
-                    highlight = _highlight(body["highlight"], query, doc.source)
+                    highlight = _highlight(body["highlight"], query, doc.source,
+                                           f"{doc_id}/{index_name}")
                     if highlight:
                         hit["highlight"] = highlight
                 hits.append(hit)
@@ -813,19 +987,19 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 
 def _phrase_at(tokens: list[str], words: list[str], slop: int) -> bool:
+    """Lucene's sloppy phrase: positions p_i of the phrase's words, all different, whose
+    offsets p_i - i span at most `slop` (so two words swapped need a slop of 2)."""
     if not words:
         return False
-    for start, token in enumerate(tokens):
-        if token != words[0]:
-            continue
-        pos, ok = start, True
-        for word in words[1:]:
-            window = tokens[pos + 1: pos + 2 + slop]
-            if word not in window:
-                ok = False
-                break
-            pos = pos + 1 + window.index(word)
-        if ok:
+    at: dict[str, list[int]] = {}
+    for position, token in enumerate(tokens):
+        at.setdefault(token, []).append(position)
+    if any(word not in at for word in words):
+        return False
+    for low in sorted({p - i for i, word in enumerate(words) for p in at[word]}):
+        windows = [[p for p in at[word] if low <= p - i <= low + slop]
+                   for i, word in enumerate(words)]
+        if all(windows) and any(len(set(c)) == len(c) for c in itertools.product(*windows)):
             return True
     return False
 
@@ -965,17 +1139,29 @@ class _Desc:
         return isinstance(other, _Desc) and self.value == other.value
 
 
-def _highlight(spec: dict[str, Any], query: dict[str, Any],
-               source: dict[str, Any]) -> dict[str, list[str]]:
+def _highlight(spec: dict[str, Any], query: dict[str, Any], source: dict[str, Any],
+               where: str) -> dict[str, list[str]]:
     words = {w.lower() for w in _query_words(spec.get("highlight_query") or query)}
     pre, post = spec.get("pre_tags", ["<em>"])[0], spec.get("post_tags", ["</em>"])[0]
     size = spec.get("fragment_size", 100)
     out = {}
-    for name in spec.get("fields", {}):
+    for name, field_spec in spec.get("fields", {}).items():
         text = source.get(name.split(".")[0])
         if not isinstance(text, str):
             continue
-        found = [m for m in WORD_RE.finditer(text) if m.group(0).lower() in words]
+        # the request's max_analyzed_offset truncates (the index setting prevails when
+        # lower); without it a longer text fails the whole search
+        offset = field_spec.get("max_analyzed_offset", spec.get("max_analyzed_offset"))
+        if offset is None and len(text) > MAX_ANALYZED_OFFSET:
+            raise ApiFailure(400, "illegal_argument_exception",
+                             f"The length [{len(text)}] of field [{name}] in doc[{where}] "
+                             "exceeds the [index.highlight.max_analyzed_offset] limit "
+                             f"[{MAX_ANALYZED_OFFSET}]. To avoid this error, set the query "
+                             "parameter [max_analyzed_offset] to a value less than index "
+                             f"setting [{MAX_ANALYZED_OFFSET}] and this will tolerate long "
+                             "field values by truncating them.")
+        analyzed = text[:min(offset if offset is not None else len(text), MAX_ANALYZED_OFFSET)]
+        found = [m for m in WORD_RE.finditer(analyzed) if m.group(0).lower() in words]
         if not found:
             continue
         start = max(0, found[0].start() - size // 3)
