@@ -66,6 +66,12 @@ class Story:
         return [self.article.id, *(c.id for c in self.copies)]
 
     @property
+    def possible(self) -> bool:
+        """Only in the topic's possibly relevant tier: no member is relevant."""
+        members = [self.article, *self.copies]
+        return any(a.possible for a in members) and not any(a.relevant for a in members)
+
+    @property
     def title(self) -> str:
         return one_line(self.article.title) or self.article.url
 
@@ -195,10 +201,17 @@ def render(digest: Digest, sender: str, now: datetime | None = None) -> EmailMes
     context = {"subject": digest.subject, "rule": digest.rule.name,
                "title": one_line(digest.rule.title), "waiting": digest.waiting,
                "counts": digest.language_counts()}
+    # stories of the topic's possible tier (a rule with `possible: true`) come last, in
+    # a section of their own
+    sure = [s for s in digest.stories if not s.possible]
+    possible = [s for s in digest.stories if s.possible]
+    context["total"] = len(digest.stories)
     text = _templates.get_template("digest.txt.j2").render(
-        stories=[_story_view(s, html_part=False) for s in digest.stories], **context)
+        stories=[_story_view(s, html_part=False) for s in sure],
+        possible=[_story_view(s, html_part=False) for s in possible], **context)
     body = _templates.get_template("digest.html.j2").render(
-        stories=[_story_view(s, html_part=True) for s in digest.stories], **context)
+        stories=[_story_view(s, html_part=True) for s in sure],
+        possible=[_story_view(s, html_part=True) for s in possible], **context)
 
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = digest.subject

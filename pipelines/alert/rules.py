@@ -34,6 +34,9 @@ class AlertRule(StrictModel):
     # for the next digest, which the email says
     digest_limit: int = Field(default=50, ge=1, le=1000)
     subject_prefix: str = ""  # e.g. "[Dozor]", for mail filters
+    # also every story of the topic's possibly relevant tier (in the rule's languages
+    # and sources), in a section of the digest of its own
+    possible: bool = False
 
     @field_validator("to")
     @classmethod
@@ -89,9 +92,11 @@ class Rule:
 def compile_rule(spec: AlertRule) -> Rule:
     """The rule's query with its language and source lists joined to it as field filters
     (on the compiled tree); an error position points into what the analyst wrote."""
-    query = parse_query(spec.query, name=spec.name)
-    return Rule(spec=spec, query=query.restrict(("lang", spec.languages),
-                                                ("source", spec.sources)))
+    scope = (("lang", spec.languages), ("source", spec.sources))
+    query = parse_query(spec.query, name=spec.name).restrict(*scope)
+    if spec.possible:
+        query = query.either(Query.where(("possible", [True]), *scope, name=spec.name))
+    return Rule(spec=spec, query=query)
 
 
 def load_rules(path: Path | str) -> list[Rule]:
