@@ -210,3 +210,57 @@ def test_paging_past_the_result_window_is_a_clear_error(
         with pytest.raises(StoreError, match="stop at number 10000") as refused:
             search(store, "колонии", offset=9_995, limit=10)
     assert "\n" not in str(refused.value)
+
+
+def test_the_fake_validates_template_puts_as_elasticsearch_does(
+        fake: FakeElasticsearch) -> None:
+    client = connect(fake.url)
+
+    def put(analysis: dict, properties: dict | None = None) -> None:
+        client.cluster.put_component_template(name="t", template={
+            "settings": {"analysis": analysis},
+            "mappings": {"properties": properties or {}}})
+
+    with pytest.raises(ApiError, match="failed to find filter under name \\[nofilter\\]"):
+        put({"analyzer": {"a": {"type": "custom", "tokenizer": "standard",
+                                "filter": ["nofilter"]}}})
+    with pytest.raises(ApiError, match="failed to find tokenizer"):
+        put({"analyzer": {"a": {"type": "custom", "tokenizer": "notokenizer"}}})
+    with pytest.raises(ApiError, match="Unknown stemmer language"):
+        put({"filter": {"s": {"type": "stemmer", "language": "klingon"}},
+             "analyzer": {"a": {"type": "custom", "tokenizer": "standard", "filter": ["s"]}}})
+    with pytest.raises(ApiError, match="No handler for type \\[string\\]"):
+        put({}, {"title": {"type": "string"}})
+    put({"analyzer": {"a": {"type": "custom", "tokenizer": "standard",
+                            "filter": ["lowercase"]}}}, {"title": {"type": "text"}})
+    client.indices.put_index_template(name="one", index_patterns=["logs-*"], priority=7)
+    with pytest.raises(ApiError, match="same priority \\[7\\]"):
+        client.indices.put_index_template(name="two", index_patterns=["logs-app-*"], priority=7)
+    client.indices.put_index_template(name="two", index_patterns=["logs-app-*"], priority=8)
+
+
+def test_the_fake_answers_as_elasticsearch_does(fake: FakeElasticsearch) -> None:
+    client = connect(fake.url)
+    client.indices.create(index="t", mappings={"properties": {
+        "body": {"type": "text"}, "at": {"type": "date"}, "n": {"type": "long"}}})
+    client.bulk(refresh=True, operations=[
+        {"index": {"_index": "t", "_id": "1"}},
+        {"body": "one two three", "at": "2026-01-02T03:04:05+00:00", "n": 1},
+        {"index": {"_index": "t", "_id": "2"}}, {"body": "three two one", "n": 2}])
+
+    def found(query: dict) -> list[str]:
+        return sorted(h["_id"] for h in client.search(index="t", query=query)["hits"]["hits"])
+
+    # Lucene's sloppy phrase: swapped neighbours need a slop of 2, not 1
+    assert found({"match_phrase": {"body": {"query": "two one", "slop": 1}}}) == ["2"]
+    assert found({"match_phrase": {"body": {"query": "two one", "slop": 2}}}) == ["1", "2"]
+    assert found({"match_phrase": {"body": {"query": "one three", "slop": 1}}}) == ["1"]
+    # dates sort as epoch milliseconds; a missing one as the extreme long of the order
+    hits = client.search(index="t", sort=[{"at": "asc"}])["hits"]["hits"]
+    assert [h["sort"] for h in hits] == [[1767323045000], [2**63 - 1]]
+    # _count reports its shards; an update that changes nothing is a noop
+    assert client.count(index="t")["_shards"]["total"] == 1
+    (item,) = client.bulk(operations=[{"update": {"_index": "t", "_id": "1"}},
+                                      {"doc": {"n": 1}}])["items"]
+    assert item["update"]["result"] == "noop" and item["update"]["_version"] == 1
+    assert client.indices.exists_alias(name="nothing").body is False

@@ -57,6 +57,25 @@ SHARDS = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
 WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
+# Elasticsearch's built-in analysis components and field types (the ones a template of
+# Dozor's could name; a name outside these is refused as Elasticsearch refuses it)
+BUILTIN_TOKENIZERS = {"standard", "whitespace", "keyword", "letter", "lowercase", "classic",
+                      "uax_url_email", "pattern", "simple_pattern", "char_group", "ngram",
+                      "edge_ngram", "path_hierarchy", "thai"}
+BUILTIN_FILTERS = {"lowercase", "uppercase", "stop", "stemmer", "snowball", "asciifolding",
+                   "icu_folding", "trim", "unique", "length", "shingle", "synonym",
+                   "synonym_graph", "word_delimiter_graph", "elision", "apostrophe",
+                   "decimal_digit", "reverse", "truncate", "keyword_marker", "kstem",
+                   "porter_stem", "classic", "cjk_width", "cjk_bigram", "russian_stem",
+                   "edge_ngram", "ngram", "pattern_replace", "stemmer_override"}
+STEMMER_LANGUAGES = {"english", "light_english", "minimal_english", "possessive_english",
+                     "porter2", "lovins", "russian", "light_russian", "german", "french"}
+STOP_LISTS = {"_none_", "_english_", "_russian_", "_german_", "_french_", "_spanish_"}
+FIELD_TYPES = {"text", "keyword", "constant_keyword", "wildcard", "match_only_text", "date",
+               "date_nanos", "boolean", "long", "integer", "short", "byte", "double", "float",
+               "half_float", "scaled_float", "unsigned_long", "object", "nested",
+               "flattened", "percolator", "ip", "geo_point", "binary", "dense_vector",
+               "search_as_you_type", "alias"}
 VIEW = frozenset({"view_index_metadata", "manage", "all"})
 READ = frozenset({"read", "all"})
 WRITE = frozenset({"write", "all"})
@@ -408,6 +427,7 @@ class FakeElasticsearch(Served):
                 if not body.get("index_patterns"):
                     raise ApiFailure(400, "action_request_validation_exception",
                                      "index patterns are missing")
+                self._check_no_overlap(name, body)
                 self._check_template_body(name, self._compose(body))
             store[name] = body
             now = int(datetime.now(UTC).timestamp() * 1000)
@@ -435,6 +455,24 @@ class FakeElasticsearch(Served):
                 raise ApiFailure(400, "x_content_parse_exception",
                                  f"[1:2] [template] unknown field [{key}]")
 
+    def _check_no_overlap(self, name: str, body: dict[str, Any]) -> None:
+        """Two index templates of one priority whose patterns can match the same index
+        are refused: Elasticsearch could not choose between them at index creation."""
+        priority = body.get("priority", 0)
+        for other, existing in self.index_templates.items():
+            if other == name or existing.get("priority", 0) != priority:
+                continue
+            overlapping = [p for p in body["index_patterns"] for q in existing["index_patterns"]
+                           if _globs_overlap(p, q)]
+            if overlapping:
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 f"index template [{name}] has index patterns {overlapping} "
+                                 f"matching patterns from existing templates [{other}] with "
+                                 f"patterns ({other} => {existing['index_patterns']}) that "
+                                 f"have the same priority [{priority}], multiple index "
+                                 "templates may not match during index creation, please "
+                                 "use a different priority")
+
     def _compose(self, template: dict[str, Any]) -> dict[str, Any]:
         composed: dict[str, Any] = {}
         for component in template.get("composed_of", []):
@@ -459,15 +497,54 @@ class FakeElasticsearch(Served):
                 if "fold" in token_filter:
                     self._problem(f"{name}: analyzer {analyzer_name} folds letters "
                                   f"({token_filter})")
+            if kind == "custom":
+                self._check_custom_analyzer(analyzer_name, spec, template.get("settings", {}))
         # like Elasticsearch, a template is validated on its own (a component template
         # cannot use analyzers another component defines)
         if template.get("mappings"):
             self._check_analyzers_exist(name, template["mappings"], set(analyzers))
 
+    def _check_custom_analyzer(self, name: str, spec: dict[str, Any],
+                               settings: dict[str, Any]) -> None:
+        """Tokenizer and token filters must exist (built in, or defined beside it), and a
+        defined filter must be of a known type with a known language or stop list."""
+        index = settings.get("index", settings)
+        analysis = index.get("analysis") or settings.get("analysis") or {}
+        tokenizer = spec.get("tokenizer")
+        if tokenizer is None or (tokenizer not in BUILTIN_TOKENIZERS
+                                 and tokenizer not in analysis.get("tokenizer", {})):
+            raise ApiFailure(400, "illegal_argument_exception",
+                             f"failed to find tokenizer under name [{tokenizer}]")
+        filters = analysis.get("filter", {})
+        for token_filter in spec.get("filter", []):
+            if token_filter in BUILTIN_FILTERS:
+                continue
+            definition = filters.get(token_filter)
+            if definition is None:
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 f"failed to find filter under name [{token_filter}]")
+            kind = definition.get("type")
+            if kind not in BUILTIN_FILTERS:
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 f"Unknown filter type [{kind}] for [{token_filter}]")
+            language = definition.get("language", definition.get("name"))
+            if kind == "stemmer" and language not in STEMMER_LANGUAGES:
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 f"Unknown stemmer language [{language}] for [{token_filter}]")
+            stopwords = definition.get("stopwords")
+            if kind == "stop" and isinstance(stopwords, str) and stopwords not in STOP_LISTS:
+                raise ApiFailure(400, "illegal_argument_exception",
+                                 f"invalid stopwords [{stopwords}] for [{token_filter}]")
+
     def _check_analyzers_exist(self, name: str, mappings: dict[str, Any],
                                defined: set[str]) -> None:
         def walk(props: dict[str, Any]) -> None:
             for field_name, spec in props.items():
+                kind = spec.get("type", "object" if "properties" in spec else None)
+                if kind not in FIELD_TYPES:
+                    raise ApiFailure(400, "mapper_parsing_exception",
+                                     f"No handler for type [{kind}] declared on field "
+                                     f"[{field_name}]")
                 analyzer = spec.get("analyzer")
                 if analyzer and analyzer not in defined | BUILTIN_ANALYZERS:
                     raise ApiFailure(400, "mapper_parsing_exception",
@@ -713,6 +790,12 @@ class FakeElasticsearch(Served):
                 if "doc" not in source:
                     self._problem(f"update of {doc_id} without a partial doc")
                 new_source = _merge(copy.deepcopy(existing.source), source.get("doc", {}))
+                if new_source == existing.source and source.get("detect_noop", True):
+                    # an update changing nothing is not written (no new version)
+                    result.update(status=200, result="noop", _seq_no=existing.seq_no,
+                                  _primary_term=existing.primary_term,
+                                  _version=existing.version)
+                    return {op: result}
             elif op == "delete":
                 if existing is None:
                     result.update(status=404, result="not_found")
@@ -846,7 +929,10 @@ class FakeElasticsearch(Served):
                         hit["highlight"] = highlight
                 hits.append(hit)
         aggregations = _aggregate(body.get("aggs") or body.get("aggregations") or {}, hits)
-        hits = _sort_hits(hits, body.get("sort"), body.get("search_after"))
+        props: dict[str, Any] = {}
+        for index_name in self._resolve_read(target):
+            props.update(self.indices[index_name].properties)
+        hits = _sort_hits(hits, body.get("sort"), body.get("search_after"), props)
         total = len(hits)
         start = body.get("from", 0)
         hits = hits[start:start + body.get("size", 10)]
@@ -977,6 +1063,16 @@ def _percolate_slots(percolate: dict[str, Any], stored_query: dict[str, Any],
             if _score(stored_query, doc, "", props) is not None]
 
 
+def _globs_overlap(a: str, b: str) -> bool:
+    """Whether some index name matches both patterns (`*` wildcards only): each one's
+    literal parts tried against the other."""
+    def samples(pattern: str) -> set[str]:
+        return {pattern.replace("*", ""), pattern.replace("*", "x"), pattern.replace("*", "-x")}
+
+    return any(fnmatch.fnmatchcase(s, b) for s in samples(a)) or any(
+        fnmatch.fnmatchcase(s, a) for s in samples(b))
+
+
 def _match_value(spec_value: Any) -> Any:
     return spec_value["value"] if isinstance(spec_value, dict) else spec_value
 
@@ -1080,15 +1176,27 @@ def _filter_source(source: dict[str, Any], spec: Any) -> dict[str, Any] | None:
     return source
 
 
-def _sort_key_value(hit: dict[str, Any], source: dict[str, Any], name: str) -> Any:
+LONG_MAX, LONG_MIN = 2**63 - 1, -(2**63)
+
+
+def _sort_key_value(hit: dict[str, Any], source: dict[str, Any], name: str, order: str,
+                    props: dict[str, Any]) -> Any:
     if name == "_score":
         return hit["_score"]
     if name == "_id":
         return hit["_id"]
-    return source.get(name)
+    value = source.get(name)
+    if props.get(name, {}).get("type") == "date":
+        # Elasticsearch sorts dates as epoch milliseconds and answers them so; a missing
+        # one (sorted last) as the extreme long of the order
+        if value is None:
+            return LONG_MAX if order == "asc" else LONG_MIN
+        return int(datetime.fromisoformat(str(value)).timestamp() * 1000)
+    return value
 
 
-def _sort_hits(hits: list[dict[str, Any]], sort: Any, search_after: Any) -> list[dict[str, Any]]:
+def _sort_hits(hits: list[dict[str, Any]], sort: Any, search_after: Any,
+               props: dict[str, Any]) -> list[dict[str, Any]]:
     # sort values come from the full source, whatever _source filtering returned
     full = {id(h): h.pop("_full") for h in hits}
     if not sort:
@@ -1103,7 +1211,8 @@ def _sort_hits(hits: list[dict[str, Any]], sort: Any, search_after: Any) -> list
             order = spec.get("order", "asc") if isinstance(spec, dict) else spec
             fields.append((name, order))
     for hit in hits:
-        hit["sort"] = [_sort_key_value(hit, full[id(hit)], name) for name, _ in fields]
+        hit["sort"] = [_sort_key_value(hit, full[id(hit)], name, order, props)
+                       for name, order in fields]
 
     def key(hit: dict[str, Any]) -> tuple[Any, ...]:
         out = []

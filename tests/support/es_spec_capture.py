@@ -235,11 +235,11 @@ def typed_constants(exchanges: list[Exchange]) -> tuple[list[Typed], list[str]]:
 
 
 def _refused_unparsed(e: Exchange) -> bool:
-    """A body the fake refused as Elasticsearch does, unparsed (a test sending an unknown
-    field on purpose): the refusal is the check."""
+    """A body the fake refused as Elasticsearch does when parsing it (a test sending an
+    unknown field or field type on purpose): the refusal is the check."""
     error = e.response.get("error") if isinstance(e.response, dict) else None
     return e.status == 400 and isinstance(error, dict) and \
-        error.get("type") == "x_content_parse_exception"
+        error.get("type") in ("x_content_parse_exception", "mapper_parsing_exception")
 
 
 def _bulk_lines(ndjson: str, origin: str) -> list[Typed]:
