@@ -183,3 +183,26 @@ def test_alert_flow_on_elasticsearch_sends_each_story_once(
         assert len(smtp.messages()) == 2
     finally:
         smtp.stop()
+
+
+def test_a_rule_asking_for_possible_stories_percolates_them_too(
+        store: ElasticStore, tmp_path: Path) -> None:
+    docs = corpus()
+    # the same stories, elsewhere, nearly on topic
+    near = [replace(docs[name], url=docs[name].url + "?near", id="",
+                    canonical_url=docs[name].url + "?near", relevant=False, possible=True,
+                    score=0.3333) for name in ("ru_composer", "en_prison_reform")]
+    stored = dedup.dedup([*docs.values(), *near], store)
+    store.write(stored)
+    rules = load_rules(rules_file(tmp_path, """\
+        rules:
+          - name: with-possible
+            query: 'relevant:true'
+            languages: [ru]
+            possible: true
+            to: [desk@example.org]
+    """))
+    expected = PythonMatcher().match(rules, stored)
+    assert near[0].id in expected["with-possible"]  # Russian, possible
+    assert near[1].id not in expected["with-possible"]  # English: outside the rule
+    assert PercolatorMatcher(store, batch=4).match(rules, stored) == expected
