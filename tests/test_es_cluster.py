@@ -264,3 +264,27 @@ def test_the_fake_answers_as_elasticsearch_does(fake: FakeElasticsearch) -> None
                                       {"doc": {"n": 1}}])["items"]
     assert item["update"]["result"] == "noop" and item["update"]["_version"] == 1
     assert client.indices.exists_alias(name="nothing").body is False
+
+
+def test_the_fake_kibana_checks_attributes_against_the_types_schemas() -> None:
+    import json
+
+    import urllib3
+
+    def imported(change: dict) -> dict:
+        objects = cfg.kibana_objects()
+        search = next(o for o in objects if o["type"] == "search")
+        search["attributes"].update(change)
+        ndjson = "\n".join(json.dumps(o) for o in objects).encode()
+        body, content_type = urllib3.encode_multipart_formdata(
+            {"file": ("x.ndjson", ndjson, "application/ndjson")})
+        answer = urllib3.request("POST", f"{kibana.url}/api/saved_objects/_import",
+                                 body=body, headers={"kbn-xsrf": "1",
+                                                     "Content-Type": content_type})
+        return json.loads(answer.data)
+
+    with FakeKibana() as kibana:
+        assert imported({})["success"] is True
+        assert imported({"colums": ["title"]})["success"] is False  # not in the schema
+        assert imported({"hideChart": "no"})["success"] is False  # wrong type
+        assert any("colums" in p for p in kibana.problems)

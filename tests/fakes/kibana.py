@@ -11,6 +11,59 @@ from typing import Any
 
 from tests.fakes.loopback import Handler, Recorded, Served
 
+# The stored attributes Kibana's saved-object types accept (read from Kibana's own
+# schemas: the data view, saved search 8.8, Lens and dashboard types), as Python types.
+# Kibana validates an imported object against its type's schema and refuses what does
+# not fit: an attribute it does not know (the types forbid unknowns) or of another type.
+STR, BOOL, NUM, DICT, LIST = str, bool, (int, float), dict, list
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "index-pattern": {"title": STR, "name": STR, "timeFieldName": STR, "fields": STR,
+                      "fieldAttrs": STR, "sourceFilters": STR, "fieldFormatMap": STR,
+                      "type": STR, "typeMeta": STR, "allowNoIndex": BOOL,
+                      "runtimeFieldMap": STR, "allowHidden": BOOL},
+    "search": {"title": STR, "description": STR, "columns": LIST, "sort": LIST,
+               "grid": DICT, "rowHeight": NUM, "rowsPerPage": NUM, "sampleSize": NUM,
+               "hideChart": BOOL, "breakdownField": STR, "kibanaSavedObjectMeta": DICT,
+               "isTextBasedQuery": BOOL, "usesAdHocDataView": BOOL, "timeRestore": BOOL,
+               "timeRange": DICT, "refreshInterval": DICT, "viewMode": STR,
+               "hideAggregatedPreview": BOOL, "hits": NUM, "version": NUM, "density": STR,
+               "headerRowHeight": NUM},
+    "lens": {"title": STR, "description": (str, type(None)), "visualizationType": STR,
+             "state": DICT, "uiStateJSON": STR, "visState": STR, "savedSearchRefName": STR},
+    "dashboard": {"title": STR, "description": STR, "kibanaSavedObjectMeta": DICT,
+                  "timeRestore": BOOL, "timeFrom": STR, "timeTo": STR,
+                  "refreshInterval": DICT, "controlGroupInput": DICT, "panelsJSON": STR,
+                  "optionsJSON": STR, "hits": NUM, "version": NUM},
+}
+REQUIRED = {"search": ("kibanaSavedObjectMeta",), "lens": ("visualizationType", "state")}
+
+
+def _schema_problem(kind: str, attributes: dict[str, Any]) -> str | None:
+    schema = SCHEMAS.get(kind)
+    if schema is None:
+        return f"type {kind!r} is not one Dozor imports (no schema to check it against)"
+    for name, value in attributes.items():
+        if name not in schema:
+            return f"{kind} attribute {name!r} is not in the type's schema"
+        expected = schema[name]
+        if not isinstance(value, expected) or (expected is NUM and isinstance(value, bool)):
+            return f"{kind} attribute {name!r} is {type(value).__name__}, not as the schema says"
+    missing = [name for name in REQUIRED.get(kind, ()) if name not in attributes]
+    if missing:
+        return f"{kind} without {', '.join(missing)}"
+    if kind == "search":
+        if not all(isinstance(s, list) and len(s) == 2 for s in attributes.get("sort", [])):
+            return "search sort entries are not [field, direction] pairs"
+        if "searchSourceJSON" not in attributes["kibanaSavedObjectMeta"]:
+            return "search without kibanaSavedObjectMeta.searchSourceJSON"
+    if kind == "dashboard" and isinstance(attributes.get("refreshInterval"), dict):
+        interval = attributes["refreshInterval"]
+        if not isinstance(interval.get("pause"), bool) or not isinstance(
+                interval.get("value"), NUM):
+            return "dashboard refreshInterval needs pause (boolean) and value (number)"
+    return None
+
+
 JSON_ATTRIBUTES = ("panelsJSON", "optionsJSON", "fieldAttrs", "fieldFormatMap", "fields",
                    "runtimeFieldMap", "sourceFilters")
 
@@ -125,6 +178,9 @@ class FakeKibana(Served):
         attributes = obj["attributes"]
         if not attributes.get("title"):
             return "no title"
+        problem = _schema_problem(obj["type"], attributes)
+        if problem:
+            return problem
         for name in JSON_ATTRIBUTES:
             if name in attributes:
                 try:
