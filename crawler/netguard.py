@@ -21,11 +21,28 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in (
         "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, ...
+        "169.254.170.2",  # AWS ECS task credentials
         "fd00:ec2::254",  # AWS over IPv6
         "100.100.100.200",  # Alibaba Cloud
         "168.63.129.16",  # Azure wire server
+        "192.0.0.192",  # Oracle Cloud
     )
 )
+# NAT64 prefixes (RFC 6052 well-known, RFC 8215 local-use): 64:ff9b::a9fe:a9fe is
+# 169.254.169.254 through the operator's NAT64 gateway
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches: IPv4-mapped (::ffff:a.b.c.d),
+    IPv4-compatible (::a.b.c.d) or NAT64 (64:ff9b::a.b.c.d)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if any(ip in net for net in NAT64) or (int(ip) >> 32 == 0 and int(ip) > 0xFFFF):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 ALLOW_HINT = "use --allow-private-network or DOZOR_ALLOWED_NETWORKS to allow it"
 
@@ -71,9 +88,8 @@ class AddressPolicy:
     def refusal(self, ip: IPAddress | str) -> str | None:
         """Why `ip` must not be contacted, or None when it may be."""
         ip = ipaddress.ip_address(ip)
-        # ::ffff:10.0.0.1 reaches 10.0.0.1: judge the IPv4 address it carries
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        # ::ffff:10.0.0.1 and 64:ff9b::a00:1 reach 10.0.0.1: judge the IPv4 address
+        ip = embedded_ipv4(ip) or ip
         if ip in METADATA_ADDRESSES:
             return f"{ip} is a cloud metadata address (always refused)"
         kind = _kind(ip)

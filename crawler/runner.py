@@ -17,6 +17,7 @@ from crawler.netguard import parse_networks
 from crawler.settings import apply_config, setting_or_env
 from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
 from crawler.spiders.news import NewsSpider
+from pipelines.archive import check_archive_dir
 from pipelines.config.config import Config
 from pipelines.config.sources import Source
 
@@ -38,6 +39,12 @@ _STATS = {
     "batches": "dozor/batches",
     "batches_failed": "dozor/batches_failed",
     "pages_failed": "dozor/pages_failed",
+    "bad_links": "dozor/bad_links",
+    "too_long": "dozor/too_long",
+    "offsite_redirects": "dozor/offsite_redirects",
+    "redirect_loops": "dozor/redirect_loops",
+    "sitemap_bounds": "dozor/sitemap_bounds",
+    "over_budget": "dozor/over_budget",
     "telegram_pages": "dozor/telegram_pages",
     "telegram_posts": "dozor/telegram_posts",
     "telegram_skipped": "dozor/telegram_skipped",
@@ -95,6 +102,8 @@ def crawl(sources: Sequence[Source], pipeline: PageProcessor, config: Config,
     Problems the analyst should hear of (a Telegram channel without a preview, ...) are
     appended to `notices`, one line each."""
     settings = _settings(config, allow_private_network, log_level)
+    if settings.getbool("DOZOR_ARCHIVE"):
+        check_archive_dir(config.paths.warc)  # before the crawl, not on every response
     stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline,
                  notices=notices)
     return figures(stats)

@@ -42,6 +42,9 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "s3": None, "ftp": None}
 CONCURRENT_REQUESTS = 16
 DNS_TIMEOUT = 20
 REDIRECT_MAX_TIMES = 5  # ends redirect chains and loops early
+DUPEFILTER_CLASS = "crawler.middlewares.RedirectLoopFilter"  # names the loops it ends
+# connections use the address the guard's policy approves at connect time (DNS rebinding)
+TWISTED_DNS_RESOLVER = "crawler.resolver.GuardedResolver"
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
@@ -51,6 +54,12 @@ DOWNLOADER_MIDDLEWARES = {
     # the response came from before the archive keeps it, and both see every raw
     # response (redirects, errors, still-compressed bodies) before Scrapy's own
     # redirect (600), decompression (590) and retry (550) middlewares act on it.
+    # process_request runs from the lowest up: an offsite redirect is dropped before
+    # robots.txt (100) or the guard fetch or resolve anything for its host
+    "crawler.middlewares.RedirectScopeMiddleware": 50,
+    "crawler.middlewares.SourceBudgetMiddleware": 60,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.NetworkGuardMiddleware": 640,
     "crawler.middlewares.WarcArchiveMiddleware": 630,
 }
@@ -58,6 +67,8 @@ ITEM_PIPELINES = {"crawler.batches.BatchPipeline": 300}
 ADDONS = {"crawler.settings.ConfigAddon": 0}
 
 DOZOR_ALLOW_PRIVATE_NETWORK = False
+DOZOR_RETRY_BACKOFF = 1.0  # seconds before the first retry; doubled for each next one
+DOZOR_SOURCE_BUDGET = 0  # seconds per source per run (0: none); from crawl.source_budget
 DOZOR_ARCHIVE = True  # the sources check turns it off: it only looks at feeds
 CONFIG_SETTING = "DOZOR_RUN_CONFIG"
 
@@ -79,6 +90,9 @@ def operational(crawl: CrawlSettings, contact: str | None = None) -> dict[str, A
             "DOZOR_CONTACT", contact or "DOZOR_CONTACT"),
         "DOZOR_BATCH_SIZE": crawl.batch_size,
         "DOZOR_MAX_AGE_DAYS": crawl.max_age_days,
+        "DOZOR_SITEMAP_DEPTH": crawl.sitemap_depth,
+        "DOZOR_SITEMAPS_PER_SOURCE": crawl.sitemaps_per_source,
+        "DOZOR_SOURCE_BUDGET": crawl.source_budget,
         # crawler.spiders.telegram sends every channel page through this one slot
         "DOWNLOAD_SLOTS": {"telegram": {"concurrency": crawl.telegram_concurrency,
                                         "delay": crawl.telegram_delay,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,12 +34,13 @@ from warcio.warcwriter import WARCWriter
 
 from pipelines import telegram
 from pipelines.article import RawPage
+from pipelines.errors import DozorError
 
 log = logging.getLogger(__name__)
 
 # Framing the crawler has already undone: the page's body is de-chunked and decoded.
 _FRAMING_HEADERS = frozenset({"transfer-encoding", "content-encoding", "content-length"})
-_HINTS = ("source_lang", "feed_lang", "feed_title", "feed_published")
+_HINTS = ("source_lang", "feed_lang", "feed_title", "feed_published", "domains")
 
 
 class PageMeta(TypedDict, total=False):
@@ -52,6 +54,8 @@ class PageMeta(TypedDict, total=False):
     feed_lang: str | None
     feed_title: str | None
     feed_published: str | None  # ISO 8601
+    domains: list[str]  # the source's domains (ASCII): where the page and its canonical may be
+    depth: int  # a sitemap's nesting below the source's own sitemap
 
 
 @dataclass
@@ -111,9 +115,27 @@ def page_from(meta: PageMeta, final_url: str, status: int, headers: dict[str, st
         feed_lang=meta.get("feed_lang"),
         feed_title=meta.get("feed_title"),
         feed_published=datetime.fromisoformat(published) if published else None,
+        source_domains=tuple(meta.get("domains") or ()),
         warc_file=warc_file,
         warc_record_id=warc_record_id,
     )
+
+
+class ArchiveError(DozorError):
+    """The WARC directory cannot be written: nothing fetched could be kept."""
+
+
+def check_archive_dir(directory: Path) -> None:
+    """Raise ArchiveError unless a WARC file can be created in `directory` (made if
+    missing): a crawl that cannot archive must not start, as every response would fail."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".dozor-probe-"):
+            pass
+    except OSError as exc:
+        raise ArchiveError(f"the WARC archive directory {directory} is not usable: "
+                           f"{exc.strerror or exc} (set DOZOR_WARC_DIR or DOZOR_DATA_DIR)"
+                           ) from None
 
 
 class WarcArchive:

@@ -68,6 +68,8 @@ class RawPage:
     feed_lang: str | None = None
     feed_title: str | None = None
     feed_published: datetime | None = None
+    # the source's domains: a canonical URL elsewhere is not trusted (empty: the page's own)
+    source_domains: tuple[str, ...] = ()
     warc_file: str | None = None
     warc_record_id: str | None = None
 

@@ -251,11 +251,22 @@ def _forwarded_cluster(article: Article, clusters: dict[str, str],
     return (stored.cluster_id or stored.id) if stored is not None else None
 
 
+def _own_records(articles: list[Article], store: ArticlesReader) -> None:
+    """A record belongs to the source that stored it first: another source's copy under
+    the same canonical URL gets an id of its own (and is clustered with it below), never
+    written over it."""
+    owners = {a.id: a.source for a in store.iter_articles({a.id for a in articles})}
+    for article in articles:
+        if owners.setdefault(article.id, article.source) != article.source:
+            article.id = article_id(f"{article.source} {article.canonical_url}")
+
+
 def dedup(articles: list[Article], store: Ingest) -> list[Article]:
     """Fill content_hash, minhash, lsh_bands and cluster_id; drop repeated canonical URLs.
 
     The first article of the batch for a canonical URL is kept (its id is the URL's).
     """
+    _own_records(articles, store)
     batch: list[Article] = []
     ids: set[str] = set()
     for article in articles:

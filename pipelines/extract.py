@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -29,7 +30,7 @@ from pipelines.article import Article, RawPage
 from pipelines.charset import decode_html
 from pipelines.dates import labelled_dates
 from pipelines.language import normalise_code
-from pipelines.urls import canonicalize
+from pipelines.urls import BadURL, canonicalize, on_domains, site_domain
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,9 @@ def extract_page(page: RawPage) -> Article | None:
     published_at, published_from = published(tree, doc.date, page, html_lang)
     return Article(
         url=page.url,
-        canonical_url=canonical_url(tree, final_url) or canonicalize(page.url),
+        canonical_url=(canonical_url(tree, final_url, page.source_domains or
+                                     (site_domain(final_url), site_domain(page.url)))
+                       or canonicalize(page.url)),
         source=page.source,
         fetched_at=page.fetched_at,
         final_url=final_url,
@@ -209,15 +212,22 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-def canonical_url(tree: HtmlElement, final_url: str) -> str | None:
-    """rel=canonical, else og:url, resolved against the page's base URL.
+def canonical_url(tree: HtmlElement, final_url: str,
+                  domains: Iterable[str]) -> str | None:
+    """rel=canonical, else og:url, resolved against the page's base URL, when it is on
+    one of `domains` (the source's).
 
     Read here rather than through trafilatura's URL metadata, which also accepts an
-    hreflang x-default alternate — often the page in another language.
+    hreflang x-default alternate — often the page in another language. A canonical on
+    another outlet's domain is the page's claim, not a fact: trusting it would let any
+    page take over that outlet's record.
     """
     base = final_url
     for href in tree.xpath("//base/@href")[:1]:
-        base = canonicalize(href, base=final_url)
+        try:
+            base = canonicalize(href, base=final_url)
+        except BadURL:
+            pass
     candidates = [
         link.get("href", "")
         for link in tree.xpath("//link[@href]")
@@ -227,9 +237,16 @@ def canonical_url(tree: HtmlElement, final_url: str) -> str | None:
     for href in candidates:
         if not href.strip():
             continue
-        url = canonicalize(href, base=base)
+        try:
+            url = canonicalize(href, base=base)
+        except BadURL:
+            continue
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
+            continue
+        if not on_domains(url, domains):
+            log.info("extract: ignoring canonical %s of %s: outside the source's domains",
+                     url, final_url)
             continue
         home = parts.path in ("", "/") and not parts.query
         if home and urlsplit(final_url).path not in ("", "/"):

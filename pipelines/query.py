@@ -70,6 +70,10 @@ _POSITION_RE = re.compile(r"at position (\d+)")
 _OPERATORS = ("AND", "OR", "NOT")
 
 
+# levels of parentheses, NOT and field groups; real rules use a handful
+MAX_DEPTH = 40
+
+
 class QueryError(DozorError, ValueError):
     """A query that cannot be compiled; str() names the rule and the position."""
 
@@ -365,6 +369,8 @@ def parse_query(text: str, name: str = "query") -> Query:
         raise QueryError(name, text, 0, "empty query")
     try:
         luqum_tree = luqum_parse(rewritten)
+    except RecursionError:
+        raise QueryError(name, text, 0, f"nested more than {MAX_DEPTH} levels deep") from None
     except ParseError as exc:
         m = _POSITION_RE.search(str(exc))
         offset = origin[int(m.group(1))] if m else len(text)
@@ -372,6 +378,7 @@ def parse_query(text: str, name: str = "query") -> Query:
         reason = _POSITION_RE.sub("", reason).replace(" at the end", "").strip()
         raise QueryError(name, text, offset, f"syntax error: {' '.join(reason.split())}") \
             from None
+    _check_depth(luqum_tree, name, text, origin)
     return Query(text, name, _Compiler(name, text, origin).node(luqum_tree, None),
                  tuple(_positive_words(luqum_tree)))
 
@@ -398,6 +405,19 @@ def _filter_nodes(filters: Iterable[tuple[str, Sequence[str | bool]]],
         nodes.append(leaves[0] if len(leaves) == 1 else _Or(tuple(leaves)))
         texts.append(text)
     return nodes, texts
+
+
+def _check_depth(root: tree.Item, name: str, text: str, origin: list[int]) -> None:
+    """Refuse a query nested deeper than MAX_DEPTH before anything walks it recursively
+    (999 parentheses would exhaust Python's stack in the compiler)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            pos = getattr(node, "pos", None)
+            offset = origin[pos] if pos is not None and pos < len(origin) else 0
+            raise QueryError(name, text, offset, f"nested more than {MAX_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in node.children)
 
 
 def _rewrite_operators(text: str) -> tuple[str, list[int]]:

@@ -119,9 +119,9 @@ def test_dozor_run_explains_a_bad_allowed_network(news_server: NewsServer,
 
 def test_operational_settings_become_scrapy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOZOR_CONTACT", "newsroom@example.org")
-    scrapy = operational(CrawlSettings(download_timeout=7, download_maxsize=1000,
+    scrapy = operational(CrawlSettings(download_timeout=7, download_maxsize=100_000,
                                        concurrent_requests_per_domain=3, batch_size=9),
                          Config.from_env().get("DOZOR_CONTACT"))
-    assert scrapy["DOWNLOAD_TIMEOUT"] == 7 and scrapy["DOWNLOAD_MAXSIZE"] == 1000
+    assert scrapy["DOWNLOAD_TIMEOUT"] == 7 and scrapy["DOWNLOAD_MAXSIZE"] == 100_000
     assert scrapy["CONCURRENT_REQUESTS_PER_DOMAIN"] == 3 and scrapy["DOZOR_BATCH_SIZE"] == 9
     assert scrapy["USER_AGENT"].endswith("contact via newsroom@example.org)")

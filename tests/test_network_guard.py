@@ -57,6 +57,24 @@ def test_cloud_metadata_is_refused_whatever_is_allowed(address: str) -> None:
     assert "cloud metadata" in (policy.refusal(address) or "")
 
 
+@pytest.mark.parametrize("address", [
+    "169.254.170.2", "::ffff:169.254.170.2",  # AWS ECS task credentials
+    "192.0.0.192", "::ffff:192.0.0.192",  # Oracle Cloud
+    "64:ff9b::a9fe:a9fe", "64:ff9b::169.254.170.2", "64:ff9b::c000:c0",  # NAT64 (RFC 6052)
+    "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 (RFC 8215)
+    "::169.254.169.254",  # IPv4-compatible
+])
+def test_every_form_of_a_metadata_address_is_refused_even_when_all_is_allowed(
+        address: str) -> None:
+    policy = AddressPolicy(allow_private=True, allowed=parse_networks("0.0.0.0/0,::/0"))
+    assert "cloud metadata address (always refused)" in (policy.refusal(address) or "")
+    assert "cloud metadata" in (AddressPolicy().refusal(address) or "")
+
+
+def test_nat64_of_a_public_address_is_public() -> None:
+    assert AddressPolicy().refusal("64:ff9b::808:808") is None  # 8.8.8.8
+
+
 def test_allowed_networks_let_through_only_themselves() -> None:
     policy = AddressPolicy(allowed=parse_networks(" 127.0.0.1/32 , 10.5.0.0/16,"))
     assert policy.refusal("127.0.0.1") is None
@@ -112,8 +130,10 @@ def _site(server: NewsServer, tmp_path: Path) -> Path:
     items = "".join(f"<item><title>{p}</title><link>{base}{p}</link></item>" for p in links)
     server.add("/rss.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
                f"{items}</channel></rss>", "application/rss+xml")
-    return write_sources(tmp_path / "sources.yaml",
-                         [{"name": "local", "feeds": [server.url("/rss.xml")]}])
+    # the redirect targets are in the source's scope: the guard is what must refuse them
+    return write_sources(tmp_path / "sources.yaml", [{
+        "name": "local", "feeds": [server.url("/rss.xml")],
+        "allowed_domains": ["127.0.0.2", "10.255.255.1", "169.254.169.254"]}])
 
 
 def test_loopback_is_refused_without_an_allowance(news_server: NewsServer,

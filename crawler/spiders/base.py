@@ -21,12 +21,7 @@ from crawler.settings import setting_or_env
 from pipelines.archive import PageMeta
 from pipelines.config import paths
 from pipelines.config.sources import Source, load_sources
-from pipelines.urls import canonicalize
-
-
-def site_domain(url: str) -> str:
-    """The registered domain (bbc.co.uk, meduza.io), or the host itself for IPs/localhost."""
-    return courlan.extract_domain(url) or (urlsplit(url).hostname or "")
+from pipelines.urls import BadURL, ascii_host, canonicalize, on_domains, site_domain
 
 
 class SourceScope:
@@ -35,12 +30,12 @@ class SourceScope:
 
     def __init__(self, source: Source) -> None:
         own = {site_domain(u) for u in [*source.feeds, *source.sitemaps, *source.listings]}
-        extra = {d.strip().lower().lstrip(".") for d in source.allowed_domains}
+        # one form on both sides: links are canonicalised to punycode hosts
+        extra = {ascii_host(d.lstrip(".")) for d in source.allowed_domains}
         self.domains = frozenset(d for d in own | extra if d)
 
     def allows(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower()
-        return any(host == d or host.endswith("." + d) for d in self.domains)
+        return on_domains(url, self.domains)
 
 
 # a list of sources, or the path of a sources.yaml (`-a sources=FILE`); None: DOZOR_SOURCES
@@ -70,11 +65,12 @@ class DozorSpider(Spider):
     def source_requests(self, source: Source, **callbacks: Any) -> list[Request]:
         """Requests for a source's feeds, sitemaps and listings (callbacks by kind)."""
         out = []
+        domains = sorted(SourceScope(source).domains)
         for kind, urls in (("feed", source.feeds), ("sitemap", source.sitemaps),
                            ("listing", source.listings)):
             for url in urls:
                 meta: PageMeta = {"kind": kind, "source": source.name, "via": kind,
-                                  "source_lang": source.lang}
+                                  "source_lang": source.lang, "domains": domains}
                 out.append(Request(url, callback=callbacks[kind], errback=callbacks["errback"],
                                    meta={"dozor": meta}, priority=10))
         return out
@@ -87,7 +83,11 @@ def listing_entries(response: Response, links: LinkExtractor) -> list[Entry]:
     own = {canonicalize(response.url), canonicalize(response.request.url)}
     entries = []
     for link in links.extract_links(response):
-        url = canonicalize(link.url)
+        try:
+            url = canonicalize(link.url)
+        except BadURL:
+            entries.append(Entry(link.url))  # counted and named with the listing's entries
+            continue
         # home, section, tag and pagination pages are not articles (courlan's heuristics)
         if (url in own or not urlsplit(url).path.strip("/")
                 or courlan.is_navigation_page(url) or courlan.is_not_crawlable(url)):

@@ -16,13 +16,14 @@ from typing import Any, Self
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
 from crawler.batches import PageProcessor
 from crawler.feeds import Entry, NotAFeed, UnsafeXML, parse_feed, parse_sitemap
-from crawler.middlewares import RefusedRequest, header_pairs
+from crawler.middlewares import OffsiteRedirect, OverBudget, RefusedRequest, header_pairs
 from crawler.settings import run_config, setting_or_env
 from crawler.spiders.base import (
     DozorSpider,
@@ -36,9 +37,11 @@ from crawler.spiders.base import (
 from crawler.spiders.telegram import LINKED_FROM_POST, TelegramChannels
 from pipelines.archive import PageMeta, is_html, page_from, page_headers
 from pipelines.article import utcnow
-from pipelines.urls import canonicalize
+from pipelines.urls import BadURL, URLTooLong, canonicalize, site_domain
 
 log = logging.getLogger(__name__)
+
+DROPPED_NAMED = 50
 
 
 class NewsSpider(DozorSpider):
@@ -50,6 +53,8 @@ class NewsSpider(DozorSpider):
         self.pipeline = pipeline
         self.notices: list[str] = [] if notices is None else notices
         self.scopes: dict[str, SourceScope] = {}
+        self.sitemaps: dict[str, int] = {}  # child sitemaps followed per source this run
+        self.dropped = 0
         self.max_age: timedelta  # crawl.max_age_days, set in from_crawler
         self.links = LinkExtractor(unique=True)
 
@@ -62,7 +67,6 @@ class NewsSpider(DozorSpider):
         if spider.pipeline is None:
             spider.pipeline = spider._own_pipeline(crawler)
         spider.telegram = TelegramChannels(
-            setting_or_env(crawler.settings, "DOZOR_TELEGRAM_URL"),
             store=lambda: spider.pipeline.store, crawler=crawler, max_age=spider.max_age,
             errback=spider.failed, follow=spider._linked_articles, notices=spider.notices)
         spider.telegram.follow_sources = frozenset(
@@ -121,11 +125,29 @@ class NewsSpider(DozorSpider):
         meta: PageMeta = response.meta["dozor"]
         scope = self.scopes[meta["source"]]
         cutoff = utcnow() - self.max_age
+        depth = meta.get("depth", 0) + 1
         for child in sitemap.sitemaps:
-            url = canonicalize(child.url, base=response.url)
-            if scope.allows(url) and not (child.published and child.published < cutoff):
-                yield response.follow(url, callback=self.parse_sitemap, errback=self.failed,
-                                      meta={"dozor": {**meta}}, priority=10)
+            try:
+                url = canonicalize(child.url, base=response.url)
+            except BadURL as exc:
+                self.drop(meta["source"], "bad_links", child.url, f"not a usable URL: {exc}")
+                continue
+            if not scope.allows(url) or (child.published and child.published < cutoff):
+                continue
+            # an index of indexes of ... is followed only so deep and so wide per run
+            if depth > self.settings.getint("DOZOR_SITEMAP_DEPTH", 3):
+                self.drop(meta["source"], "sitemap_bounds", url,
+                          f"sitemap index nested deeper than {depth - 1} levels "
+                          "(crawl.sitemap_depth)")
+                continue
+            count = self.sitemaps.get(meta["source"], 0) + 1
+            if count > self.settings.getint("DOZOR_SITEMAPS_PER_SOURCE", 50):
+                self.drop(meta["source"], "sitemap_bounds", url,
+                          f"more than {count - 1} sitemaps this run (crawl.sitemaps_per_source)")
+                continue
+            self.sitemaps[meta["source"]] = count
+            yield response.follow(url, callback=self.parse_sitemap, errback=self.failed,
+                                  meta={"dozor": {**meta, "depth": depth}}, priority=10)
         yield from self._articles(response, sitemap.entries, None)
 
     def parse_listing(self, response: Response) -> Iterator[Request]:
@@ -136,6 +158,18 @@ class NewsSpider(DozorSpider):
             return
         yield from self._articles(response, entries, None)
 
+    def drop(self, source: str, key: str, url: str, reason: str) -> None:
+        """Count an entry or request given up on under `dozor/<key>`, and name it: the run's
+        notices list the first DROPPED_NAMED of them."""
+        self.crawler.stats.inc_value(f"dozor/{key}")
+        self.dropped += 1
+        if self.dropped <= DROPPED_NAMED:
+            self.notices.append(f"{source}: dropped {url}: {reason}")
+        elif self.dropped == DROPPED_NAMED + 1:
+            self.notices.append(f"more than {DROPPED_NAMED} entries dropped: the crawl figures "
+                                "count them, the log names them")
+        log.warning("%s: dropped %s: %s", source, url, reason)
+
     def _bad_document(self, response: Response, exc: Exception) -> None:
         meta: PageMeta = response.meta["dozor"]
         key = "unsafe_xml" if isinstance(exc, UnsafeXML) else "bad_documents"
@@ -143,8 +177,11 @@ class NewsSpider(DozorSpider):
         log.warning("%s: %s %s: %s", meta["source"], meta["kind"], response.url, exc)
 
     def _linked_articles(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
-        """The web articles a channel's posts link to (`follow_links`), on any site."""
-        yield from self._articles(response, entries, None, anywhere=True, via=LINKED_FROM_POST)
+        """The web articles a channel's posts link to (`follow_links`), on any site but
+        the configured sources' own: those come through their feeds, as their articles."""
+        elsewhere = [e for e in entries
+                     if not any(scope.allows(e.url) for scope in self.scopes.values())]
+        yield from self._articles(response, elsewhere, None, anywhere=True, via=LINKED_FROM_POST)
 
     def _articles(self, response: Response, entries: Iterable[Entry],
                   doc_lang: str | None, anywhere: bool = False, via: str | None = None
@@ -158,7 +195,13 @@ class NewsSpider(DozorSpider):
         listed = offsite = old = 0
         for entry in entries:
             listed += 1
-            url = canonicalize(entry.url, base=response.url)
+            try:
+                url = canonicalize(entry.url, base=response.url)
+            except BadURL as exc:
+                # one bad link is that entry's problem, not the whole feed's
+                key = "too_long" if isinstance(exc, URLTooLong) else "bad_links"
+                self.drop(meta["source"], key, entry.url[:200], f"not a usable URL: {exc}")
+                continue
             if not url.startswith(("http://", "https://")) or not (anywhere or scope.allows(url)):
                 offsite += 1
             elif entry.published and entry.published < cutoff:
@@ -186,6 +229,8 @@ class NewsSpider(DozorSpider):
                 "feed_lang": entry.lang or doc_lang,
                 "feed_title": entry.title,
                 "feed_published": entry.published.isoformat() if entry.published else None,
+                # where this article may be: redirects and its canonical URL are held to it
+                "domains": [site_domain(url)] if anywhere else sorted(scope.domains),
             }
             yield Request(url, callback=self.parse_article, errback=self.failed,
                           meta={"dozor": article})
@@ -215,6 +260,18 @@ class NewsSpider(DozorSpider):
         meta: PageMeta = request.meta.get("dozor", {})
         if isinstance(exc, RefusedRequest):
             return  # logged and counted by the guard
+        source = meta.get("source", "")
+        if isinstance(exc, OffsiteRedirect):
+            self.drop(source, "offsite_redirects", request.url, str(exc))
+            return
+        if isinstance(exc, OverBudget):
+            self.drop(source, "over_budget", request.url, str(exc))
+            return
+        if isinstance(exc, IgnoreRequest) and str(exc) == "max redirections reached":
+            hops = self.settings.getint("REDIRECT_MAX_TIMES")
+            self.drop(source, "redirect_loops", meta.get("url") or request.url,
+                      f"redirect loop, or a chain longer than {hops} hops (last: {request.url})")
+            return
         if is_robots_forbidden(exc):
             log.info("%s: robots.txt forbids %s", meta.get("source"), request.url)
             return  # counted by RobotsTxtMiddleware (robotstxt/forbidden)

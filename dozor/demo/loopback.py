@@ -14,7 +14,7 @@ Response = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 class LoopbackServer(ABC):
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,10 +48,10 @@ class LoopbackServer(ABC):
                 if not isinstance(sys.exc_info()[1], ConnectionError):
                     super().handle_error(request, client_address)
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd = Server((host, port), Handler)
         self.httpd.daemon_threads = True
         self.port: int = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @abstractmethod

@@ -10,21 +10,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from langdetect.detector_factory import PROFILES_DIRECTORY
+from pydantic import Field, field_validator
+
 from pipelines.config.yamlfile import StrictModel, load_yaml
 
 
 class CrawlSettings(StrictModel):
-    concurrent_requests_per_domain: int = 2
-    download_timeout: int = 30
-    download_maxsize: int = 20 * 1024 * 1024
-    retry_times: int = 2
+    # ranges: 0 concurrency hangs the crawl, a 0 size turns the decompression-bomb bound
+    # off, a negative timeout or age fetches nothing
+    concurrent_requests_per_domain: int = Field(2, ge=1, le=64)
+    download_timeout: int = Field(30, ge=1, le=3600)  # seconds
+    download_maxsize: int = Field(20 * 1024 * 1024, ge=64 * 1024, le=1024 ** 3)  # bytes
+    retry_times: int = Field(2, ge=0, le=10)
     autothrottle: bool = True
-    max_age_days: int = 14  # feed/sitemap entries older than this are not fetched
-    user_agent: str = "Dozor/0.1 (+news monitoring; contact via DOZOR_CONTACT)"
-    batch_size: int = 50  # pages per stage batch
+    # feed/sitemap entries older than this are not fetched
+    max_age_days: int = Field(14, ge=1, le=3650)
+    user_agent: str = Field("Dozor/0.1 (+news monitoring; contact via DOZOR_CONTACT)",
+                            min_length=1)
+    batch_size: int = Field(50, ge=1, le=10_000)  # pages per stage batch
+    sitemap_depth: int = Field(3, ge=1, le=10)  # sitemap-index levels followed below a root
+    sitemaps_per_source: int = Field(50, ge=1, le=10_000)  # sitemaps fetched per run
+    source_budget: int = Field(600, ge=1, le=86_400)  # seconds per source per run
     # Telegram (t.me, or whatever DOZOR_TELEGRAM_URL names) is one host to be polite to
-    telegram_concurrency: int = 1
-    telegram_delay: float = 1.0  # seconds between two channel pages
+    telegram_concurrency: int = Field(1, ge=1, le=8)
+    telegram_delay: float = Field(1.0, ge=0, le=60)  # seconds between two channel pages
 
 
 class TranslationSettings(StrictModel):
@@ -38,9 +48,20 @@ class TranslationSettings(StrictModel):
 
 
 class Settings(StrictModel):
-    languages: list[str] = ["ru", "uk", "en"]
+    languages: list[str] = Field(["ru", "uk", "en"], min_length=1)
     crawl: CrawlSettings = CrawlSettings()
     translation: TranslationSettings = TranslationSettings()
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, codes: list[str]) -> list[str]:
+        # the codes the language detector has a profile for: any other is never detected
+        known = {p.name for p in Path(PROFILES_DIRECTORY).iterdir()}
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise ValueError(f"unknown language code(s) {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(sorted(known))}")
+        return codes
 
 
 def load_settings(path: Path | None) -> Settings:

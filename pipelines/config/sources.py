@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
+from pipelines.urls import BadURL, check_url
 
 # a Telegram username: what t.me/<name> and t.me/s/<name> take
 USERNAME = re.compile(r"[A-Za-z0-9_]{5,32}")
@@ -47,6 +48,10 @@ class Source(StrictModel):
         for url in urls:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"not an http(s) URL: {url!r}")
+            try:
+                check_url(url)
+            except BadURL as exc:
+                raise ValueError(f"not a usable URL: {url!r}: {exc}") from None
         return urls
 
     @field_validator("telegram")
