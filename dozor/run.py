@@ -60,12 +60,14 @@ class ReprocessReport:
     batches: int = 0
     batches_failed: int = 0
     pages_failed: int = 0
+    current: int = 0  # archived pages left alone: not among the records asked for
 
 
-def reprocess_archive(pipeline: PageProcessor, config: Config,
-                      warc: Path | None = None) -> ReprocessReport:
+def reprocess_archive(pipeline: PageProcessor, config: Config, warc: Path | None = None,
+                      only: frozenset[str] | None = None) -> ReprocessReport:
     """Run the archived article pages (a WARC file or directory, default: the archive)
-    through the stages again, in crawl-sized batches, without the network."""
+    through the stages again, in crawl-sized batches, without the network; with `only`,
+    just the pages of those WARC record ids (`pipelines.process.stale_records`)."""
     crawl_settings = config.settings.crawl
     report = ReprocessReport()
     batch: list[RawPage] = []
@@ -83,6 +85,9 @@ def reprocess_archive(pipeline: PageProcessor, config: Config,
     for path in warc_files(warc or config.paths.warc):
         report.files += 1
         for page in read_pages(path, crawl_settings.download_maxsize):
+            if only is not None and page.warc_record_id not in only:
+                report.current += 1
+                continue
             report.pages += 1
             batch.append(page)
             if len(batch) >= crawl_settings.batch_size:

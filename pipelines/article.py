@@ -130,6 +130,9 @@ class Article:
     warc_file: str | None = None
     warc_record_id: str | None = None
     stored_at: datetime | None = None
+    # the version of the code that made `terms` and the dedup signature
+    # (pipelines.process.DERIVED_VERSION); another value is stale: `dozor reprocess --stale`
+    derived_version: str = ""
 
     # dedup: MinHash signature of the text's word shingles (empty for short texts), kept
     # so later batches can verify LSH candidates against it

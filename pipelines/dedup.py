@@ -40,6 +40,9 @@ from pipelines.store import ArticlesReader, Ingest
 
 NUM_PERM = 128
 SEED = 1
+# Bumped whenever a change here gives a stored article another signature (content hash,
+# MinHash, bands): older records are then stale (pipelines.process.DERIVED_VERSION).
+SIGNATURE_VERSION = 1
 # Word pairs: each edited word changes only two shingles, so a copy with a few words
 # changed stays close (the sample wire copies score 0.79-0.87), while different reports
 # of the same event share almost none (0.02).

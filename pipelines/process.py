@@ -13,10 +13,13 @@ from pathlib import Path
 from pipelines import dedup, extract, language, models, relevance, translate
 from pipelines.article import RawPage
 from pipelines.config.config import Config
-from pipelines.store import Ingest
-from pipelines.terms.normalisation import analyse
+from pipelines.store import ArticlesReader, Ingest
+from pipelines.terms.normalisation import TERMS_VERSION, analyse
 
 log = logging.getLogger(__name__)
+
+# stamped on every article the stages make (Article.derived_version)
+DERIVED_VERSION = f"terms-{TERMS_VERSION}.dedup-{dedup.SIGNATURE_VERSION}"
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Pipeline:
         if self.translator is not None:
             kept = self.translator.translate(kept)
             kept = analyse(kept)
+        for article in kept:
+            article.derived_version = DERIVED_VERSION
         written = self.store.write(kept)
         result.articles = len(kept)
         result.relevant = sum(a.relevant for a in kept)
@@ -72,6 +77,13 @@ class Pipeline:
         t.dropped += result.dropped
         t.new_ids.extend(result.new_ids)
         t.spooled += result.spooled
+
+
+def stale_records(store: ArticlesReader) -> frozenset[str]:
+    """The WARC records of stored articles made by older code (another
+    `derived_version`): what `dozor reprocess --stale` runs through the stages again."""
+    return frozenset(a.warc_record_id for a in store.iter_articles()
+                     if a.derived_version != DERIVED_VERSION and a.warc_record_id)
 
 
 def build_pipeline(store: Ingest, config: Config,

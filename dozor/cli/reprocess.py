@@ -24,19 +24,24 @@ def reprocess(
     sources: SourcesOption = None,
     db: DbOption = None,
     es: EsOption = None,
+    stale: Annotated[bool, typer.Option(
+        "--stale", help="Only the pages whose stored articles older code made (their "
+        "derived_version is not this Dozor's): terms and dedup signatures are rebuilt.")
+    ] = False,
 ) -> None:
     """Rebuild articles from archived pages, without the network, through every stage."""
     # start-up cost: the stages (language, translation models) load only when used
     from dozor.run import reprocess_archive
-    from pipelines.process import build_pipeline
+    from pipelines.process import DERIVED_VERSION, build_pipeline, stale_records
 
     config = config_of(ctx)
     keep = frozenset(s.name for s in load_sources(sources or paths.default_sources())
                      if s.keep == "relevant")
     with run_lock(config.paths.data, "dozor reprocess"), store_from(config, db, es) as store:
         pipeline, notices = build_pipeline(store, config, keep)
+        only = stale_records(store) if stale else None
         try:
-            report = reprocess_archive(pipeline, config, warc)
+            report = reprocess_archive(pipeline, config, warc, only)
         except FileNotFoundError as exc:
             raise fail(str(exc)) from None
         table = new_by_language(store, pipeline.totals.new_ids)
@@ -44,7 +49,9 @@ def reprocess(
     totals = pipeline.totals
     console.print(f"reprocess: {report.pages} archived pages from {report.files} WARC file(s); "
                   f"{totals.articles} articles, {totals.relevant} relevant, "
-                  f"{len(totals.new_ids)} new", highlight=False)
+                  f"{len(totals.new_ids)} new"
+                  + (f"; {report.current} pages left alone (made by this version: "
+                     f"{DERIVED_VERSION})" if stale else ""), highlight=False)
     if table is not None:
         console.print(table)
     for line in notices:

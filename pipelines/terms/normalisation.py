@@ -61,6 +61,9 @@ _RUSSIAN_LETTERS_RE = re.compile("[ыэъЫЭЪ]")  # ё is folded before this i
 _PARTICIPLE = frozenset({"PRTF", "PRTS"})
 _PARTICIPLE_LEMMA = frozenset({"PRTF", "sing", "masc", "nomn"})
 MORPH_LANGS = ("ru", "uk")
+# Bumped whenever a change here gives a text other terms (tokenising, folding, lemmas,
+# stems): stored terms are then stale (pipelines.process.DERIVED_VERSION).
+TERMS_VERSION = 1
 
 
 @cache

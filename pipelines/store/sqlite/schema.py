@@ -61,6 +61,7 @@ COLUMNS: dict[str, str] = {
     "warc_file": "text",
     "warc_record_id": "text",
     "stored_at": "datetime",
+    "derived_version": "text",
     "minhash": "minhash",
     "channel": "text",
     "post_id": "int",
@@ -232,6 +233,11 @@ MIGRATIONS: tuple[str, ...] = (
     # threshold); stored rows are not: they were classified before the tier existed
     """
     ALTER TABLE articles ADD COLUMN possible INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 9: the code version that made each row's terms and dedup signature; rows stored
+    # before it are stale ('') until `dozor reprocess` rebuilds them
+    """
+    ALTER TABLE articles ADD COLUMN derived_version TEXT NOT NULL DEFAULT '';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
