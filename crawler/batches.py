@@ -6,12 +6,15 @@ import logging
 from typing import Any, Protocol
 
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import deferred_from_coro
 
 from pipelines.article import RawPage
-from pipelines.store import Ingest
+from pipelines.store import DatabaseUnusable, Ingest
 from pipelines.urls import canonicalize
 
 log = logging.getLogger(__name__)
+
+FATAL_STAT = "dozor/fatal"
 
 
 class PageProcessor(Protocol):
@@ -26,7 +29,9 @@ class BatchPipeline:
     """Item pipeline: every `DOZOR_BATCH_SIZE` pages (and at the end) one `process` call.
 
     The stages run on the reactor thread: they are CPU-bound and the store is not
-    shared across threads, so downloads pause while a batch is processed.
+    shared across threads, so downloads pause while a batch is processed. A database
+    found broken (DatabaseUnusable) ends the crawl: every later batch would fail too.
+    Its message is kept in the stats as FATAL_STAT for the runner to raise.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -51,10 +56,18 @@ class BatchPipeline:
 
     def flush(self) -> None:
         batch, self.pending = self.pending, []
-        if not batch:
-            return
         stats = self.crawler.stats
-        if process_batch(self.crawler.spider.pipeline, batch):
+        if not batch or stats.get_value(FATAL_STAT):
+            return
+        try:
+            done = process_batch(self.crawler.spider.pipeline, batch)
+        except DatabaseUnusable as exc:
+            log.error("%s: the crawl stops", exc)
+            stats.set_value(FATAL_STAT, str(exc))
+            stats.inc_value("dozor/pages_failed", len(batch))
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_unusable"))
+            return
+        if done:
             stats.inc_value("dozor/batches")
         else:
             stats.inc_value("dozor/batches_failed")
@@ -65,6 +78,8 @@ def process_batch(processor: PageProcessor, batch: list[RawPage]) -> bool:
     """Run the stages on one batch; False (with the error logged) if they failed."""
     try:
         processor.process(batch)
+    except DatabaseUnusable:
+        raise  # not this batch's fault: no batch can be stored any more
     except Exception:
         # The pages are in the WARC archive already; `dozor reprocess` runs them again.
         archives = sorted({p.warc_file for p in batch if p.warc_file})

@@ -12,7 +12,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.batches import PageProcessor
+from crawler.batches import FATAL_STAT, PageProcessor
 from crawler.netguard import parse_networks
 from crawler.settings import apply_config, setting_or_env
 from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
@@ -20,6 +20,7 @@ from crawler.spiders.news import NewsSpider
 from pipelines.archive import check_archive_dir
 from pipelines.config.config import Config
 from pipelines.config.sources import Source
+from pipelines.store import DatabaseUnusable
 
 # name in the returned figures -> Scrapy stats key
 _STATS = {
@@ -106,6 +107,9 @@ def crawl(sources: Sequence[Source], pipeline: PageProcessor, config: Config,
         check_archive_dir(config.paths.warc)  # before the crawl, not on every response
     stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline,
                  notices=notices)
+    if stats.get(FATAL_STAT):
+        # the crawl stopped on it: the cause, not the advice to reprocess
+        raise DatabaseUnusable(f"{stats[FATAL_STAT]}; the run stopped")
     return figures(stats)
 
 

@@ -106,7 +106,7 @@ def test_bad_options_exit_2(db: Path, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("not a database\n" * 100)
     result = runner.invoke(app, ["search", "колония", "--db", str(notes)])
-    assert result.exit_code == 2 and "not a usable Dozor database" in result.stderr
+    assert result.exit_code == 2 and "the file is not a SQLite database" in result.stderr
 
 
 def test_export_writes_exactly_the_design_fields(db: Path) -> None:

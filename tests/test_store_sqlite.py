@@ -208,7 +208,7 @@ def test_refuses_files_it_cannot_use(tmp_path: Path) -> None:
 
     text = tmp_path / "notes.db"
     text.write_text("not a database at all, just some notes\n" * 50)
-    with pytest.raises(StoreError, match="not a usable Dozor database"):
+    with pytest.raises(StoreError, match="the file is not a SQLite database"):
         SQLiteStore(text)
     assert text.read_text().startswith("not a database")
 

@@ -41,7 +41,7 @@ def list_rules(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = N
     """The rules, their recipients and how many stories wait for each."""
     config = config_of(ctx)
     rules = _rules(alerts)
-    with store_from(config, db, es) as store:
+    with store_from(config, db, es, read_only=True) as store:
         # one pending delivery per story: syndicated copies are folded into theirs
         waiting = Counter(d.rule for d in store.pending_deliveries())
         unmatched = len(store.unmatched_ids())
@@ -81,7 +81,7 @@ def test_rule(
     rule = rules.get(rule_name)
     if rule is None:
         raise fail(f"no rule {rule_name!r}; the rules are: {', '.join(rules) or 'none'}")
-    with store_from(config, db, es) as store:
+    with store_from(config, db, es, read_only=True) as store:
         matched = stored_matches(store, rule)
         pending = {d.article_id: d for d in store.pending_deliveries(rule.name)}
         queued = story_articles(store, rule, list(pending))

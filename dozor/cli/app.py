@@ -56,10 +56,13 @@ EsOption = Annotated[
 
 
 @contextmanager
-def store_from(config: Config, db: Path | None, es: str | None) -> Iterator[Store]:
+def store_from(config: Config, db: Path | None, es: str | None,
+               read_only: bool = False) -> Iterator[Store]:
+    """The store a command names; `read_only` for a command that only reads (SQLite opens
+    the file read-only: it must exist, and read-only media work)."""
     if db and es:
         raise fail("give either --db or --es, not both")
-    store = open_store(**store_options(config, db, es))
+    store = open_store(**store_options(config, db, es), read_only=read_only)
     try:
         yield store
     finally:

@@ -48,7 +48,7 @@ def export(
     translation_status, cluster_id."""
     if not as_json:
         raise fail("choose the output format: dozor export --json")
-    with store_from(config_of(ctx), db, es) as store:
+    with store_from(config_of(ctx), db, es, read_only=True) as store:
         if output is None:
             _write_export(sys.stdout, store.iter_articles(), relevant_only)
             return

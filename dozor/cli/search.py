@@ -112,7 +112,7 @@ def search(
     """Search titles and texts (original and English) across every language, best first."""
     config = config_of(ctx)
     _check_lang(config, lang)
-    with store_from(config, db, es) as store:
+    with store_from(config, db, es, read_only=True) as store:
         hits = store.search(parse_query(query, name="search").in_language(lang), limit=limit)
     if as_json:
         for hit in hits:

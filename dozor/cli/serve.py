@@ -38,7 +38,7 @@ def serve(
             f"[bold yellow]warning:[/] --host {host} is not a loopback address: anyone who "
             "can reach this machine on that address can read the whole index (the UI has "
             "no login).", highlight=False, soft_wrap=True)
-    with store_from(config, db, es) as store:
+    with store_from(config, db, es, read_only=True) as store:
         try:
             server = make_ui_server(store, host, port, languages)
         except OSError as exc:

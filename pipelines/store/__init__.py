@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.store.base import (
+    DatabaseUnusable,
     Delivery,
     DupCandidate,
     SearchHit,
@@ -33,6 +34,7 @@ __all__ = [
     "AlertStore",
     "ArticlesReader",
     "ArticlesWriter",
+    "DatabaseUnusable",
     "Delivery",
     "DeliveryLog",
     "DupCandidate",
@@ -51,9 +53,12 @@ __all__ = [
 
 def open_store(db: Path | str | None = None, es: str | None = None, *,
                spool_dir: Path | None = None,
-               es_secrets: Mapping[str, str] | None = None) -> Store:
+               es_secrets: Mapping[str, str] | None = None, read_only: bool = False) -> Store:
     """The SQLite file at `db`, or the Elasticsearch cluster at `es` (articles it cannot
-    take wait under `spool_dir`; `es_secrets` holds the ELASTIC_* credentials)."""
+    take wait under `spool_dir`; `es_secrets` holds the ELASTIC_* credentials).
+
+    `read_only`: a command that only reads opens the SQLite file read-only (read-only
+    media work); Elasticsearch ignores it."""
     # imported here: a command opens one backend, and each costs its start-up
     if es:
         from pipelines.store.elastic import Credentials, ElasticStore
@@ -64,4 +69,4 @@ def open_store(db: Path | str | None = None, es: str | None = None, *,
         raise StoreError("no store given: a database file (--db) or an Elasticsearch URL")
     from pipelines.store.sqlite import SQLiteStore
 
-    return SQLiteStore(Path(db))
+    return SQLiteStore(Path(db), read_only=read_only)

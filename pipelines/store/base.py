@@ -30,6 +30,11 @@ class StoreError(DozorError, RuntimeError):
     """A backend could not do what was asked; the message says what and why."""
 
 
+class DatabaseUnusable(StoreError):
+    """The database itself is broken (corrupt, not a database): nothing more can be
+    stored in it, so a run stops here rather than carry on and lose its batches."""
+
+
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
