@@ -1,7 +1,9 @@
-"""One Dozor cycle at a time per data directory.
+"""One Dozor cycle at a time per data directory, and per database.
 
 `dozor run` (by hand, from cron, or as a child of `dozor schedule`) and `dozor alerts
-send` hold an exclusive flock on a file in the data directory. The kernel drops the
+send` hold an exclusive flock on a file in the data directory and, for a SQLite
+store, on `<database>.lock` beside the database file: two cycles with different data
+directories on one `--db` would otherwise both send its pending digests. The kernel drops the
 lock when the holding process ends, however it ends, so a crash or `kill -9` never
 leaves a stale lock behind; the file itself stays (deleting it would race with a
 process opening it) and only says who held it last.
@@ -32,9 +34,21 @@ def lock_path(data_dir: Path) -> Path:
 
 
 @contextmanager
-def run_lock(data_dir: Path, what: str = "dozor run") -> Iterator[Path]:
-    """Held while a cycle runs; `data_dir` (Config.paths.data) holds the lock file."""
-    path = lock_path(data_dir)
+def run_lock(data_dir: Path, what: str = "dozor run",
+             database: Path | None = None) -> Iterator[Path]:
+    """Held while a cycle runs; `data_dir` (Config.paths.data) holds the lock file, and
+    `database` (a SQLite file) gets its own beside it."""
+    with _flock(lock_path(data_dir), what) as path:
+        if database is None:
+            yield path
+            return
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with _flock(database.with_name(database.name + ".lock"), what):
+            yield path
+
+
+@contextmanager
+def _flock(path: Path, what: str) -> Iterator[Path]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

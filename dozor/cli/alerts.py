@@ -25,6 +25,7 @@ from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import mail_from
 from pipelines.alert.review import stored_matches
 from pipelines.config import paths
+from pipelines.config.backend import store_options
 
 alerts_app = typer.Typer(help="Alert rules and their email digests.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
@@ -127,7 +128,8 @@ def send(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = None,
     config = config_of(ctx)
     rules = _rules(alerts)
     report = AlertReport()
-    with run_lock(config.paths.data, "dozor alerts send"), store_from(config, db, es) as store:
+    with run_lock(config.paths.data, "dozor alerts send", store_options(config, db, es)["db"]), \
+            store_from(config, db, es) as store:
         queue_matches(store, rules, [], report)
         send_pending(store, rules, mailer_for(config), report, config)
     for line in report.lines():

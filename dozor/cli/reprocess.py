@@ -12,6 +12,7 @@ from dozor.cli.options import SourcesOption
 from dozor.cli.run import new_by_language
 from dozor.lock import run_lock
 from pipelines.config import paths
+from pipelines.config.backend import store_options
 from pipelines.config.sources import load_sources
 
 
@@ -37,7 +38,8 @@ def reprocess(
     config = config_of(ctx)
     keep = frozenset(s.name for s in load_sources(sources or paths.default_sources())
                      if s.keep == "relevant")
-    with run_lock(config.paths.data, "dozor reprocess"), store_from(config, db, es) as store:
+    with run_lock(config.paths.data, "dozor reprocess", store_options(config, db, es)["db"]), \
+            store_from(config, db, es) as store:
         pipeline, notices = build_pipeline(store, config, keep)
         only = stale_records(store) if stale else None
         try:

@@ -19,6 +19,7 @@ from dozor.cli.options import (
 from dozor.lock import run_lock
 from pipelines.alert import load_rules
 from pipelines.config import paths
+from pipelines.config.backend import store_options
 from pipelines.config.sources import load_sources
 from pipelines.store import ArticlesReader
 
@@ -99,7 +100,8 @@ def run(
     # and bad alert rules before the crawl, not after it with the run's stories waiting
     # for a fixed file
     load_rules(alerts or paths.default_alerts())
-    with run_lock(config.paths.data, "dozor run"), store_from(config, db, es) as store:
+    with run_lock(config.paths.data, "dozor run", store_options(config, db, es)["db"]), \
+            store_from(config, db, es) as store:
         report = run_cycle(store, config, sources, alerts, allow_private_network,
                            log_level=log_level(verbose))
         table = new_by_language(store, report.batches.new_ids)
