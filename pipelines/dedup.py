@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,8 @@ OPENING_WORDS = 4 * LEAD_WORDS
 _HEADLINE_LEAD_KEY = "hl:"
 _LEAD_KEY = "ld:"
 _WORD = re.compile(r"\w+")
+# a stored signature: as read back (a list), or as an array built once for many comparisons
+Signature = Sequence[int] | np.ndarray
 
 
 def _fold(text: str) -> str:
@@ -144,14 +147,14 @@ def _digest(words: list[str]) -> str:
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).hexdigest()
 
 
-def similarity(a: list[int], b: list[int]) -> float:
+def similarity(a: Signature, b: Signature) -> float:
     """Estimated Jaccard similarity of two stored signatures."""
-    if len(a) != len(b) or not a:
+    if len(a) != len(b) or not len(a):
         return 0.0
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
 
 
-def containment(a: list[int], b: list[int]) -> float:
+def containment(a: Signature, b: Signature) -> float:
     """Estimated share of the smaller shingle set found in the larger, from the two
     signatures: Jaccard x |union| / |smaller|, the sizes estimated by datasketch."""
     jaccard = similarity(a, b)
@@ -163,7 +166,7 @@ def containment(a: list[int], b: list[int]) -> float:
     return min(1.0, jaccard * union / max(min(first.count(), second.count()), 1.0))
 
 
-def same_story(a: list[int], b: list[int]) -> float:
+def same_story(a: Signature, b: Signature) -> float:
     """How surely two signatures are one story (0 when they are not): the Jaccard
     similarity when it reaches THRESHOLD, else the containment of a shortened copy."""
     jaccard = similarity(a, b)
@@ -181,7 +184,7 @@ class _Member:
     id: str
     cluster_id: str
     content_hash: str
-    minhash: list[int]
+    minhash: np.ndarray  # built once per member, not per comparison
     stored: bool
     lead_key: str = ""
 
@@ -197,12 +200,26 @@ class _Lookup:
     headline_lead: str
 
 
+def fingerprint(article: Article) -> None:
+    """Fill content_hash, minhash and lsh_bands: the part of dedup that reads no store
+    (and most of its cost), done where the other stages run. A text with a signature
+    also stores its lead keys; a short text keeps no keys, it is found by its content
+    hash."""
+    article.content_hash = content_hash(article.text)
+    minhash = signature(article.text)
+    article.minhash = minhash.hashvalues.tolist() if minhash is not None else []
+    article.lsh_bands = ([*band_keys(minhash), *containment_keys(minhash),
+                          *lead_keys(article.title, article.text)]
+                         if minhash is not None else [])
+
+
+def _fingerprinted(article: Article) -> bool:
+    return bool(article.content_hash) and article.content_hash == content_hash(article.text)
+
+
 def _lookup(article: Article) -> _Lookup:
-    """The article's lookup; a text with a signature also stores its lead keys (a short
-    text keeps no keys, it is found by its content hash)."""
+    """The article's lookup: its fingerprint's keys with its lead keys."""
     keys = lead_keys(article.title, article.text)
-    if article.minhash:
-        article.lsh_bands += keys
     hashes = {article.content_hash} if article.content_hash else set()
     return _Lookup(frozenset(hashes | opening_hashes(article.text)),
                    tuple(dict.fromkeys([*article.lsh_bands, *keys])), _headline_lead(keys))
@@ -225,6 +242,7 @@ def opening_hashes(text: str) -> set[str]:
 
 def _best_match(article: Article, members: list[_Member], lookup: _Lookup) -> _Member | None:
     ranked = []
+    own = np.asarray(article.minhash)
     for member in members:
         if member.id == article.id:
             continue  # its own earlier version is not a copy of it
@@ -233,7 +251,7 @@ def _best_match(article: Article, members: list[_Member], lookup: _Lookup) -> _M
         elif lookup.headline_lead and member.lead_key == lookup.headline_lead:
             score = 1.0
         else:
-            score = same_story(article.minhash, member.minhash)
+            score = same_story(own, member.minhash)
         if score > 0:
             # most similar; then a stored cluster over one formed in this batch; then stable
             ranked.append(((-score, not member.stored, member.cluster_id), member))
@@ -278,37 +296,36 @@ def dedup(articles: list[Article], store: Ingest) -> list[Article]:
             batch.append(article)
     lookups: dict[str, _Lookup] = {}
     for article in batch:
-        article.content_hash = content_hash(article.text)
-        minhash = signature(article.text)
-        article.minhash = minhash.hashvalues.tolist() if minhash is not None else []
-        article.lsh_bands = ([*band_keys(minhash), *containment_keys(minhash)]
-                             if minhash is not None else [])
+        if not _fingerprinted(article):  # the worker processes fingerprint as they go
+            fingerprint(article)
         lookups[article.id] = _lookup(article)
 
     stored = store.dup_candidates(
         (h for a in batch for h in lookups[a.id].hashes),
         (key for a in batch for key in lookups[a.id].keys),
     )
+    # stored candidates and the batch's members alike, by content hash and by key: each
+    # article is compared with its own candidates, not with every candidate of the batch
     by_hash: dict[str, list[_Member]] = {}
     by_band: dict[str, list[_Member]] = {}
-    stored_members = [
-        _Member(c.id, c.cluster_id or c.id, c.content_hash, c.minhash, True,
-                _headline_lead(c.lsh_bands))
-        for c in stored
-    ]
+    for c in stored:
+        member = _Member(c.id, c.cluster_id or c.id, c.content_hash, np.asarray(c.minhash), True,
+                         _headline_lead(c.lsh_bands))
+        if c.content_hash:
+            by_hash.setdefault(c.content_hash, []).append(member)
+        for key in c.lsh_bands:
+            by_band.setdefault(key, []).append(member)
 
     clusters: dict[str, str] = {}  # id -> cluster of the batch's articles so far
     # forwards last: the post a forward forwards may come later in the same batch
     for article in sorted(batch, key=lambda a: a.forwarded_from is not None):
-        # stored candidates were looked up for the whole batch: verify each against this
-        # article; batch members are narrowed by shared hash or band first
         lookup = lookups[article.id]
         nearby: dict[int, _Member] = {}
         for h in lookup.hashes:
             nearby.update((id(m), m) for m in by_hash.get(h, []))
         for key in lookup.keys:
             nearby.update((id(m), m) for m in by_band.get(key, []))
-        match = _best_match(article, stored_members + list(nearby.values()), lookup)
+        match = _best_match(article, list(nearby.values()), lookup)
         if match:
             article.cluster_id = match.cluster_id
         else:
@@ -316,7 +333,8 @@ def dedup(articles: list[Article], store: Ingest) -> list[Article]:
         clusters[article.id] = article.cluster_id
 
         member = _Member(
-            article.id, article.cluster_id, article.content_hash, article.minhash, False,
+            article.id, article.cluster_id, article.content_hash, np.asarray(article.minhash),
+            False,
             lookup.headline_lead,
         )
         if article.content_hash:
