@@ -239,6 +239,24 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE articles ADD COLUMN derived_version TEXT NOT NULL DEFAULT '';
     """,
+    # 10: source health (one record per source and feed/sitemap/listing/channel URL, its
+    # fields as JSON: they are read and written whole) and the article URLs that
+    # answered 404/410, asked again only once `retry_at` has passed
+    """
+    CREATE TABLE source_health (
+        source TEXT NOT NULL,
+        url TEXT NOT NULL,
+        state TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (source, url)
+    ) WITHOUT ROWID;
+    CREATE TABLE gone (
+        url TEXT PRIMARY KEY,
+        status INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        retry_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
