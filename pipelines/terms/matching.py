@@ -133,7 +133,16 @@ class TermDoc:
     def __init__(self, terms: Sequence[str]) -> None:
         self.terms = tuple(terms)
         self._index: dict[str, list[int]] | None = None
+        self._present: frozenset[str] | None = None
         self._globs: dict[str, list[str]] = {}
+
+    @property
+    def present(self) -> frozenset[str]:
+        """The distinct terms: all a word or wildcard asks (a set is built at C speed,
+        the positions only for phrases)."""
+        if self._present is None:
+            self._present = frozenset(self.terms)
+        return self._present
 
     @property
     def index(self) -> dict[str, list[int]]:
@@ -147,12 +156,12 @@ class TermDoc:
     def _terms_of(self, slot: Slot) -> list[str]:
         """The distinct terms of this document that `slot` accepts."""
         if slot.glob is None:
-            return [form for form in slot.forms if form in self.index]
+            return [form for form in slot.forms if form in self.present]
         found = self._globs.get(slot.glob)
         if found is None:
             rx = wildcard_regex(slot.glob)
-            found = [t for t in self.index if rx.fullmatch(t)]
-            found += [form for form in slot.forms if form in self.index]
+            found = [t for t in self.present if rx.fullmatch(t)]
+            found += [form for form in slot.forms if form in self.present]
             self._globs[slot.glob] = found
         return found
 
