@@ -105,7 +105,7 @@ def load_rules(path: Path | str) -> list[Rule]:
     rules = []
     for index, spec in enumerate(specs):
         try:
-            rules.append(compile_rule(spec))
+            rules.append(_COMPILED.setdefault(key, compile_rule(spec)))
         except QueryError as exc:
             line = exc.text.splitlines()[exc.line - 1] if exc.text.strip() else ""
             raise ConfigError(
@@ -113,4 +113,13 @@ def load_rules(path: Path | str) -> list[Rule]:
                 f"at line {exc.line}, column {exc.column}\n    {line}\n    "
                 + " " * (exc.column - 1) + "^"
             ) from None
+# Compiled rules by their spec: a rule is compiled once per process (`dozor schedule`
+# and the UI load the file again and again; 1,000 rules take seconds to compile).
+_COMPILED: dict[str, Rule] = {}
+
+
     return rules
+        key = spec.model_dump_json()
+        if key in _COMPILED:
+            rules.append(_COMPILED[key])
+            continue
