@@ -361,6 +361,21 @@ class Query:
         expr = " OR ".join(sorted(cover))
         return f"{column} : ({expr})" if column else expr
 
+    def term_cover(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The cover `fts5_candidates` searches, as (normalised terms, prefixes): every
+        matching article holds one of the terms or a term starting with one of the
+        prefixes; None when no positive term narrows the search."""
+        cover = self._root.cover()
+        if cover is None:
+            return None
+        terms, prefixes = set(), set()
+        for quoted in cover:
+            if quoted.endswith("*"):
+                prefixes.add(quoted[1:-2].replace('""', '"'))
+            else:
+                terms.add(quoted[1:-1].replace('""', '"'))
+        return frozenset(terms), frozenset(prefixes)
+
 
 def parse_query(text: str, name: str = "query") -> Query:
     """Compile `text`; `name` (rule or profile name) prefixes every error message."""
@@ -384,21 +399,6 @@ def parse_query(text: str, name: str = "query") -> Query:
 
 
 def _filter_nodes(filters: Iterable[tuple[str, Sequence[str | bool]]],
-    def term_cover(self) -> tuple[frozenset[str], frozenset[str]] | None:
-        """The cover `fts5_candidates` searches, as (normalised terms, prefixes): every
-        matching article holds one of the terms or a term starting with one of the
-        prefixes; None when no positive term narrows the search."""
-        cover = self._root.cover()
-        if cover is None:
-            return None
-        terms, prefixes = set(), set()
-        for quoted in cover:
-            if quoted.endswith("*"):
-                prefixes.add(quoted[1:-2].replace('""', '"'))
-            else:
-                terms.add(quoted[1:-1].replace('""', '"'))
-        return frozenset(terms), frozenset(prefixes)
-
                   name: str) -> tuple[list[_Node], list[str]]:
     """Per (field, values) with values, the node matching any of them and its text,
     checked and normalised as the same filter written in a query."""

@@ -99,11 +99,20 @@ def compile_rule(spec: AlertRule) -> Rule:
     return Rule(spec=spec, query=query)
 
 
+# Compiled rules by their spec: a rule is compiled once per process (`dozor schedule`
+# and the UI load the file again and again; 1,000 rules take seconds to compile).
+_COMPILED: dict[str, Rule] = {}
+
+
 def load_rules(path: Path | str) -> list[Rule]:
     """The rules of an alerts file; a bad rule fails here, naming the rule and position."""
     specs = load_yaml(path, RulesFile).rules
     rules = []
     for index, spec in enumerate(specs):
+        key = spec.model_dump_json()
+        if key in _COMPILED:
+            rules.append(_COMPILED[key])
+            continue
         try:
             rules.append(_COMPILED.setdefault(key, compile_rule(spec)))
         except QueryError as exc:
@@ -113,13 +122,4 @@ def load_rules(path: Path | str) -> list[Rule]:
                 f"at line {exc.line}, column {exc.column}\n    {line}\n    "
                 + " " * (exc.column - 1) + "^"
             ) from None
-# Compiled rules by their spec: a rule is compiled once per process (`dozor schedule`
-# and the UI load the file again and again; 1,000 rules take seconds to compile).
-_COMPILED: dict[str, Rule] = {}
-
-
     return rules
-        key = spec.model_dump_json()
-        if key in _COMPILED:
-            rules.append(_COMPILED[key])
-            continue
