@@ -13,6 +13,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.batches import FATAL_STAT, PageProcessor
+from crawler.health import HealthLog
 from crawler.netguard import parse_networks
 from crawler.settings import apply_config, setting_or_env
 from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
@@ -51,6 +52,7 @@ _STATS = {
     "telegram_skipped": "dozor/telegram_skipped",
     "telegram_unavailable": "dozor/telegram_unavailable",
     "telegram_layout": "dozor/telegram_layout",
+    "not_modified": "downloader/response_status_count/304",
 }
 _STATUS_PREFIX = "downloader/response_status_count/"
 
@@ -97,16 +99,18 @@ def figures(stats: dict[str, Any]) -> dict[str, int]:
 
 def crawl(sources: Sequence[Source], pipeline: PageProcessor, config: Config,
           allow_private_network: bool = False, *, log_level: str | None = None,
-          notices: list[str] | None = None) -> dict[str, int]:
+          notices: list[str] | None = None,
+          health: HealthLog | None = None) -> dict[str, int]:
     """Crawl `sources` once, feeding fetched pages to `pipeline.process` in batches.
 
     Problems the analyst should hear of (a Telegram channel without a preview, ...) are
-    appended to `notices`, one line each."""
+    appended to `notices`, one line each; what each feed, sitemap, listing and channel
+    answered goes to `health`."""
     settings = _settings(config, allow_private_network, log_level)
     if settings.getbool("DOZOR_ARCHIVE"):
         check_archive_dir(config.paths.warc)  # before the crawl, not on every response
     stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline,
-                 notices=notices)
+                 notices=notices, health=health)
     if stats.get(FATAL_STAT):
         # the crawl stopped on it: the cause, not the advice to reprocess
         raise DatabaseUnusable(f"{stats[FATAL_STAT]}; the run stopped")

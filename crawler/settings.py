@@ -60,10 +60,13 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SourceBudgetMiddleware": 60,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    # nearest the spider: it sees the answer Scrapy's redirects and retries ended with
+    "crawler.health.HealthMiddleware": 40,
     "crawler.middlewares.NetworkGuardMiddleware": 640,
     "crawler.middlewares.WarcArchiveMiddleware": 630,
 }
 ITEM_PIPELINES = {"crawler.batches.BatchPipeline": 300}
+SPIDER_MIDDLEWARES = {"crawler.health.HealthSpiderMiddleware": 45}
 ADDONS = {"crawler.settings.ConfigAddon": 0}
 
 DOZOR_ALLOW_PRIVATE_NETWORK = False

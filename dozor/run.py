@@ -11,15 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.batches import PageProcessor, process_batch
+from crawler.health import HealthLog
 from crawler.runner import crawl
 from pipelines.alert import AlertReport, notify
+from pipelines.alert.health import notify_health
+from pipelines.alert.mailer import mail_from, mailer_for
+from pipelines.alert.rules import HealthAlerts, load_health
 from pipelines.archive import read_pages, warc_files
-from pipelines.article import RawPage
+from pipelines.article import RawPage, utcnow
 from pipelines.config import paths
 from pipelines.config.config import Config
 from pipelines.config.sources import load_sources
+from pipelines.health import HealthRecord, advance, due_sources
 from pipelines.process import BatchResult, build_pipeline
-from pipelines.store import Store
+from pipelines.store import SourceHealth, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,15 @@ class CycleReport:
     batches: BatchResult = field(default_factory=BatchResult)
     messages: list[str] = field(default_factory=list)  # one line each, for the analyst
     alerts: AlertReport | None = None
+    failures: list[str] = field(default_factory=list)  # one line per failing URL
+    health_lines: list[str] = field(default_factory=list)  # the health e-mails sent
+    crawled_sources: int = 0
+    failed_sources: int = 0  # of them, every URL failed
+    skipped_sources: int = 0  # not due (due_only)
+
+    @property
+    def all_failed(self) -> bool:
+        return self.crawled_sources > 0 and self.failed_sources == self.crawled_sources
 
 
 def run_cycle(
@@ -40,17 +54,51 @@ def run_cycle(
     allow_private_network: bool = False,
     topic_file: Path | None = None,
     log_level: str | None = None,
+    due_only: bool = False,
 ) -> CycleReport:
+    """`due_only`: only the sources whose next poll is due (adaptive polling)."""
     sources = load_sources(sources_file or paths.default_sources())
     keep = frozenset(s.name for s in sources if s.keep == "relevant")
     pipeline, notices = build_pipeline(store, config, keep, topic_file)
     report = CycleReport(messages=list(notices))
+    previous = store.health_records()
+    if due_only:
+        due = set(due_sources([s.name for s in sources], previous, utcnow()))
+        report.skipped_sources = len(sources) - len(due)
+        sources = [s for s in sources if s.name in due]
+        if not sources:
+            return report
+    health = HealthLog(previous)
     report.crawl = crawl(sources, pipeline, config, allow_private_network=allow_private_network,
-                         log_level=log_level, notices=report.messages)
+                         log_level=log_level, notices=report.messages, health=health)
     report.batches = pipeline.totals
-    report.alerts = notify(store, alerts_file or paths.default_alerts(),
-                           pipeline.totals.new_ids, config)
+    rules_file = alerts_file or paths.default_alerts()
+    alerting = load_health(rules_file)
+    records = record_health(store, health, config, alerting)
+    report.failures = [f"{r.source}: {r.kind} {r.url} failed: {r.error}"
+                       for r in records if r.error]
+    report.crawled_sources = len({r.source for r in records})
+    report.failed_sources = report.crawled_sources - len({r.source for r in records
+                                                          if not r.error})
+    report.health_lines = notify_health(store, records, alerting, mailer_for(config),
+                                        mail_from(config.env))
+    report.alerts = notify(store, rules_file, pipeline.totals.new_ids, config)
     return report
+
+
+def record_health(store: SourceHealth, health: HealthLog, config: Config,
+                  alerting: HealthAlerts | None) -> list[HealthRecord]:
+    """This run's outcomes folded into the stored records, stored; the records touched."""
+    now = utcnow()
+    failing_after = alerting.failing_after if alerting else HealthAlerts.model_fields[
+        "failing_after"].default
+    silent_factor = alerting.silent_factor if alerting else HealthAlerts.model_fields[
+        "silent_factor"].default
+    records = [advance(health.previous.get(key), outcome, now, config.settings.polling,
+                       silent_factor, failing_after)
+               for key, outcome in health.outcomes.items()]
+    store.put_health(records)
+    return records
 
 
 @dataclass

@@ -78,6 +78,10 @@ class IndexNames:
         return f"{self.prefix}-seen"
 
     @property
+    def health(self) -> str:
+        return f"{self.prefix}-health"
+
+    @property
     def article_component(self) -> str:
         return f"{self.prefix}-article"
 
@@ -162,6 +166,10 @@ def deliveries_index() -> dict[str, Any]:
 
 def seen_index() -> dict[str, Any]:
     return load("seen.json")
+
+
+def health_index() -> dict[str, Any]:
+    return load("health.json")
 
 
 def kibana_id(names: IndexNames, file_id: str) -> str:

@@ -180,9 +180,11 @@ def add_missing_fields(es: Elasticsearch, names: IndexNames) -> list[Change]:
     and view_index_metadata on Dozor's indices never needs the template privileges."""
     article_fields = cfg.article_properties()
     delivery_fields = cfg.deliveries_index()["mappings"]["properties"]
+    seen_fields = cfg.seen_index()["mappings"]["properties"]
     missing = {target: _missing_fields(es, target, properties)
                for target, properties in ((names.articles, article_fields),
-                                          (names.deliveries, delivery_fields))}
+                                          (names.deliveries, delivery_fields),
+                                          (names.seen, seen_fields))}
     if not any(missing.values()):
         return []
     changes = []
@@ -274,6 +276,7 @@ def install_elasticsearch(
             ensure_rules_index(es, names, config_digest),
             ensure_index(es, names.deliveries, cfg.deliveries_index()),
             ensure_index(es, names.seen, cfg.seen_index()),
+            ensure_index(es, names.health, cfg.health_index()),
         ]
     except ApiError as exc:
         raise SetupError(f"Elasticsearch refused the set-up: {api_reason(exc)}") from exc

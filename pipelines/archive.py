@@ -56,6 +56,11 @@ class PageMeta(TypedDict, total=False):
     feed_published: str | None  # ISO 8601
     domains: list[str]  # the source's domains (ASCII): where the page and its canonical may be
     depth: int  # a sitemap's nesting below the source's own sitemap
+    # source health (crawler.health): the listed URL a document counts for, the
+    # validators of its answer until the callback has read it, why a channel is unavailable
+    health_url: str
+    validators: tuple[str, str]
+    unavailable: str
 
 
 @dataclass

@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from crawler.batches import PageProcessor
 from crawler.feeds import Entry, NotAFeed, UnsafeXML, parse_feed, parse_sitemap
+from crawler.health import NotModified
 from crawler.middlewares import OffsiteRedirect, OverBudget, RefusedRequest, header_pairs
 from crawler.settings import run_config, setting_or_env
 from crawler.spiders.base import (
@@ -258,8 +259,8 @@ class NewsSpider(DozorSpider):
         exc = failure.value
         request: Request = failure.request  # type: ignore[attr-defined]
         meta: PageMeta = request.meta.get("dozor", {})
-        if isinstance(exc, RefusedRequest):
-            return  # logged and counted by the guard
+        if isinstance(exc, RefusedRequest | NotModified):
+            return  # logged and counted by the guard; unchanged since the last run
         source = meta.get("source", "")
         if isinstance(exc, OffsiteRedirect):
             self.drop(source, "offsite_redirects", request.url, str(exc))

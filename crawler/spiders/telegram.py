@@ -158,6 +158,7 @@ class TelegramChannels:
 
     def _unavailable(self, meta: PageMeta, channel: str, reason: str) -> None:
         self.stats.inc_value("dozor/telegram_unavailable")
+        meta["unavailable"] = f"channel {reason}"  # the channel's health (crawler.health)
         line = f"{meta['source']}: telegram channel {channel} {reason}"
         log.warning("%s", line)
         self.notices.append(line)

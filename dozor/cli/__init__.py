@@ -10,6 +10,8 @@ from dozor.cli.app import app
 from dozor.cli import run  # noqa: E402,F401
 from dozor.cli import reprocess  # noqa: E402,F401
 from dozor.cli import sources  # noqa: E402,F401
+from dozor.cli import sources_status  # noqa: E402,F401
+from dozor.cli import stats  # noqa: E402,F401
 from dozor.cli import search  # noqa: E402,F401
 from dozor.cli import export  # noqa: E402,F401
 from dozor.cli import models  # noqa: E402,F401

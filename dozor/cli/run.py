@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -22,6 +23,8 @@ from pipelines.config import paths
 from pipelines.config.backend import store_options
 from pipelines.config.sources import load_sources
 from pipelines.store import ArticlesReader
+
+ALL_FAILED_EXIT = 3  # every source crawled failed: documented in `dozor run --help`
 
 
 def new_by_language(store: ArticlesReader, new_ids: list[str]) -> Table | None:
@@ -64,7 +67,8 @@ def _crawl_line(figures: dict[str, int]) -> str:
                        ("telegram_pages", "Telegram channel pages"),
                        ("telegram_skipped", "Telegram messages skipped (service, poll, sticker, "
                                             "media)"),
-                       ("telegram_unavailable", "Telegram channels unavailable")):
+                       ("telegram_unavailable", "Telegram channels unavailable"),
+                       ("not_modified", "feeds/sitemaps/channels unchanged (304)")):
         if figures.get(key):
             parts.append(f"{figures[key]} {label}")
     return "crawl: " + ", ".join(parts)
@@ -79,6 +83,9 @@ def run(
     es: EsOption = None,
     allow_private_network: PrivateOption = False,
     verbose: VerboseOption = False,
+    due: Annotated[bool, typer.Option(
+        "--due", help="Crawl only the sources whose next poll is due (adaptive polling: "
+        "`dozor sources status` shows when each is).")] = False,
 ) -> None:
     """One cycle: crawl every source, extract, classify, translate, index, send alerts.
 
@@ -86,7 +93,9 @@ def run(
     stories are stored and stay pending in the delivery log, a warning line says why,
     and `dozor alerts send` (or the next run) sends them. 1 when a batch of pages failed
     in the stages (archived: `dozor reprocess` runs it again). 2 for a bad sources or
-    rules file, options or database. 75 when another run holds the lock.
+    rules file, options or database. 3 when every source crawled failed (each of its
+    feeds, sitemaps, listings and channels), so cron and systemd see a dead crawl. 75
+    when another run holds the lock.
     """
     # A failed digest does not fail the run: the run's work (crawl, index) is done and
     # nothing is lost, and a scheduler retrying a "failed" run would crawl again only to
@@ -103,10 +112,15 @@ def run(
     with run_lock(config.paths.data, "dozor run", store_options(config, db, es)["db"]), \
             store_from(config, db, es) as store:
         report = run_cycle(store, config, sources, alerts, allow_private_network,
-                           log_level=log_level(verbose))
+                           log_level=log_level(verbose), due_only=due)
         table = new_by_language(store, report.batches.new_ids)
 
     totals, figures = report.batches, report.crawl
+    if due:
+        console.print(f"due: {report.crawled_sources} source(s) crawled, "
+                      f"{report.skipped_sources} not due yet", highlight=False)
+        if not figures:
+            return
     console.print(_crawl_line(figures), highlight=False)
     console.print(f"stages: {totals.articles} articles, {totals.relevant} relevant, "
                   f"{len(totals.new_ids)} new"
@@ -127,6 +141,14 @@ def run(
                           f"({escape(failures)}); their stories are safe and stay pending: "
                           "`dozor alerts send` sends them once the mail server takes them, "
                           "or the next `dozor run` does", highlight=False, soft_wrap=True)
+    for line in report.failures:
+        console.print(f"[red]failed:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    for line in report.health_lines:
+        console.print(line, highlight=False, markup=False)
+    if report.all_failed:
+        console.print(f"[red]every source failed ({report.failed_sources}): nothing was "
+                      "crawled[/]", highlight=False)
+        raise typer.Exit(ALL_FAILED_EXIT)
     if figures.get("batches_failed"):
         console.print(f"[red]{figures['pages_failed']} pages in {figures['batches_failed']} "
                       "batch(es) failed in the stages (see the log); they are archived: "

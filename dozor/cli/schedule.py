@@ -40,12 +40,19 @@ def schedule(
         help="Kill a cycle that runs longer than this (e.g. 2h); default: no limit.")] = None,
     cycles: Annotated[int | None, typer.Option(
         min=1, help="Stop after this many cycles (default: run until stopped).")] = None,
+    every_source: Annotated[bool, typer.Option(
+        "--all", help="Crawl every source at every tick, not only those due (`dozor run` "
+        "instead of `dozor run --due`).")] = False,
 ) -> None:
     """Run the full cycle (crawl, process, alert) on a schedule, never two at once.
 
     Each cycle is `dozor run` in a child process holding the run lock; its output and
     figures go to the log. Ctrl-C or SIGTERM stops the schedule after the running
     cycle. cron or a systemd timer calling `dozor run` is an alternative (README).
+
+    Each tick crawls only the sources that are due (adaptive polling: a source that
+    publishes often is due every few minutes, a quiet one every few hours, within the
+    settings' polling bounds), so ticks can be frequent: e.g. --every 5m.
     """
     if db and es:
         raise fail("give either --db or --es, not both")
@@ -55,7 +62,7 @@ def schedule(
     load_sources(sources or paths.default_sources())
     load_rules(alerts or paths.default_alerts())
 
-    run_args: list[str] = []
+    run_args: list[str] = [] if every_source else ["--due"]
     for option, value in (("--sources", sources), ("--alerts", alerts), ("--db", db)):
         if value is not None:
             run_args += [option, str(Path(value).resolve())]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 from abc import ABC, abstractmethod
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
@@ -30,7 +31,7 @@ class LoopbackServer(ABC):
                 self._answer(head=False)
 
             def _answer(self, head: bool) -> None:
-                status, headers, body = server.respond(self.path)
+                status, headers, body = server.respond_to(self.path, self.headers)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -57,6 +58,11 @@ class LoopbackServer(ABC):
     @abstractmethod
     def respond(self, path: str) -> Response:
         """The answer to a GET of `path` (with its query string); HEAD sends no body."""
+
+    def respond_to(self, path: str, request_headers: Message) -> Response:
+        """The answer given the request's headers too (conditional GETs); by default,
+        `respond(path)`."""
+        return self.respond(path)
 
     def url(self, path: str) -> str:
         return self.base + path

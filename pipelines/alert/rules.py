@@ -57,8 +57,22 @@ class AlertRule(StrictModel):
         return sources
 
 
+class HealthAlerts(StrictModel):
+    """The alerts file's `health` section: who hears of a source entering a bad state
+    (and of its recovery), and when a state is bad enough."""
+
+    to: list[str] = Field(min_length=1)
+    failing_after: int = Field(3, ge=1, le=100)  # consecutive errors before `failing`
+    # `silent` after this many times the source's usual gap between items without one
+    silent_factor: float = Field(4.0, ge=1.0, le=100.0)
+    subject_prefix: str = ""
+
+    _addresses = field_validator("to")(AlertRule._addresses.__func__)  # type: ignore[attr-defined]
+
+
 class RulesFile(StrictModel):
     rules: list[AlertRule]
+    health: HealthAlerts | None = None
 
     @field_validator("rules")
     @classmethod
@@ -123,3 +137,8 @@ def load_rules(path: Path | str) -> list[Rule]:
                 + " " * (exc.column - 1) + "^"
             ) from None
     return rules
+
+
+def load_health(path: Path | str) -> HealthAlerts | None:
+    """The alerts file's `health` section, if it has one."""
+    return load_yaml(path, RulesFile).health

@@ -47,9 +47,19 @@ class TranslationSettings(StrictModel):
     max_batch_tokens: int = 4096
 
 
+class PollingSettings(StrictModel):
+    """How often a source is polled (seconds): from how often it publishes, within these
+    bounds; errors back off exponentially up to max_error_backoff."""
+
+    min_interval: int = Field(300, ge=10, le=86_400)
+    max_interval: int = Field(21_600, ge=60, le=7 * 86_400)
+    max_error_backoff: int = Field(21_600, ge=60, le=7 * 86_400)
+
+
 class Settings(StrictModel):
     languages: list[str] = Field(["ru", "uk", "en"], min_length=1)
     crawl: CrawlSettings = CrawlSettings()
+    polling: PollingSettings = PollingSettings()
     translation: TranslationSettings = TranslationSettings()
 
     @field_validator("languages")

@@ -25,6 +25,7 @@ from pipelines.store.roles import (
     DuplicateCandidates,
     Frontier,
     Ingest,
+    SourceHealth,
     Store,
     TranslationQueue,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Frontier",
     "Ingest",
     "SearchHit",
+    "SourceHealth",
     "Store",
     "StoreError",
     "StoreStats",

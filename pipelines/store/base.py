@@ -35,6 +35,15 @@ class DatabaseUnusable(StoreError):
     stored in it, so a run stops here rather than carry on and lose its batches."""
 
 
+GONE_FIRST_RETRY = 3600.0  # seconds before a 404/410 URL is asked again; doubles each time
+GONE_MAX_RETRY = 7 * 86_400.0
+
+
+def gone_retry(attempts: int) -> float:
+    """Seconds before a URL that answered 404/410 `attempts` times is asked again."""
+    return min(GONE_MAX_RETRY, GONE_FIRST_RETRY * 2 ** max(0, attempts - 1))
+
+
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]

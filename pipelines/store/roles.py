@@ -10,9 +10,11 @@ implement every role; `pipelines.store.open_store` is the only place naming them
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from pipelines.article import Article
+from pipelines.health import DeliveryTiming, HealthRecord
 from pipelines.matching import AlertMatcher
 from pipelines.query import Query
 from pipelines.store.base import Delivery, DupCandidate, SearchHit, StoreStats, WriteResult
@@ -50,6 +52,9 @@ class Frontier(Protocol):
     # articles and from URLs marked seen (fetched, not stored).
     def seen(self, canonical_urls: Iterable[str]) -> set[str]: ...
     def mark_seen(self, canonical_urls: Iterable[str]) -> None: ...
+    # article URLs that answered 404/410 (URL -> status): `seen` counts each until its
+    # retry time, which doubles with every such answer (an hour, two, ... a week)
+    def mark_gone(self, statuses: Mapping[str, int]) -> None: ...
 
 
 @runtime_checkable
@@ -109,6 +114,17 @@ class DeliveryLog(Protocol):
     def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None: ...
 
 
+@runtime_checkable
+class SourceHealth(Protocol):
+    # one record per (source, URL) of a feed, sitemap, listing or channel; put_health
+    # replaces the records it is given, whole
+    def health_records(self) -> list[HealthRecord]: ...
+    def put_health(self, records: Iterable[HealthRecord]) -> None: ...
+    # per stored article (and per rule that delivered it, once sent) its publication,
+    # first fetch, store and delivery times, for articles stored since `since`
+    def delivery_timings(self, since: datetime) -> list[DeliveryTiming]: ...
+
+
 # what the consumers that need several roles take
 @runtime_checkable
 class Ingest(ArticlesWriter, Frontier, DuplicateCandidates, ArticlesReader, Protocol):
@@ -122,9 +138,9 @@ class AlertStore(AlertInbox, DeliveryLog, Protocol):
 
 @runtime_checkable
 class Store(ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates, TranslationQueue,
-            AlertInbox, DeliveryLog, Closeable, Protocol):
+            AlertInbox, DeliveryLog, SourceHealth, Closeable, Protocol):
     """Every role: what `open_store` returns."""
 
 
 ROLES: tuple[type, ...] = (ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates,
-                           TranslationQueue, AlertInbox, DeliveryLog)
+                           TranslationQueue, AlertInbox, DeliveryLog, SourceHealth)

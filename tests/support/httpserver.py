@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 
 from dozor.demo.loopback import LoopbackServer, Response
@@ -27,7 +28,21 @@ class NewsServer(LoopbackServer):
         super().__init__()
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []  # paths with query, in arrival order
+        self.not_modified: list[str] = []  # of them, those answered 304
         self._lock = threading.Lock()
+
+    def respond_to(self, path: str, request_headers: Message) -> Response:
+        """A route with an ETag or Last-Modified answers a request carrying the same one
+        back (If-None-Match / If-Modified-Since) with 304, as a web server does."""
+        status, headers, body = self.respond(path)
+        etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+        if status == 200 and (
+                (etag and request_headers.get("If-None-Match") == etag)
+                or (modified and request_headers.get("If-Modified-Since") == modified)):
+            with self._lock:
+                self.not_modified.append(path)
+            return 304, {k: v for k, v in headers.items() if k in ("ETag", "Last-Modified")}, b""
+        return status, headers, body
 
     def respond(self, path: str) -> Response:
         with self._lock:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 
-from pipelines.article import article_id
-from pipelines.store.base import StoreError, chunks
+from pipelines.article import article_id, utcnow
+from pipelines.store.base import StoreError, chunks, gone_retry
 from pipelines.store.elastic.connection import ES_ERRORS, describe, unreachable
 from pipelines.store.elastic.core import PAGE, ElasticCore
 
@@ -33,8 +34,11 @@ class ElasticFrontier(ElasticCore):
                 )
                 found.update(h["_id"] for h in response["hits"]["hits"])
                 docs = self.client.mget(index=self.names.seen, ids=list(chunk),
-                                        source=False)["docs"]
-                found.update(d["_id"] for d in docs if d.get("found"))
+                                        source=["retry_at"])["docs"]
+                now = utcnow().isoformat()
+                # a 404/410 URL counts only until it may be asked again
+                found.update(d["_id"] for d in docs if d.get("found")
+                             and (d.get("_source") or {}).get("retry_at", "9999") > now)
         return {by_id[i] for i in found} | spooled
 
     def mark_seen(self, canonical_urls: Iterable[str]) -> None:
@@ -55,3 +59,25 @@ class ElasticFrontier(ElasticCore):
                                  f"kept in {path}") from exc
             log.warning("Elasticsearch at %s unavailable (%s): %d seen URL(s) kept in %s",
                         self.url, self.breaker.went_down(exc), len(urls), path)
+
+    def mark_gone(self, statuses: Mapping[str, int]) -> None:
+        if not statuses:
+            return
+        now = utcnow()
+        with self._contact("record gone URLs"):
+            ids = {article_id(url): url for url in statuses}
+            docs = self.client.mget(index=self.names.seen, ids=list(ids),
+                                    source=["attempts"])["docs"]
+            before = {d["_id"]: (d.get("_source") or {}).get("attempts", 0)
+                      for d in docs if d.get("found")}
+            actions = []
+            for doc_id, url in ids.items():
+                attempts = before.get(doc_id, 0) + 1
+                retry = now + timedelta(seconds=gone_retry(attempts))
+                actions.append({"_op_type": "index", "_index": self.names.seen, "_id": doc_id,
+                                "_source": {"url": url, "seen_at": now.isoformat(),
+                                            "status": statuses[url], "attempts": attempts,
+                                            "retry_at": retry.isoformat()}})
+            errors = self._bulk_errors(actions)
+        if errors:
+            raise StoreError(f"cannot record gone URLs on {self.url}: {errors[0]}")
