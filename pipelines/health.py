@@ -10,6 +10,7 @@ argument, so the freshness benchmark can run a simulated day in seconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
@@ -20,13 +21,12 @@ from pipelines.config.settings import PollingSettings
 # worst first: the order `dozor sources status` lists them in
 STATES = ("blocked", "moved", "unavailable", "failing", "silent", "ok")
 BAD_STATES = frozenset(STATES) - {"ok"}
-# a moving estimate: the weight of the latest observation of the publishing rate
-RATE_WEIGHT = 0.3
+# the publishing rate is a moving estimate over time: an observation `elapsed` long
+# weighs 1 - exp(-elapsed / RATE_HORIZON), so frequent polls do not make it jumpy
+RATE_HORIZON = 12 * 3600.0
 # a URL polled at interval I answers a new item at most I after it appears; polling a
 # few times per expected gap between items keeps that delay a fraction of the gap
 POLLS_PER_GAP = 6
-# an unchanged answer stretches the interval by this much (up to the maximum)
-QUIET_STRETCH = 1.25
 BLOCK_STATUSES = frozenset({401, 403, 429, 451})
 
 
@@ -150,9 +150,10 @@ def advance(previous: HealthRecord | None, outcome: FetchOutcome, now: datetime,
         record.last_new = now
     if elapsed and elapsed > 0:
         rate = outcome.new_items * 86_400 / elapsed
+        weight = 1 - math.exp(-elapsed / RATE_HORIZON)
         record.items_per_day = rate if record.items_per_day is None else (
-            (1 - RATE_WEIGHT) * record.items_per_day + RATE_WEIGHT * rate)
-    record.interval = next_interval(record, outcome.new_items > 0, policy)
+            (1 - weight) * record.items_per_day + weight * rate)
+    record.interval = next_interval(record, policy)
     record.next_due = now + timedelta(seconds=record.interval)
     if outcome.retry_after:
         record.next_due = max(record.next_due, now + timedelta(seconds=outcome.retry_after))
@@ -162,17 +163,15 @@ def advance(previous: HealthRecord | None, outcome: FetchOutcome, now: datetime,
     return record
 
 
-def next_interval(record: HealthRecord, published: bool, policy: PollingSettings) -> float:
-    """A few polls per expected gap between items; shorter right after an item, longer
-    after every unchanged answer."""
+def next_interval(record: HealthRecord, policy: PollingSettings) -> float:
+    """A few polls per expected gap between items, within the policy's bounds: the
+    estimate of items per day rises when the source publishes (shorter intervals) and
+    decays while nothing changes (longer ones)."""
     if not record.items_per_day:
-        usual = policy.max_interval if record.items_per_day == 0 else policy.min_interval
-    else:
-        usual = 86_400 / record.items_per_day / POLLS_PER_GAP
-    if published or not record.interval:
-        return _clamp(usual, policy)
-    return _clamp(max(usual, record.interval * QUIET_STRETCH), policy) \
-        if record.interval >= usual else _clamp(usual, policy)
+        # never measured: soon; measured silent: as rarely as allowed
+        return float(policy.min_interval if record.items_per_day is None
+                     else policy.max_interval)
+    return _clamp(86_400 / record.items_per_day / POLLS_PER_GAP, policy)
 
 
 def is_silent(record: HealthRecord, now: datetime, factor: float) -> bool:
