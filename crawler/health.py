@@ -53,7 +53,7 @@ class HealthLog:
         return self.outcomes[key]
 
 
-def _health(spider: Spider) -> HealthLog | None:
+def _health(spider: Spider | None) -> HealthLog | None:
     log = getattr(spider, "health", None)
     return log if isinstance(log, HealthLog) else None
 
@@ -77,8 +77,8 @@ class HealthMiddleware:
     def from_crawler(cls, crawler: Crawler) -> HealthMiddleware:
         return cls(crawler)
 
-    def process_request(self, request: Request, spider: Spider) -> None:
-        meta, log = _document(request), _health(spider)
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        meta, log = _document(request), _health(self.crawler.spider)
         if meta is None or log is None:
             return
         # the URL the source lists: child sitemaps and a channel's older pages count for it
@@ -92,7 +92,8 @@ class HealthMiddleware:
             request.headers.setdefault("If-Modified-Since", record.last_modified)
 
     def process_response(self, request: Request, response: Response,
-                         spider: Spider) -> Response:
+                         spider: Spider | None = None) -> Response:
+        spider = self.crawler.spider
         meta = request.meta.get("dozor") or {}
         if meta.get("kind") == "article":
             self._article(meta, request, response, spider)
@@ -131,8 +132,8 @@ class HealthMiddleware:
         return response
 
     def process_exception(self, request: Request, exception: Exception,
-                          spider: Spider) -> None:
-        meta, log = _document(request), _health(spider)
+                          spider: Spider | None = None) -> None:
+        meta, log = _document(request), _health(self.crawler.spider)
         if meta is None or log is None or isinstance(exception, NotModified):
             return
         if request.url == meta.get("health_url") or request.meta.get("redirect_urls"):
@@ -169,8 +170,8 @@ class HealthSpiderMiddleware:
         return cls(crawler)
 
     def process_spider_output(self, response: Response, result: Iterable[Any],
-                              spider: Spider) -> Iterator[Any]:
-        watch = self._watch(response, spider)
+                              spider: Spider | None = None) -> Iterator[Any]:
+        watch = self._watch(response)
         for item in result:
             if watch:
                 watch.count(item)
@@ -180,8 +181,9 @@ class HealthSpiderMiddleware:
 
     async def process_spider_output_async(self, response: Response,
                                           result: AsyncIterable[Any],
-                                          spider: Spider) -> AsyncIterator[Any]:
-        watch = self._watch(response, spider)
+                                          spider: Spider | None = None
+                                          ) -> AsyncIterator[Any]:
+        watch = self._watch(response)
         async for item in result:
             if watch:
                 watch.count(item)
@@ -189,8 +191,8 @@ class HealthSpiderMiddleware:
         if watch:
             watch.done()
 
-    def _watch(self, response: Response, spider: Spider) -> _Watch | None:
-        meta, log = _document(response.request), _health(spider)
+    def _watch(self, response: Response) -> _Watch | None:
+        meta, log = _document(response.request), _health(self.crawler.spider)
         if meta is None or log is None or "health_url" not in meta:
             return None
         return _Watch(meta, log.outcome(meta), response, self.crawler)

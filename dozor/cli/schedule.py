@@ -40,9 +40,9 @@ def schedule(
         help="Kill a cycle that runs longer than this (e.g. 2h); default: no limit.")] = None,
     cycles: Annotated[int | None, typer.Option(
         min=1, help="Stop after this many cycles (default: run until stopped).")] = None,
-    every_source: Annotated[bool, typer.Option(
-        "--all", help="Crawl every source at every tick, not only those due (`dozor run` "
-        "instead of `dozor run --due`).")] = False,
+    due: Annotated[bool, typer.Option(
+        "--due", help="Crawl only the sources due at each tick (`dozor run --due`), so "
+        "ticks can be frequent: e.g. --every 5m --due.")] = False,
 ) -> None:
     """Run the full cycle (crawl, process, alert) on a schedule, never two at once.
 
@@ -50,9 +50,9 @@ def schedule(
     figures go to the log. Ctrl-C or SIGTERM stops the schedule after the running
     cycle. cron or a systemd timer calling `dozor run` is an alternative (README).
 
-    Each tick crawls only the sources that are due (adaptive polling: a source that
-    publishes often is due every few minutes, a quiet one every few hours, within the
-    settings' polling bounds), so ticks can be frequent: e.g. --every 5m.
+    With --due each tick crawls only the sources that are due (adaptive polling: a
+    source that publishes often is due every few minutes, a quiet one every few hours,
+    within the settings' polling bounds), so ticks can be frequent: e.g. --every 5m.
     """
     if db and es:
         raise fail("give either --db or --es, not both")
@@ -62,7 +62,7 @@ def schedule(
     load_sources(sources or paths.default_sources())
     load_rules(alerts or paths.default_alerts())
 
-    run_args: list[str] = [] if every_source else ["--due"]
+    run_args: list[str] = ["--due"] if due else []
     for option, value in (("--sources", sources), ("--alerts", alerts), ("--db", db)):
         if value is not None:
             run_args += [option, str(Path(value).resolve())]

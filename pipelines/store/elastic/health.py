@@ -52,9 +52,13 @@ class ElasticHealth(ElasticCore):
 
     def delivery_timings(self, since: datetime) -> list[DeliveryTiming]:
         with self._contact("read delivery timings"):
-            articles = {hit["_id"]: hit["_source"] for hit in self._search_all(
-                self.names.articles, {"range": {"stored_at": {"gte": since.isoformat()}}},
-                [{"stored_at": "asc"}], source=TIMING_FIELDS)}
+            articles = {}
+            # newest first, read until the first one stored before `since`
+            for hit in self._search_all(self.names.articles, {"match_all": {}},
+                                        [{"stored_at": "desc"}], source=TIMING_FIELDS):
+                if _date(hit["_source"]["stored_at"]) < since:
+                    break
+                articles[hit["_id"]] = hit["_source"]
             sent: dict[str, list[tuple[str, str]]] = {}
             for hit in self._search_all(self.names.deliveries, {"term": {"status": "sent"}},
                                         [{"created_at": "asc"}],
