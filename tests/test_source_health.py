@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from dozor.demo.telegram import contact_page
+from dozor.ui.app import AnalystUI
 from pipelines.health import HealthRecord
 from pipelines.store import open_store
 from tests.support.cli import run_dozor
@@ -179,6 +180,21 @@ def test_states_alerts_conditional_requests_and_the_frontier(tmp_path: Path,
         assert {r["source"]: r["state"] for r in rows}["walled"] == "ok"
         steady = next(r for r in rows if r["source"] == "steady")
         assert steady["not_modified_share"] > 0
+
+        # the UI: a marker on the home page, the Sources page with states and timings
+        store = open_store(db=db)
+        try:
+            ui = AnalystUI(store, ["ru"])
+            front = ui.respond({"PATH_INFO": "/"}).body.decode()
+            page = ui.respond({"PATH_INFO": "/sources"}).body.decode()
+        finally:
+            store.close()
+        assert '<a href="/sources">4 source URLs not ok</a>' in front
+        assert page.count('<tr class="state-moved">') == 2 and "HTML instead of a feed" in page
+        assert "Time to alert" in page and "all sources" in page
+        latency = json.loads(run_dozor(["stats", "latency", "--json", "--db", str(db)],
+                                       env).stdout)
+        assert latency["*"]["seen_to_stored"]["n"] >= 6
     finally:
         server.stop()
 

@@ -3,8 +3,8 @@ on one line, and the exit status of its class. No command catches them one by on
 
 Exit status: 0 done; 1 the command ran but part of its work failed (each command's
 help says which part); 2 a bad file, option, setting, query or backend (every
-`DozorError` without its own entry below); 75 (EX_TEMPFAIL) another cycle holds the
-run lock.
+`DozorError` without its own entry below); 3 `dozor run` crawled sources and every
+one failed; 75 (EX_TEMPFAIL) another cycle holds the run lock.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from importlib.resources import files
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -25,8 +25,9 @@ from markupsafe import Markup
 
 from pipelines.article import Article
 from pipelines.errors import DozorError
+from pipelines.health import LATENCY_SPANS, latency_report, worst_first
 from pipelines.query import Query, QueryError, parse_query
-from pipelines.store import ArticlesReader, SearchHit, StoreError
+from pipelines.store import ArticlesReader, SearchHit, SourceHealth, StoreError
 from pipelines.terms.snippets import article_snippet
 
 log = logging.getLogger(__name__)
@@ -184,10 +185,17 @@ def _param(params: dict[str, list[str]], name: str) -> str:
     return values[-1] if values else ""
 
 
+class UIStore(ArticlesReader, SourceHealth, Protocol):
+    """What the UI reads: articles, and the sources' health and timings."""
+
+
+LATENCY_DAYS = 7
+
+
 class AnalystUI:
     """WSGI application over `store`; `languages` are the configured ones."""
 
-    def __init__(self, store: ArticlesReader, languages: Sequence[str]) -> None:
+    def __init__(self, store: UIStore, languages: Sequence[str]) -> None:
         self.store = store
         self.languages = list(dict.fromkeys([*languages, "other"]))
         self.env = Environment(
@@ -222,6 +230,8 @@ class AnalystUI:
         try:
             if path == "/":
                 return self.front()
+            if path == "/sources":
+                return self.sources()
             if path == "/search":
                 return self.search(params)
             if path.startswith("/article/"):
@@ -254,9 +264,18 @@ class AnalystUI:
         stats = self.store.stats()
         latest = self.store.search(LATEST, limit=LATEST_RELEVANT)
         possible = self.store.search(LATEST_POSSIBLE, limit=LATEST_RELEVANT)
+        unhealthy = sum(r.state != "ok" for r in self.store.health_records())
         return self.render("front.html", stats=stats, latest=[h.article for h in latest],
+                           unhealthy=unhealthy,
                            possible=[h.article for h in possible],
                            sources=sorted(stats.by_source))
+
+    def sources(self) -> Page:
+        """Each source URL's health, worst first, and the time-to-alert figures."""
+        since = datetime.now(UTC) - timedelta(days=LATENCY_DAYS)
+        return self.render("sources.html", records=worst_first(self.store.health_records()),
+                           latency=latency_report(self.store.delivery_timings(since)),
+                           spans=LATENCY_SPANS, days=LATENCY_DAYS)
 
     def _form(self, params: dict[str, list[str]]) -> SearchForm:
         form = SearchForm(
