@@ -75,8 +75,9 @@ def run_cycle(
     rules_file = alerts_file or paths.default_alerts()
     alerting = load_health(rules_file)
     records = record_health(store, health, config, alerting)
+    # an unavailable channel already has its line among the notices (the Telegram crawl's)
     report.failures = [f"{r.source}: {r.kind} {r.url} failed: {r.error}"
-                       for r in records if r.error]
+                       for r in records if r.error and r.state != "unavailable"]
     report.crawled_sources = len({r.source for r in records})
     report.failed_sources = report.crawled_sources - len({r.source for r in records
                                                           if not r.error})
