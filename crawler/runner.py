@@ -7,6 +7,7 @@ process; `dozor schedule` starts every cycle in a fresh child process.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
@@ -18,14 +19,18 @@ from crawler.netguard import parse_networks
 from crawler.settings import apply_config, setting_or_env
 from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
 from crawler.spiders.news import NewsSpider
+from crawler.spiders.revisit import RevisitSpider
 from pipelines.archive import check_archive_dir
 from pipelines.config.config import Config
 from pipelines.config.sources import Source
+from pipelines.revisit import Revisions
 from pipelines.store import DatabaseUnusable
+from pipelines.store.history import RevisitTarget
 
 # name in the returned figures -> Scrapy stats key
 _STATS = {
     "requests": "downloader/request_count",
+    "seconds": "elapsed_time_seconds",  # the crawl's wall time
     "pages": "dozor/pages",
     "archived": "dozor/archived",
     "entries": "dozor/entries",
@@ -72,7 +77,10 @@ def _settings(config: Config, allow_private_network: bool, log_level: str | None
     return settings
 
 
-def _run(settings: Settings, spider: type, **kwargs: Any) -> dict[str, Any]:
+def _run(settings: Settings, spider: type, *, then: Revisit | None = None,
+         **kwargs: Any) -> dict[str, Any]:
+    """One crawl; `then`, revisits crawled after it in the same reactor (one after the
+    other, so the revisits keep within the crawl's per-domain limits)."""
     global _started
     if _started:
         raise RuntimeError("a crawl already ran in this process; Twisted's reactor cannot "
@@ -80,10 +88,36 @@ def _run(settings: Settings, spider: type, **kwargs: Any) -> dict[str, Any]:
     _started = True
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider)
-    process.crawl(crawler, **kwargs)
+    done = process.crawl(crawler, **kwargs)
+    if then is not None and then.targets:
+        revisits = process.create_crawler(RevisitSpider)
+        then.stats = revisits.stats
+        done.addCallback(lambda _: process.crawl(revisits, targets=then.targets,
+                                                 revisions=then.revisions))
     process.start()
     assert crawler.stats is not None
     return crawler.stats.get_stats()
+
+
+@dataclass
+class Revisit:
+    """Stored articles to fetch again, and what applies the answers."""
+
+    targets: list[RevisitTarget]
+    revisions: Revisions
+    stats: Any = None  # the revisit crawl's Scrapy stats, once it ran
+
+    def figures(self) -> dict[str, int]:
+        return figures(self.stats.get_stats()) if self.stats is not None else {}
+
+
+def revisit(job: Revisit, config: Config, allow_private_network: bool = False, *,
+            log_level: str | None = None) -> dict[str, int]:
+    """Fetch `job.targets` again (`dozor revisit`)."""
+    settings = _settings(config, allow_private_network, log_level)
+    if settings.getbool("DOZOR_ARCHIVE"):
+        check_archive_dir(config.paths.warc)
+    return figures(_run(settings, RevisitSpider, targets=job.targets, revisions=job.revisions))
 
 
 def figures(stats: dict[str, Any]) -> dict[str, int]:
@@ -100,7 +134,7 @@ def figures(stats: dict[str, Any]) -> dict[str, int]:
 def crawl(sources: Sequence[Source], pipeline: PageProcessor, config: Config,
           allow_private_network: bool = False, *, log_level: str | None = None,
           notices: list[str] | None = None,
-          health: HealthLog | None = None) -> dict[str, int]:
+          health: HealthLog | None = None, then: Revisit | None = None) -> dict[str, int]:
     """Crawl `sources` once, feeding fetched pages to `pipeline.process` in batches.
 
     Problems the analyst should hear of (a Telegram channel without a preview, ...) are
@@ -110,7 +144,7 @@ def crawl(sources: Sequence[Source], pipeline: PageProcessor, config: Config,
     if settings.getbool("DOZOR_ARCHIVE"):
         check_archive_dir(config.paths.warc)  # before the crawl, not on every response
     stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline,
-                 notices=notices, health=health)
+                 notices=notices, health=health, then=then)
     if stats.get(FATAL_STAT):
         # the crawl stopped on it: the cause, not the advice to reprocess
         raise DatabaseUnusable(f"{stats[FATAL_STAT]}; the run stopped")

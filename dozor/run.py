@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.batches import PageProcessor, process_batch
+from crawler.batches import PageProcessor, PooledProcessor, process_batch
 from crawler.health import HealthLog
-from crawler.runner import crawl
+from crawler.runner import Revisit, crawl
+from crawler.runner import revisit as run_revisits
 from pipelines.alert import AlertReport, notify
 from pipelines.alert.health import notify_health
 from pipelines.alert.mailer import mail_from, mailer_for
@@ -23,8 +25,11 @@ from pipelines.config import paths
 from pipelines.config.config import Config
 from pipelines.config.sources import load_sources
 from pipelines.health import HealthRecord, advance, due_sources
+from pipelines.pool import ordered
 from pipelines.process import BatchResult, build_pipeline
-from pipelines.store import SourceHealth, Store
+from pipelines.relevance import TopicProfile, load_topic
+from pipelines.revisit import Revisions, RevisitReport
+from pipelines.store import History, SourceHealth, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,7 @@ class CycleReport:
     crawled_sources: int = 0
     failed_sources: int = 0  # of them, every URL failed
     skipped_sources: int = 0  # not due (due_only)
+    revisits: RevisitReport | None = None
 
     @property
     def all_failed(self) -> bool:
@@ -69,9 +75,18 @@ def run_cycle(
         if not sources:
             return report
     health = HealthLog(previous)
-    report.crawl = crawl(sources, pipeline, config, allow_private_network=allow_private_network,
-                         log_level=log_level, notices=report.messages, health=health)
+    # the stored articles whose revisit is due, crawled after the sources
+    job = revisit_job(store, config, pipeline.profile)
+    try:
+        report.crawl = crawl(sources, pipeline, config,
+                             allow_private_network=allow_private_network,
+                             log_level=log_level, notices=report.messages, health=health,
+                             then=job)
+    finally:
+        pipeline.close()  # the stage workers: the alerts below match in this process
     report.batches = pipeline.totals
+    if job is not None and job.targets:
+        report.revisits = job.revisions.report
     rules_file = alerts_file or paths.default_alerts()
     alerting = load_health(rules_file)
     records = record_health(store, health, config, alerting)
@@ -102,6 +117,34 @@ def record_health(store: SourceHealth, health: HealthLog, config: Config,
     return records
 
 
+def revisit_job(store: Store, config: Config, profile: TopicProfile, source: str | None = None,
+                everything: bool = False) -> Revisit | None:
+    """The stored articles due for a revisit (`everything`: all whose schedule is not
+    done), or None on a store without the History role."""
+    if not isinstance(store, History):
+        return None
+    delays = config.settings.revisit.delays
+    targets = store.revisit_targets(utcnow(), delays, source, everything)
+    return Revisit(targets, Revisions(store, profile, delays, tuple(config.settings.languages)))
+
+
+def revisit_cycle(store: Store, config: Config, alerts_file: Path | None = None,
+                  source: str | None = None, everything: bool = False,
+                  allow_private_network: bool = False, topic_file: Path | None = None,
+                  log_level: str | None = None) -> tuple[RevisitReport, AlertReport | None]:
+    """`dozor revisit`: fetch the due (or every) stored article again, record what
+    changed, then alert on the events."""
+    job = revisit_job(store, config, load_topic(topic_file or config.paths.topic), source,
+                      everything)
+    if job is None:
+        raise StoreError("revisits need the SQLite store (--db): the Elasticsearch store "
+                         "keeps no article history yet")
+    if job.targets:
+        run_revisits(job, config, allow_private_network, log_level=log_level)
+    alerts = notify(store, alerts_file or paths.default_alerts(), [], config)
+    return job.revisions.report, alerts
+
+
 @dataclass
 class ReprocessReport:
     files: int = 0
@@ -119,27 +162,34 @@ def reprocess_archive(pipeline: PageProcessor, config: Config, warc: Path | None
     just the pages of those WARC record ids (`pipelines.process.stale_records`)."""
     crawl_settings = config.settings.crawl
     report = ReprocessReport()
-    batch: list[RawPage] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        if process_batch(pipeline, batch):
+    def batches() -> Iterator[list[RawPage]]:
+        batch: list[RawPage] = []
+        for path in warc_files(warc or config.paths.warc):
+            report.files += 1
+            for page in read_pages(path, crawl_settings.download_maxsize):
+                if only is not None and page.warc_record_id not in only:
+                    report.current += 1
+                    continue
+                report.pages += 1
+                batch.append(page)
+                if len(batch) >= crawl_settings.batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    if isinstance(pipeline, PooledProcessor):
+        # the stage workers analyse the next batches while this process stores one;
+        # reading the archive waits when they fall behind, as the crawl does
+        results = ((batch, process_batch(pipeline, batch, analysed)) for batch, analysed
+                   in ordered(batches(), pipeline.submit, 2 * max(1, pipeline.workers)))
+    else:
+        results = ((batch, process_batch(pipeline, batch)) for batch in batches())
+    for batch, done in results:
+        if done:
             report.batches += 1
         else:
             report.batches_failed += 1
             report.pages_failed += len(batch)
-        batch.clear()
-
-    for path in warc_files(warc or config.paths.warc):
-        report.files += 1
-        for page in read_pages(path, crawl_settings.download_maxsize):
-            if only is not None and page.warc_record_id not in only:
-                report.current += 1
-                continue
-            report.pages += 1
-            batch.append(page)
-            if len(batch) >= crawl_settings.batch_size:
-                flush()
-    flush()
     return report

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 TRANSLATION_STATUSES = ("done", "pending", "failed", "skipped")
+# what a revisit can find (pipelines.revisit); `event:` in the query language
+EVENT_KINDS = ("edited", "title_changed", "date_changed", "removed", "restored")
 
 # The fields `dozor export --json` writes, in this order (a stable interface: README.md
 # lists them, docs/ARCHITECTURE.md says what each stage fills).
@@ -36,6 +38,9 @@ EXPORT_FIELDS = (
 )
 # what `dozor export --json` adds for a Telegram post (an article with a `channel`)
 POST_EXPORT_FIELDS = ("channel", "post_id", "views", "forwarded_from", "links")
+# what every export row carries besides: the record's id first, its WARC record last
+EXPORT_ID = "id"
+EXPORT_WARC_FIELDS = ("warc_file", "warc_record_id")
 
 
 def utcnow() -> datetime:
@@ -146,6 +151,13 @@ class Article:
     forwarded_from: str | None = None
     links: list[str] = field(default_factory=list)
 
+    # revisits (pipelines.revisit): taken down (404/410, sent home, "article removed", a
+    # deleted post; its last text kept), the kinds of the events it has had (what
+    # `event:` queries), and the latest change for the digest and the UI
+    removed: bool = False
+    events: list[str] = field(default_factory=list)
+    change: dict[str, Any] | None = None
+
     def __post_init__(self) -> None:
         if not self.id:
             self.id = article_id(self.canonical_url)
@@ -168,7 +180,7 @@ class Article:
     def export(self) -> dict[str, Any]:
         doc = self.to_dict()
         names = EXPORT_FIELDS + POST_EXPORT_FIELDS if self.channel else EXPORT_FIELDS
-        return {name: doc[name] for name in names}
+        return {name: doc[name] for name in (EXPORT_ID, *names, *EXPORT_WARC_FIELDS)}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Article:

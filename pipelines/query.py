@@ -12,7 +12,9 @@ Syntax
 phrases ``"a b"`` with optional slop ``"a b"~2``, wildcards ``*`` and ``?``, and fields
 ``lang:``, ``source:``, ``relevant:true|false``, ``possible:true|false`` (the topic's
 possibly relevant tier), ``translation_status:``,
-``cluster_id:``; ``terms:`` names the default field explicitly. Bare terms next to each
+``cluster_id:``, ``event:`` (what a revisit found: edited, title_changed, date_changed,
+removed, restored; an article matches the kinds of every event it has had, an alert
+rule each new event once); ``terms:`` names the default field explicitly. Bare terms next to each
 other are joined by **AND** (``Вагнер колония`` = ``Вагнер AND колония``). Operators are
 plain boolean logic: ``+x`` is ``x`` and ``-x`` is ``NOT x`` wherever they stand (not
 Lucene's scoring "should/must" rules). A lower-case ``and``/``or``/``not`` is refused
@@ -39,6 +41,11 @@ Contract with the Elasticsearch mapping
   must be kept (the default for ``text``) for phrases.
 * ``lang``, ``source``, ``translation_status``, ``cluster_id``: ``keyword`` fields.
 * ``relevant``, ``possible``: ``boolean``.
+* ``title_terms``, ``text_terms`` (``title:``, ``text:``): as ``terms``, the normalised
+  terms of the titles and of the texts alone (`scope_fields`).
+* ``published_at``, ``fetched_at`` (``published:``, ``fetched:``): ``date``; a query's
+  dates are instants resolved when it compiles.
+* ``events`` (queried as ``event:``): ``keyword``, one value per kind of event.
 """
 
 from __future__ import annotations
@@ -47,21 +54,32 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from luqum import tree
 from luqum.exceptions import ParseError
 from luqum.thread import parse as luqum_parse
 
-from pipelines.article import TRANSLATION_STATUSES, Article
+from pipelines.article import EVENT_KINDS, TRANSLATION_STATUSES, Article, utcnow
 from pipelines.errors import DozorError
 from pipelines.terms.matching import Pattern, TermDoc, TermError, term_doc, wildcard_regex
-from pipelines.terms.normalisation import QUERY_TOKEN_RE
+from pipelines.terms.normalisation import QUERY_TOKEN_RE, text_terms, title_terms
 
 TERMS_FIELD = "terms"
-KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id")
+KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id", "event")
+# a query field named apart from the article field (and index field) it reads
+FIELD_ATTRS = {"event": "events"}
 BOOLEAN_FIELDS = ("relevant", "possible")
 FIELDS = (TERMS_FIELD, *KEYWORD_FIELDS, *BOOLEAN_FIELDS)
+# date fields and the article (and index) field each reads; ranges and day values
+DATE_FIELDS = {"published": "published_at", "fetched": "fetched_at"}
+# words searched in a part of the article: the index field of its normalised terms
+SCOPE_FIELDS = {"title": "title_terms", "text": "text_terms"}
+_SCOPE_TERMS = {"title": title_terms, "text": text_terms}
+QUERY_FIELDS = (*FIELDS, *SCOPE_FIELDS, *DATE_FIELDS)
+_RELATIVE = re.compile(r"now(?:([+-])(\d+)([mhdw]))?")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 LANG_VALUES = ("ru", "uk", "en", "other")
 # a phrase whose words have many lemma readings becomes one match_phrase per reading
 MAX_PHRASE_VARIANTS = 256
@@ -117,28 +135,32 @@ class _Terms:
 
     pattern: Pattern
     text: str  # as the query wrote it: what matched_terms reports
+    scope: str | None = None  # title or text: only that part's terms (title_en, text_en too)
 
     def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        if self.scope:
+            doc = term_doc(_SCOPE_TERMS[self.scope](article))
         return self.pattern.found_in(doc)
 
     possible = evaluate
 
     def es(self) -> dict[str, Any]:
+        field = SCOPE_FIELDS[self.scope] if self.scope else TERMS_FIELD
         slots = self.pattern.slots
         if len(slots) == 1:
             slot = slots[0]
             if slot.glob is not None:
-                wildcard = {"wildcard": {TERMS_FIELD: {"value": slot.glob}}}
+                wildcard = {"wildcard": {field: {"value": slot.glob}}}
                 if not slot.forms:
                     return wildcard
                 # the terms of the words it stands for that the pattern does not fit
-                return _should([wildcard, {"terms": {TERMS_FIELD: sorted(slot.forms)}}])
+                return _should([wildcard, {"terms": {field: sorted(slot.forms)}}])
             forms = sorted(slot.forms)
             if len(forms) == 1:
-                return {"term": {TERMS_FIELD: forms[0]}}
-            return {"terms": {TERMS_FIELD: forms}}
+                return {"term": {field: forms[0]}}
+            return {"terms": {field: forms}}
         phrases = [
-            {"match_phrase": {TERMS_FIELD: {"query": " ".join(words),
+            {"match_phrase": {field: {"query": " ".join(words),
                                             "slop": self.pattern.slop}}}
             for words in itertools.product(*(sorted(s.forms) for s in slots))
         ]
@@ -170,7 +192,11 @@ class _Field:
     glob: bool = False
 
     def evaluate(self, doc: TermDoc, article: Article) -> bool:
-        actual = getattr(article, self.field)
+        actual = getattr(article, FIELD_ATTRS.get(self.field, self.field))
+        # a multi-valued field (events) matches when any of its values does
+        return any(self._holds(v) for v in (actual if isinstance(actual, list) else [actual]))
+
+    def _holds(self, actual: object) -> bool:
         if isinstance(self.value, bool):
             return bool(actual) is self.value
         if actual is None:
@@ -182,9 +208,71 @@ class _Field:
     possible = evaluate
 
     def es(self) -> dict[str, Any]:
+        name = FIELD_ATTRS.get(self.field, self.field)
         if self.glob:
-            return {"wildcard": {self.field: {"value": self.value}}}
-        return {"term": {self.field: self.value}}
+            return {"wildcard": {name: {"value": self.value}}}
+        return {"term": {name: self.value}}
+
+    def cover(self) -> frozenset[str] | None:
+        return None
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        return iter(())
+
+
+@dataclass(frozen=True)
+class _Dates:
+    """A date field between two instants (None: open); resolved when the query compiles,
+    so `now-7d` is the same instant for every backend."""
+
+    field: str  # the article field: published_at or fetched_at
+    low: datetime | None
+    low_inclusive: bool
+    high: datetime | None
+    high_inclusive: bool
+
+    def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        value = getattr(article, self.field)
+        if value is None:
+            return False
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if self.low is not None and (value < self.low if self.low_inclusive
+                                     else value <= self.low):
+            return False
+        return self.high is None or (value <= self.high if self.high_inclusive
+                                     else value < self.high)
+
+    possible = evaluate
+
+    def es(self) -> dict[str, Any]:
+        bounds: dict[str, str] = {}
+        if self.low is not None:
+            bounds["gte" if self.low_inclusive else "gt"] = self.low.isoformat()
+        if self.high is not None:
+            bounds["lte" if self.high_inclusive else "lt"] = self.high.isoformat()
+        if not bounds:
+            return {"exists": {"field": self.field}}
+        return {"range": {self.field: bounds}}
+
+    def cover(self) -> frozenset[str] | None:
+        return None
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        return iter(())
+
+
+@dataclass(frozen=True)
+class _Every:
+    """Every article (an export or a listing without a query)."""
+
+    def evaluate(self, doc: TermDoc, article: Article) -> bool:
+        return True
+
+    possible = evaluate
+
+    def es(self) -> dict[str, Any]:
+        return {"match_all": {}}
 
     def cover(self) -> frozenset[str] | None:
         return None
@@ -294,6 +382,11 @@ class Query:
         root = parts[0] if len(parts) == 1 else _And(tuple(parts))
         return cls(" AND ".join(texts), name, root)
 
+    @classmethod
+    def every(cls, name: str = "query") -> Query:
+        """The query every article matches, to narrow with `restrict` and `between`."""
+        return cls("*", name, _Every())
+
     def restrict(self, *filters: tuple[str, Sequence[str | bool]]) -> Query:
         """This query AND, per (field, values) with values, any of the values."""
         parts, texts = _filter_nodes(filters, self.name)
@@ -301,6 +394,16 @@ class Query:
             return self
         text = " AND ".join([f"({self.text})", *(f"({t})" for t in texts)])
         return Query(text, self.name, _And((self._root, *parts)), self.words, self.lang)
+
+    def between(self, field: str, since: str | None, until: str | None) -> Query:
+        """This query AND `field` (published or fetched) from `since` to `until`, both
+        included, written as in a query (2026-01-31, now-7d); None leaves a side open."""
+        if since is None and until is None:
+            return self
+        text = f'{field}:["{since or "*"}" TO "{until or "*"}"]'.replace('"*"', "*")
+        other = parse_query(text, self.name)
+        return Query(f"({self.text}) AND {text}", self.name, _And((self._root, other._root)),
+                     self.words, self.lang)
 
     def either(self, other: Query) -> Query:
         """This query OR `other` (whose words do not rank or highlight)."""
@@ -312,6 +415,19 @@ class Query:
         if not lang:
             return self
         return Query(self.text, self.name, self._root, self.words, lang)
+
+    @property
+    def on_events(self) -> bool:
+        """Whether the query filters on `event:`: an alert rule on what revisits find."""
+        stack: list[Any] = [self._root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _Field) and node.field == "event":
+                return True
+            stack.extend(getattr(node, "children", ()))
+            if (child := getattr(node, "child", None)) is not None:
+                stack.append(child)
+        return False
 
     def matches(self, article: Article, doc: TermDoc | None = None) -> bool:
         """Whether the article matches; `doc` replaces its terms (a passage of them)."""
@@ -375,6 +491,12 @@ class Query:
             else:
                 terms.add(quoted[1:-1].replace('""', '"'))
         return frozenset(terms), frozenset(prefixes)
+
+
+def scope_fields(article: Article) -> dict[str, str]:
+    """The normalised terms of the title and of the text, the index fields ``title:``
+    and ``text:`` search on Elasticsearch (SQLite computes them as it matches)."""
+    return {field: _SCOPE_TERMS[scope](article) for scope, field in SCOPE_FIELDS.items()}
 
 
 def parse_query(text: str, name: str = "query") -> Query:
@@ -484,10 +606,14 @@ class _Compiler:
         if isinstance(item, tree.SearchField):
             if field is not None:
                 raise self.error(item, f"field {item.name!r} inside field {field!r}")
-            if item.name not in FIELDS:
+            if item.name not in QUERY_FIELDS:
                 raise self.error(item, f"unknown field {item.name!r} "
-                                       f"(known: {', '.join(FIELDS)})")
+                                       f"(known: {', '.join(QUERY_FIELDS)})")
             return self.node(item.expr, item.name)
+        if field in DATE_FIELDS and not isinstance(item, tree.Group | tree.FieldGroup
+                                                   | tree.BaseOperation | tree.Not
+                                                   | tree.Prohibit | tree.Plus):
+            return self.dates(item, field)
         if isinstance(item, tree.Group | tree.FieldGroup):
             return self.node(item.expr, field)
         if isinstance(item, tree.AndOperation | tree.UnknownOperation):
@@ -516,7 +642,7 @@ class _Compiler:
             # Lucene reads a lower-case "and" as a word to search for: never what is meant
             raise self.error(item, f"{raw!r} would be searched as a word: write "
                                    f"{raw.upper()} for the operator, or \"{raw}\" for the word")
-        if field is None or field == TERMS_FIELD:
+        if field is None or field == TERMS_FIELD or field in SCOPE_FIELDS:
             # an escaped wildcard is a literal * or ?, which no normalised term holds
             words = re.sub(r"\\(.)", r"\1", re.sub(r"\\[*?]", " ", raw))
             try:
@@ -531,8 +657,64 @@ class _Compiler:
                 if variants > MAX_PHRASE_VARIANTS:
                     raise self.error(item, f"{written!r} has {variants} lemma readings; "
                                            "use fewer or less ambiguous words")
-            return _Terms(pattern, written.strip())
+            scope = field if field in SCOPE_FIELDS else None
+            return _Terms(pattern, written.strip(), scope)
         return self.field_leaf(item, field, raw, phrase)
+
+    def dates(self, item: tree.Item, field: str) -> _Node:
+        """published:/fetched: a range ``[a TO b]`` / ``{a TO b}`` (``*`` open), a bound
+        ``>a`` ``>=a`` ``<a`` ``<=a``, or one day. A day (2026-01-31) covers all of it
+        (UTC); an instant is an ISO date-time or ``now``, ``now-7d`` (m, h, d, w)."""
+        name = DATE_FIELDS[field]
+        if isinstance(item, tree.Range):
+            low = self.bound(item.low, field, item.include_low, upper=False)
+            high = self.bound(item.high, field, item.include_high, upper=True)
+        elif isinstance(item, tree.From):
+            low, high = self.bound(item.a, field, item.include, upper=False), (None, False)
+        elif isinstance(item, tree.To):
+            low, high = (None, False), self.bound(item.a, field, item.include, upper=True)
+        elif isinstance(item, tree.Word | tree.Phrase):
+            day = self.instant(item, field)
+            if not isinstance(day, date) or isinstance(day, datetime):
+                raise self.error(item, f"{field}: takes a day, a range [a TO b] or a bound "
+                                       f"such as >{_value(item)}")
+            low = self.bound(item, field, True, upper=False)
+            high = self.bound(item, field, True, upper=True)
+        else:
+            raise self.error(item, f"{field}: takes a day, a range [a TO b] or a bound >a")
+        return _Dates(name, low[0], low[1], high[0], high[1])
+
+    def bound(self, item: tree.Item, field: str, inclusive: bool,
+              upper: bool) -> tuple[datetime | None, bool]:
+        value = self.instant(item, field)
+        if value is None:
+            return None, False
+        if isinstance(value, datetime):
+            return value, inclusive
+        # a day is the interval [start, next day): its bound is one of the two ends
+        start = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        end = start + timedelta(days=1)
+        if upper:
+            return (end, False) if inclusive else (start, False)
+        return (start, True) if inclusive else (end, True)
+
+    def instant(self, item: tree.Item, field: str) -> date | datetime | None:
+        raw = _value(item)
+        if raw == "*":
+            return None
+        relative = _RELATIVE.fullmatch(raw.lower())
+        if relative:
+            sign, amount, unit = relative.groups()
+            shift = timedelta(**{_UNITS[unit]: int(amount)}) if unit else timedelta()
+            return utcnow() - shift if sign == "-" else utcnow() + shift
+        try:
+            if len(raw) == 10:
+                return date.fromisoformat(raw)
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise self.error(item, f"{field}: {raw!r} is not a date (2026-01-31, "
+                                   "2026-01-31T08:00Z, now, now-7d)") from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def field_leaf(self, item: tree.Item, field: str, raw: str, phrase: bool) -> _Node:
         glob = not phrase and bool(_WILDCARD.search(raw))
@@ -549,8 +731,15 @@ class _Compiler:
         if field == "translation_status" and not glob and value not in TRANSLATION_STATUSES:
             raise self.error(item, f"unknown translation status {value!r} "
                                    f"(use {', '.join(TRANSLATION_STATUSES)})")
+        if field == "event" and not glob and value not in EVENT_KINDS:
+            raise self.error(item, f"unknown event {value!r} (use {', '.join(EVENT_KINDS)})")
         return _Field(field, value, glob)
 
+
+
+def _value(item: tree.Item) -> str:
+    text = str(getattr(item, "value", item)).strip()
+    return text[1:-1] if text.startswith('"') and text.endswith('"') else text
 
 
 def _positive_words(root: tree.Item) -> list[str]:
@@ -558,7 +747,7 @@ def _positive_words(root: tree.Item) -> list[str]:
     words: list[str] = []
 
     def walk(node: tree.Item, negated: bool) -> None:
-        if isinstance(node, tree.SearchField) and node.name != TERMS_FIELD:
+        if isinstance(node, tree.SearchField) and node.name not in (TERMS_FIELD, *SCOPE_FIELDS):
             return
         if isinstance(node, tree.Not | tree.Prohibit):
             negated = not negated

@@ -21,6 +21,10 @@ from dozor.cli import schedule  # noqa: E402,F401
 from dozor.cli import demo  # noqa: E402,F401
 from dozor.cli import setup  # noqa: E402,F401
 from dozor.cli import serve  # noqa: E402,F401
+from dozor.cli import help  # noqa: E402,F401
+from dozor.cli import revisit  # noqa: E402,F401
+from dozor.cli import history  # noqa: E402,F401
+from dozor.cli import worker  # noqa: E402,F401
 # isort: on
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,9 @@ from pipelines.config import paths
 from pipelines.config.backend import store_options
 from pipelines.config.sources import load_sources
 from pipelines.store import ArticlesReader
+
+if TYPE_CHECKING:  # start-up cost: the stages load only for the commands that run them
+    from pipelines.process import BatchResult
 
 ALL_FAILED_EXIT = 3  # every source crawled failed: documented in `dozor run --help`
 
@@ -72,6 +75,17 @@ def _crawl_line(figures: dict[str, int]) -> str:
         if figures.get(key):
             parts.append(f"{figures[key]} {label}")
     return "crawl: " + ", ".join(parts)
+
+
+def stage_line(totals: BatchResult, fetched: int, seconds: float) -> str:
+    """CPU seconds per stage and pages per second, so a slow stage shows without a
+    profiler."""
+    spent = sum(totals.seconds.values())
+    parts = [f"{stage} {cpu:.1f}" for stage, cpu in totals.seconds.items()]
+    rates = [f"{fetched / seconds:.1f} pages/s fetched" if seconds else "",
+             f"{totals.pages / spent:.1f} pages per stage CPU second" if spent else ""]
+    return ("stage CPU seconds: " + (", ".join(parts) or "none") + "; "
+            + ", ".join(r for r in rates if r))
 
 
 @app.command()
@@ -128,6 +142,11 @@ def run(
                      if totals.dropped else "")
                   + (f", {totals.spooled} spooled for retry" if totals.spooled else ""),
                   highlight=False)
+    if verbose:
+        console.print(stage_line(totals, figures.get("pages", 0), figures.get("seconds", 0)),
+                      highlight=False)
+    if report.revisits is not None:
+        console.print(report.revisits.line(), highlight=False)
     if table is not None:
         console.print(table)
     for line in report.messages:

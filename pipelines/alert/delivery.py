@@ -3,8 +3,10 @@
 The delivery log in the Store drives everything. For each rule:
 
     unmatched articles --match--> add_deliveries (pending) --> mark_matched
-    all pending --digest--> mark_sending(message id) --send--> mark_delivered
-                                        (send failed) --> mark_delivery_failed (pending)
+    all pending --digest--> mark_sending(message id) --mark_stage(data, end-of-data)-->
+        (the server's 250) mark_delivered
+        (refused, or never reached the end of the message) mark_delivery_failed (pending)
+        (no reply after the end of the message) mark_delivery_failed(outcome_unknown)
 
 "New" is what Dozor stored for the first time, whatever its publication date: the
 store marks each such article "unmatched" in the write that stores it, and the mark is
@@ -18,32 +20,51 @@ the story; a syndicated copy (same `cluster_id`), in the same batch or any later
 is logged "folded" into it and never sent on its own. While the story is still
 pending, its digest lists the copies folded into it ("also in: ...").
 
-A crash can land between handing a digest to the mail server and recording it as
-sent. Those deliveries are then found in the "sending" state with the digest's
-Message-ID. Dozor cannot know whether that message reached the mailbox, and it
-promises at most one email per story, so it settles them as sent without sending
-again, says so, and keeps a copy of the digest in the outbox as `unconfirmed-*.eml`
-so the stories are not lost to the analyst. The opposite choice (send again) would
-risk a second email for every story of the digest on every such crash.
+How far each hand-over got is written to the delivery log before each step, so a
+process that dies (or a disk that fills) mid-way leaves a record of it: deliveries
+"sending" at stage "connecting" or "data" never reached the end of the message, so the
+server cannot have accepted it: they are sent again like any pending story. At stage
+"end-of-data" (the final dot sent, no reply recorded) nobody knows: the server may have
+the message. No story may be lost, so they are sent again, with the same Message-ID (a
+mail system that has the first can recognise the second) and marked as a possible
+repeat in a header (X-Dozor-Possible-Repeat: yes), the body and the delivery log. A
+reply lost after the end of the message (the connection dropped before the 250, or a
+reply slower than the timeout) is the same unknown outcome. Only the server's 250 makes
+a delivery final. A delivery log that cannot be written stops the hand-over before the
+step it could not record, and is reported as such; the stories stay pending.
+
+On a backend other processes can reach without a file lock (Elasticsearch), the
+digests are sent holding the delivery log's own lock (DeliveryLock), so two senders
+never both send a story.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import nullcontext, suppress
+from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
 from pathlib import Path
 
-from pipelines.alert.digest import build_digest, render
-from pipelines.alert.mailer import DeliveryError, Mailer, OutboxMailer, mail_from, mailer_for
+from pipelines.alert.digest import REPEAT_HEADER, Digest, build_digest, render
+from pipelines.alert.mailer import DeliveryError, Mailer, OutcomeUnknown, mail_from, mailer_for
 from pipelines.alert.rules import Rule, load_rules
 from pipelines.article import Article
 from pipelines.config.config import Config
-from pipelines.store import AlertStore, Delivery, DeliveryLog
+from pipelines.matching import AlertMatcher
+from pipelines.store import AlertStore, Delivery, DeliveryLog, History, StoreError
+from pipelines.store.base import UNKNOWN_OUTCOME
+from pipelines.store.roles import DeliveryLock
 
 log = logging.getLogger(__name__)
 
 MATCH_BATCH = 500  # articles read from the store at a time
+# how long a sender's hold on a shared delivery log lasts unless renewed (before each
+# rule's digests): past it, a killed sender's lock is taken over
+LOCK_TTL = 600.0
 
 
 @dataclass
@@ -52,9 +73,10 @@ class DigestOutcome:
     message_id: str
     stories: int
     articles: int
-    status: str  # sent | failed | unconfirmed
+    status: str  # sent | failed | unknown (may have been delivered) | unrecorded (log)
     detail: str  # where it went, or why not
     waiting: int = 0
+    possible_repeat: bool = False  # sent again after an earlier unknown outcome
 
 
 @dataclass
@@ -64,6 +86,7 @@ class AlertReport:
     folded: dict[str, int] = field(default_factory=dict)  # of them, copies of a story
     digests: list[DigestOutcome] = field(default_factory=list)
     via: str = ""  # the mailer's description
+    interrupted: list[str] = field(default_factory=list)  # hand-overs a dead process left
 
     @property
     def sent(self) -> list[DigestOutcome]:
@@ -71,7 +94,8 @@ class AlertReport:
 
     @property
     def failed(self) -> list[DigestOutcome]:
-        return [d for d in self.digests if d.status == "failed"]
+        """Every digest not known to be delivered and recorded."""
+        return [d for d in self.digests if d.status != "sent"]
 
     def lines(self) -> list[str]:
         """One line each, for the analyst."""
@@ -81,17 +105,24 @@ class AlertReport:
             if folded := sum(self.folded.values()):
                 head += f" ({folded} syndicated cop{'y' if folded == 1 else 'ies'} of a story)"
         out = [f"{head}; {len(self.sent)} digest(s) sent via {self.via or 'nothing'}"]
+        out += [f"  {line}" for line in self.interrupted]
         for d in self.digests:
             if d.status == "sent":
                 line = f"  {d.rule}: {_stories(d.stories)} -> {d.detail}"
+                if d.possible_repeat:
+                    line += (f" (again as {d.message_id}, marked as a possible repeat: an "
+                             "earlier attempt's outcome is unknown)")
                 if d.waiting:
                     line += f" ({d.waiting} more waiting for the next digest)"
             elif d.status == "failed":
                 line = (f"  {d.rule}: NOT sent, {_stories(d.stories)} stay pending for the "
                         f"next run: {d.detail}")
+            elif d.status == "unknown":
+                line = (f"  {d.rule}: outcome unknown for {_stories(d.stories)}: {d.detail}; "
+                        f"the next run sends {d.message_id} again, marked as a possible "
+                        "repeat")
             else:
-                line = (f"  {d.rule}: digest {d.message_id} was interrupted by a crash while "
-                        f"being sent; not sent again (at most once per story); {d.detail}")
+                line = f"  {d.rule}: the delivery log could not be written: {d.detail}"
             out.append(line)
         return out
 
@@ -117,6 +148,23 @@ def queue_matches(store: AlertStore, rules: Sequence[Rule], new_ids: Sequence[st
                 _record(store, rule_name, [articles[i] for i in matched], report)
         # only once every match of the chunk is in the log
         store.mark_matched(chunk)
+    if isinstance(store, History):
+        queue_events(store, matcher, [r for r in rules if r.query.on_events], report)
+
+
+def queue_events(store: History, matcher: AlertMatcher, rules: Sequence[Rule],
+                 report: AlertReport) -> None:
+    """Queue each event a revisit recorded (edited, removed...) to the rules on `event:`
+    it matches, once per event: the article is matched as it is now, with that event's
+    kind as its only one, so an old event never matches again."""
+    for event in store.unmatched_events():
+        article = store.get(event.article_id) if rules else None
+        matched: list[str] = []
+        if article is not None:
+            view = replace(article, events=[event.kind])
+            matched = [name for name, ids in matcher.match(rules, [view]).items() if ids]
+        for name in store.queue_event(event.n, event.article_id, matched):
+            report.queued[name] += 1
 
 
 def _record(store: DeliveryLog, rule: str, matched: list[Article], report: AlertReport) -> None:
@@ -137,42 +185,121 @@ def _record(store: DeliveryLog, rule: str, matched: list[Article], report: Alert
 
 def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
                  report: AlertReport, config: Config) -> None:
-    """One digest per rule from all its pending deliveries; settle interrupted ones
-    (`config` gives the From address and the outbox their copies are kept in)."""
+    """One digest per rule from all its pending deliveries, after the possible repeats
+    of hand-overs whose outcome is unknown (`config` gives the From address). Raises
+    DeliveryLogBusy while another process sends from a shared delivery log."""
     report.rules = len(rules)
     report.via = mailer.describe()
     sender = mail_from(config.env)
-    for rule in rules:
+    lock = (store.delivery_lock(f"{socket.gethostname()} pid {os.getpid()}", LOCK_TTL)
+            if isinstance(store, DeliveryLock) else nullcontext(None))
+    with lock as lease:
+        for rule in rules:
+            if lease is not None:
+                lease.renew()
+            _send_rule(store, rule, mailer, report, sender)
+
+
+def _send_rule(store: AlertStore, rule: Rule, mailer: Mailer, report: AlertReport,
+               sender: str) -> None:
+    deliveries = store.pending_deliveries(rule.name)
+    if _resume_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
+                           report):
         deliveries = store.pending_deliveries(rule.name)
-        _settle_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
-                            sender, config.paths.outbox, report)
-        pending = [d.article_id for d in deliveries if d.status == "pending"]
-        digest = build_digest(rule, story_articles(store, rule, pending))
-        if digest is None:
-            continue
-        message = render(digest, sender)
-        msgid = str(message["Message-ID"])
-        ids = digest.article_ids
-        outcome = DigestOutcome(rule.name, msgid, len(digest.stories), len(ids), "sent", "",
-                                digest.waiting)
+    repeats: dict[str, list[str]] = {}
+    for d in deliveries:
+        if d.possible_repeat and d.message_id:
+            repeats.setdefault(d.message_id, []).append(d.article_id)
+    for msgid, ids in repeats.items():
+        # every story of the earlier attempt, whatever digest_limit says now
+        digest = build_digest(rule, story_articles(store, rule, ids), limit=len(ids))
+        if digest is not None:
+            _hand_over(store, rule, mailer, digest, render(digest, sender, repeat_of=msgid),
+                       report)
+    pending = [d.article_id for d in deliveries
+               if not (d.possible_repeat and d.message_id)]
+    digest = build_digest(rule, story_articles(store, rule, pending))
+    if digest is not None:
+        _hand_over(store, rule, mailer, digest, render(digest, sender), report)
+
+
+def _hand_over(store: AlertStore, rule: Rule, mailer: Mailer, digest: Digest,
+               message: EmailMessage, report: AlertReport) -> None:
+    msgid = str(message["Message-ID"])
+    ids = digest.article_ids
+    outcome = DigestOutcome(rule.name, msgid, len(digest.stories), len(ids), "sent", "",
+                            digest.waiting, possible_repeat=REPEAT_HEADER in message)
+    report.digests.append(outcome)
+    try:
         store.mark_sending(rule.name, ids, msgid)
-        try:
-            outcome.detail = mailer.send(message)
-        except DeliveryError as exc:
-            store.mark_delivery_failed(rule.name, ids, str(exc))
-            outcome.status, outcome.detail = "failed", str(exc)
-        except Exception as exc:
-            # Not a mail-server answer but a fault on this side (the mailers map every
-            # network and SMTP error to DeliveryError), raised before the message was
-            # handed over: pending again, and this run goes on with the other rules.
-            # Only the death of the process leaves a digest in "sending".
-            log.exception("sending the digest for rule %r failed", rule.name)
-            error = f"{type(exc).__name__}: {exc}"
-            store.mark_delivery_failed(rule.name, ids, error)
-            outcome.status, outcome.detail = "failed", error
+        outcome.detail = mailer.send(message,
+                                     lambda stage: store.mark_stage(rule.name, ids, stage))
+    except StoreError as exc:
+        # The hand-over stopped before the step the log could not record: the message
+        # never reached its end, and the next run sends it again. Recording that may
+        # fail the same way; the stage written last says the same.
+        with suppress(StoreError):
+            store.mark_delivery_failed(rule.name, ids, f"delivery log not written: {exc}")
+        outcome.status = "unrecorded"
+        outcome.detail = f"{exc}; nothing was sent, {_stories(outcome.stories)} stay pending"
+        return
+    except OutcomeUnknown as exc:
+        _failed(store, rule, ids, str(exc), outcome, "unknown", outcome_unknown=True)
+        return
+    except DeliveryError as exc:
+        _failed(store, rule, ids, str(exc), outcome, "failed")
+        return
+    except Exception as exc:
+        # Not a mail-server answer but a fault on this side (the mailers map every
+        # network and SMTP error to DeliveryError), raised before the end of the
+        # message: pending again, and this run goes on with the other rules.
+        log.exception("sending the digest for rule %r failed", rule.name)
+        _failed(store, rule, ids, f"{type(exc).__name__}: {exc}", outcome, "failed")
+        return
+    try:
+        store.mark_delivered(rule.name, ids)
+    except StoreError as exc:
+        # delivered, but the log still says end-of-data: the next run sends it again,
+        # marked as a possible repeat, rather than risk losing it
+        outcome.status = "unrecorded"
+        outcome.detail = (f"{outcome.detail} accepted it, but {exc}; the next run sends it "
+                          "again marked as a possible repeat")
+
+
+def _failed(store: AlertStore, rule: Rule, ids: list[str], error: str, outcome: DigestOutcome,
+            status: str, outcome_unknown: bool = False) -> None:
+    outcome.status, outcome.detail = status, error
+    try:
+        store.mark_delivery_failed(rule.name, ids, error, outcome_unknown=outcome_unknown)
+    except StoreError as exc:
+        outcome.status = "unrecorded"
+        outcome.detail = f"{error}; and {exc}"
+
+
+def _resume_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery],
+                        report: AlertReport) -> bool:
+    """Deliveries a dead process left "sending", back to pending: sent again normally
+    when the hand-over never reached the end of the message, as possible repeats when
+    it did. Whether there were any."""
+    by_message: dict[tuple[str, bool], list[str]] = {}
+    for d in deliveries:
+        key = (d.message_id or "(unknown)", d.stage == UNKNOWN_OUTCOME)
+        by_message.setdefault(key, []).append(d.article_id)
+    for (msgid, unknown), ids in by_message.items():
+        if unknown:
+            error = ("the process sending it stopped after the end of the message, before "
+                     "the server's reply was recorded: it may have been delivered")
+            report.interrupted.append(
+                f"{rule.name}: digest {msgid} was cut off after the end of the message "
+                f"(outcome unknown): its {_stories(len(ids))} go again as a possible repeat")
         else:
-            store.mark_delivered(rule.name, ids)
-        report.digests.append(outcome)
+            error = ("the process sending it stopped before the end of the message: not "
+                     "delivered")
+            report.interrupted.append(
+                f"{rule.name}: digest {msgid} was cut off before the end of the message (not "
+                f"delivered): its {_stories(len(ids))} are sent again")
+        store.mark_delivery_failed(rule.name, ids, error, outcome_unknown=unknown)
+    return bool(by_message)
 
 
 def _articles(store: AlertStore, ids: Sequence[str]) -> list[Article]:
@@ -191,26 +318,6 @@ def story_articles(store: AlertStore, rule: Rule, ids: Sequence[str]) -> list[Ar
     copies = _articles(store, [d.article_id for d in store.folded_deliveries(rule.name, ids)])
     # a copy listed only beside its story, never as a story of its own
     return leads + [c for c in copies if c.cluster_id in clusters]
-
-
-def _settle_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery], sender: str,
-                        outbox: Path, report: AlertReport) -> None:
-    by_message: dict[str, list[str]] = {}
-    for d in deliveries:
-        by_message.setdefault(d.message_id or "", []).append(d.article_id)
-    for msgid, ids in by_message.items():
-        store.mark_delivered(rule.name, ids)
-        # every story of the interrupted digest, whatever digest_limit says now
-        digest = build_digest(rule, story_articles(store, rule, ids), limit=len(ids))
-        detail = "its articles are no longer stored"
-        if digest is not None:
-            copy = OutboxMailer(outbox)
-            try:
-                detail = "copy kept at " + copy.send(render(digest, sender), prefix="unconfirmed-")
-            except DeliveryError as exc:
-                detail = f"no copy kept: {exc}"
-        report.digests.append(DigestOutcome(rule.name, msgid or "(unknown)", len(ids), len(ids),
-                                            "unconfirmed", detail))
 
 
 def notify(store: AlertStore, rules_file: Path, new_ids: Sequence[str], config: Config,

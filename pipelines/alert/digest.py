@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -33,6 +34,10 @@ POLICY = SMTP.clone(cte_type="7bit")
 SNIPPET_WIDTH = 280
 HTML_MARK = ("<mark>", "</mark>")
 TEXT_MARK = ("*", "*")
+REPEAT_HEADER = "X-Dozor-Possible-Repeat"
+REPEAT_NOTE = ("This digest may be a repeat: an earlier attempt to send it was cut off "
+               "after the mail server had the whole message, so it may already be in "
+               "your mailbox (same Message-ID).")
 
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -192,13 +197,41 @@ def _story_view(story: Story, html_part: bool) -> dict[str, object]:
              "link": web_link(c)}
             for c in story.copies
         ],
+        "change": _change_view(a.change),
     }
 
 
-def render(digest: Digest, sender: str, now: datetime | None = None) -> EmailMessage:
-    """The digest as a multipart/alternative email (text first, HTML preferred)."""
+# what a revisit found, as the digest names it (pipelines.revisit)
+EVENT_LABELS = {"edited": "edited", "title_changed": "headline changed",
+                "date_changed": "date changed", "removed": "REMOVED", "restored": "restored"}
+
+
+def _change_view(change: dict[str, Any] | None) -> dict[str, object] | None:
+    """The article's latest change: its kinds, old and new title, the sentences removed
+    and added, the share of the text changed, why it counts as removed."""
+    if not change:
+        return None
+    return {
+        "kinds": [EVENT_LABELS.get(k, k) for k in change.get("kinds", [])],
+        "old_title": one_line(change.get("old_title") or ""),
+        "new_title": one_line(change.get("new_title") or ""),
+        "share": change.get("share"),
+        "removed": [one_line(t) for t in change.get("removed_sentences", [])][:10],
+        "added": [one_line(t) for t in change.get("added_sentences", [])][:10],
+        "reason": change.get("reason") or "",
+    }
+
+
+def render(digest: Digest, sender: str, now: datetime | None = None,
+           repeat_of: str | None = None) -> EmailMessage:
+    """The digest as a multipart/alternative email (text first, HTML preferred).
+
+    `repeat_of`: the Message-ID of an earlier hand-over of these stories whose outcome
+    is unknown; the message keeps it (a mail system holding that one can drop this one)
+    and says it may be a repeat, in a header and in its body."""
     now = now or utcnow()
     context = {"subject": digest.subject, "rule": digest.rule.name,
+               "possible_repeat": repeat_of is not None,
                "title": one_line(digest.rule.title), "waiting": digest.waiting,
                "counts": digest.language_counts()}
     # stories of the topic's possible tier (a rule with `possible: true`) come last, in
@@ -206,6 +239,7 @@ def render(digest: Digest, sender: str, now: datetime | None = None) -> EmailMes
     sure = [s for s in digest.stories if not s.possible]
     possible = [s for s in digest.stories if s.possible]
     context["total"] = len(digest.stories)
+    context["repeat_note"] = REPEAT_NOTE
     text = _templates.get_template("digest.txt.j2").render(
         stories=[_story_view(s, html_part=False) for s in sure],
         possible=[_story_view(s, html_part=False) for s in possible], **context)
@@ -218,9 +252,11 @@ def render(digest: Digest, sender: str, now: datetime | None = None) -> EmailMes
     msg["From"] = one_line(sender)
     msg["To"] = ", ".join(one_line(addr) for addr in digest.rule.spec.to)
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id(digest, sender)
+    msg["Message-ID"] = repeat_of or message_id(digest, sender)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     msg["X-Dozor-Rule"] = digest.rule.name
+    if repeat_of is not None:
+        msg[REPEAT_HEADER] = "yes"
     msg.set_content(text)
     msg.add_alternative(body, subtype="html")
     return msg

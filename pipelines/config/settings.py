@@ -7,6 +7,7 @@ only needed to change something.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,9 @@ class CrawlSettings(StrictModel):
     user_agent: str = Field("Dozor/0.1 (+news monitoring; contact via DOZOR_CONTACT)",
                             min_length=1)
     batch_size: int = Field(50, ge=1, le=10_000)  # pages per stage batch
+    # worker processes the stages run in beside the crawl: none given, one per CPU the
+    # process may use; 0, on the crawl's own process (downloads wait for each batch)
+    stage_workers: int | None = Field(None, ge=0, le=256)
     sitemap_depth: int = Field(3, ge=1, le=10)  # sitemap-index levels followed below a root
     sitemaps_per_source: int = Field(50, ge=1, le=10_000)  # sitemaps fetched per run
     source_budget: int = Field(600, ge=1, le=86_400)  # seconds per source per run
@@ -56,10 +60,44 @@ class PollingSettings(StrictModel):
     max_error_backoff: int = Field(21_600, ge=60, le=7 * 86_400)
 
 
+_DURATION = re.compile(r"(\d+)\s*([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+class RevisitSettings(StrictModel):
+    """When a stored article is fetched again after it was first seen: one revisit per
+    delay (`1h`, `6h`, `24h`, `3d`, `7d`: a number and s, m, h or d), none after the last."""
+
+    schedule: list[str] = Field(["1h", "6h", "24h", "3d", "7d"], max_length=50)
+
+    @field_validator("schedule")
+    @classmethod
+    def _durations(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not _DURATION.fullmatch(v.strip())]
+        if bad:
+            raise ValueError(f"not a delay: {', '.join(map(repr, bad))} (write 1h, 6h, 3d...)")
+        delays = [cls.seconds(v) for v in values]
+        if delays != sorted(delays):
+            raise ValueError("the revisit delays must grow")
+        return values
+
+    @staticmethod
+    def seconds(value: str) -> int:
+        match = _DURATION.fullmatch(value.strip())
+        assert match is not None  # validated
+        return int(match[1]) * _UNIT[match[2]]
+
+    @property
+    def delays(self) -> list[int]:
+        """Seconds after the first fetch of each revisit."""
+        return [self.seconds(v) for v in self.schedule]
+
+
 class Settings(StrictModel):
     languages: list[str] = Field(["ru", "uk", "en"], min_length=1)
     crawl: CrawlSettings = CrawlSettings()
     polling: PollingSettings = PollingSettings()
+    revisit: RevisitSettings = RevisitSettings()
     translation: TranslationSettings = TranslationSettings()
 
     @field_validator("languages")

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.store.base import (
+    SORTS,
     DatabaseUnusable,
     Delivery,
     DupCandidate,
     SearchHit,
+    SearchSummary,
     StoreError,
     StoreStats,
     WriteResult,
@@ -24,6 +26,7 @@ from pipelines.store.roles import (
     DeliveryLog,
     DuplicateCandidates,
     Frontier,
+    History,
     Ingest,
     SourceHealth,
     Store,
@@ -41,8 +44,11 @@ __all__ = [
     "DupCandidate",
     "DuplicateCandidates",
     "Frontier",
+    "History",
     "Ingest",
+    "SORTS",
     "SearchHit",
+    "SearchSummary",
     "SourceHealth",
     "Store",
     "StoreError",

@@ -9,7 +9,8 @@ implement every role; `pipelines.store.open_store` is the only place naming them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -17,7 +18,15 @@ from pipelines.article import Article
 from pipelines.health import DeliveryTiming, HealthRecord
 from pipelines.matching import AlertMatcher
 from pipelines.query import Query
-from pipelines.store.base import Delivery, DupCandidate, SearchHit, StoreStats, WriteResult
+from pipelines.store.base import (
+    Delivery,
+    DupCandidate,
+    SearchHit,
+    SearchSummary,
+    StoreStats,
+    WriteResult,
+)
+from pipelines.store.history import Event, RevisitTarget, Version
 
 
 @runtime_checkable
@@ -31,7 +40,11 @@ class ArticlesReader(Protocol):
     def iter_articles(self, ids: Iterable[str] | None = None) -> Iterator[Article]: ...
     # `offset` hits of the ranking are skipped, so page n is offset=(n-1)*limit
     # the query's language (Query.in_language) is the store's own filter
-    def search(self, query: Query, limit: int = 20, offset: int = 0) -> list[SearchHit]: ...
+    # sort: relevance (best first), newest or oldest (by publication date, undated last)
+    def search(self, query: Query, limit: int = 20, offset: int = 0,
+               sort: str = "relevance") -> list[SearchHit]: ...
+    # the total of a query's matches and their counts per facet (base.FACETS)
+    def summarise(self, query: Query) -> SearchSummary: ...
     def count(self) -> int: ...
     def stats(self) -> StoreStats: ...
     # the articles of one near-duplicate cluster (`Article.cluster_id`): those with a
@@ -106,12 +119,31 @@ class DeliveryLog(Protocol):
     # SMTP conversation, with the digest's Message-ID) -> sent (mark_delivered), or back
     # to pending with attempts+1 and last_error (mark_delivery_failed); a folded one never
     # changes. pending_deliveries returns "pending" AND "sending" ones, oldest first: a
-    # "sending" one left by a crash may already be in a mailbox, so the next run settles
-    # it instead of sending it again.
+    # "sending" one was left by a process that died handing its digest over.
+    # mark_sending records stage "connecting", mark_stage each later step of the
+    # hand-over (base.STAGES) before it is taken, mark_delivered "acknowledged";
+    # mark_delivery_failed with `outcome_unknown` (the server may have the message) sets
+    # possible_repeat, which stays set until the delivery is sent.
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]: ...
     def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None: ...
+    def mark_stage(self, rule: str, article_ids: Iterable[str], stage: str) -> None: ...
     def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None: ...
-    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None: ...
+    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str,
+                             outcome_unknown: bool = False) -> None: ...
+
+
+@runtime_checkable
+class DeliveryLock(Protocol):
+    """A delivery log shared by processes no file lock can see (Elasticsearch): held
+    while digests are sent, so two senders never both send one story. Raises
+    DeliveryLogBusy while another owner holds it and its expiry has not passed; `renew`
+    pushes the expiry on while the holder works."""
+
+    def delivery_lock(self, owner: str, ttl: float) -> AbstractContextManager[DeliveryLease]: ...
+
+
+class DeliveryLease(Protocol):
+    def renew(self) -> None: ...
 
 
 @runtime_checkable
@@ -144,3 +176,22 @@ class Store(ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates, Trans
 
 ROLES: tuple[type, ...] = (ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates,
                            TranslationQueue, AlertInbox, DeliveryLog, SourceHealth)
+
+
+@runtime_checkable
+class History(Protocol):
+    """Revisits (pipelines.revisit) and `dozor history`: when each article is due again,
+    its versions and its events; each event awaits the alert rules once (`queue_event`
+    clears its mark in the same transaction that queues its deliveries)."""
+
+    def revisit_targets(self, now: datetime, delays: Sequence[int], source: str | None = None,
+                        everything: bool = False) -> list[RevisitTarget]: ...
+    def record_revisit(self, article_id: str, step: int, due_at: datetime | None,
+                       etag: str, last_modified: str, checked_at: datetime) -> None: ...
+    # the article's current state written with its new versions and events, at once
+    def record_change(self, article: Article, versions: list[Version],
+                      events: list[Event]) -> None: ...
+    def versions(self, article_id: str) -> list[Version]: ...
+    def events(self, article_id: str) -> list[Event]: ...
+    def unmatched_events(self) -> list[Event]: ...
+    def queue_event(self, event_n: int, article_id: str, rules: Iterable[str]) -> list[str]: ...

@@ -68,6 +68,9 @@ COLUMNS: dict[str, str] = {
     "views": "int",
     "forwarded_from": "text",
     "links": "json",
+    "removed": "bool",
+    "events": "json",
+    "change": "json",
 }
 _FTS_SYNC = f"""
 CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
@@ -256,6 +259,54 @@ MIGRATIONS: tuple[str, ...] = (
         attempts INTEGER NOT NULL,
         retry_at TEXT NOT NULL
     ) WITHOUT ROWID;
+    """,
+    # 11: revisits: when each article is due again and the validators of its last answer;
+    # its versions (a new one only when title, text or date changed) with their WARC
+    # records; its events (edited, removed...), each awaiting the alert rules once
+    """
+    ALTER TABLE articles ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE articles ADD COLUMN events TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE articles ADD COLUMN change TEXT NOT NULL DEFAULT 'null';
+    CREATE TABLE revisits (
+        article_id TEXT PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL DEFAULT 0,
+        due_at TEXT,
+        etag TEXT NOT NULL DEFAULT '',
+        last_modified TEXT NOT NULL DEFAULT '',
+        checked_at TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE versions (
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        fetched_at TEXT NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        published_at TEXT,
+        warc_file TEXT,
+        warc_record_id TEXT,
+        changed TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (article_id, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        n INTEGER PRIMARY KEY,
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        version INTEGER,
+        detail TEXT NOT NULL DEFAULT '{}',
+        alert_state TEXT CHECK (alert_state IN ('unmatched'))
+    );
+    CREATE INDEX events_article ON events(article_id, n);
+    CREATE INDEX events_unmatched ON events(n) WHERE alert_state = 'unmatched';
+    """,
+    # 12: how far each digest's hand-over got (base.STAGES) and whether its outcome was
+    # ever unknown. A delivery an older Dozor left "sending" may be in a mailbox: it is
+    # taken as sent to the end of DATA, so it goes out again marked as a possible repeat.
+    """
+    ALTER TABLE deliveries ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deliveries ADD COLUMN possible_repeat INTEGER NOT NULL DEFAULT 0;
+    UPDATE deliveries SET stage = 'end-of-data' WHERE status = 'sending';
+    UPDATE deliveries SET stage = 'acknowledged' WHERE status = 'sent';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,50 @@
+"""`dozor revisit`: fetch stored articles again and record what changed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dozor.cli.app import DbOption, EsOption, app, config_of, console, store_from
+from dozor.cli.options import AlertsOption, PrivateOption, VerboseOption, log_level
+from dozor.lock import run_lock
+from pipelines.alert import load_rules
+from pipelines.config import paths
+from pipelines.config.backend import store_options
+
+
+@app.command()
+def revisit(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option(
+        "--all", help="Every stored article (of --source), due or not, its schedule "
+        "done or not.")] = False,
+    source: Annotated[str | None, typer.Option(
+        "--source", help="Only this source's articles.")] = None,
+    alerts: AlertsOption = None,
+    db: DbOption = None,
+    es: EsOption = None,
+    allow_private_network: PrivateOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Fetch stored articles again (those due on the revisit schedule, or --all): a new
+    version when the title, text or date changed, an event when an article was edited,
+    retitled, redated, removed or restored; alert rules on `event:` are mailed.
+
+    Exit status: 0 when done, 2 for bad options, rules or database, 75 when a run holds
+    the lock.
+    """
+    from dozor.run import revisit_cycle  # start-up cost: Scrapy loads only to crawl
+
+    config = config_of(ctx)
+    load_rules(alerts or paths.default_alerts())
+    with run_lock(config.paths.data, "dozor revisit", store_options(config, db, es)["db"]), \
+            store_from(config, db, es) as store:
+        report, alert_report = revisit_cycle(store, config, alerts, source, all_,
+                                             allow_private_network,
+                                             log_level=log_level(verbose))
+    console.print(report.line(), highlight=False)
+    if alert_report is not None:
+        for line in alert_report.lines():
+            console.print(line, highlight=False, markup=False)
