@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from dozor.cli import app
 from dozor.ui.server import make_ui_server, url_of
-from pipelines.article import EXPORT_FIELDS, Article
+from pipelines.article import EXPORT_FIELDS, EXPORT_ID, EXPORT_WARC_FIELDS, Article
 from pipelines.config.backend import store_options
 from pipelines.config.config import Config
 from pipelines.store import open_store
@@ -144,7 +144,7 @@ def test_search_and_export_with_es(crawl: EsCrawl) -> None:
     assert result.exit_code == 0, result.output
     exported = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(exported) == len(crawl.articles)
-    assert all(list(row) == list(EXPORT_FIELDS) for row in exported)
+    assert all(list(row) == [EXPORT_ID, *EXPORT_FIELDS, *EXPORT_WARC_FIELDS] for row in exported)
 
 
 def test_alerts_commands_with_es(crawl: EsCrawl) -> None:

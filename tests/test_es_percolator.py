@@ -17,7 +17,7 @@ from pipelines.alert import load_rules, notify
 from pipelines.article import Article
 from pipelines.config.config import Config
 from pipelines.matching import PythonMatcher
-from pipelines.query import FIELDS
+from pipelines.query import DATE_FIELDS, FIELD_ATTRS, FIELDS, SCOPE_FIELDS
 from pipelines.store.elastic import ElasticStore
 from pipelines.store.elastic.percolator import PercolatorMatcher
 from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
@@ -86,7 +86,10 @@ def test_percolator_matches_what_the_python_matcher_matches(
         documents = percolate["percolate"]["documents"]
         assert percolate["percolate"]["field"] == "query"
         assert 1 <= len(documents) <= 3
-        assert all(set(doc) == set(FIELDS) for doc in documents)
+        # what a rule may name, by index name: fields, dates, the title's and text's terms
+        wanted = ({FIELD_ATTRS.get(f, f) for f in FIELDS} | set(DATE_FIELDS.values())
+                  | set(SCOPE_FIELDS.values()))
+        assert all(set(doc) == wanted for doc in documents)
         assert body["query"]["bool"]["filter"] == [
             {"ids": {"values": [r.name for r in rules]}}]
 

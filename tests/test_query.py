@@ -239,7 +239,7 @@ def test_es_dsl_shapes() -> None:
     ("колония AND", "syntax error", 1, 12),
     ("(колония OR тюрьма", "syntax error", 1, 19),
     ("колония ) тюрьма", "unexpected ')'", 1, 9),
-    ("колония AND\n  title:Вагнер", "unknown field 'title'", 2, 3),
+    ("колония AND\n  author:Вагнер", "unknown field 'author'", 2, 3),
     ("lang:ua", "unknown language 'ua'", 1, 6),
     ("relevant:yes", "true or false", 1, 10),
     ("translation_status:ready", "unknown translation status", 1, 20),

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from dozor.cli import app
 from dozor.cli.search import _highlighted
-from pipelines.article import EXPORT_FIELDS
+from pipelines.article import EXPORT_FIELDS, EXPORT_ID, EXPORT_WARC_FIELDS
 from pipelines.dedup import dedup
 from pipelines.store.sqlite import SQLiteStore
 from tests.support.articles import corpus
@@ -38,7 +38,8 @@ def test_search_json_one_object_per_hit_best_first(db: Path) -> None:
     assert {h["source"] for h in hits} == {"ria", "ural-news", "meduza"}
     assert [h["rank"] for h in hits] == sorted((h["rank"] for h in hits), reverse=True)
     first = hits[0]
-    assert set(first) == {"id", *EXPORT_FIELDS, "rank", "snippet", "query_terms"}
+    assert set(first) == {"id", *EXPORT_FIELDS, *EXPORT_WARC_FIELDS, "rank", "snippet",
+                          "query_terms"}
     assert "[колониях]" in first["snippet"]
     assert first["query_terms"] == ["колонии"]
 
@@ -114,7 +115,7 @@ def test_export_writes_exactly_the_design_fields(db: Path) -> None:
     assert result.exit_code == 0, result.output
     docs = lines(result.stdout)
     assert len(docs) == len(corpus())
-    assert all(list(doc) == list(EXPORT_FIELDS) for doc in docs)
+    assert all(list(doc) == [EXPORT_ID, *EXPORT_FIELDS, *EXPORT_WARC_FIELDS] for doc in docs)
     wire = next(d for d in docs if d["source"] == "ria")
     copy = next(d for d in docs if d["source"] == "ural-news")
     assert copy["cluster_id"] == wire["cluster_id"]
@@ -138,8 +139,13 @@ def test_export_relevant_only_to_a_file(db: Path, tmp_path: Path) -> None:
     assert list(out.parent.iterdir()) == [out]  # no partial file left behind
 
 
-def test_export_needs_the_format_and_a_writable_target(db: Path, tmp_path: Path) -> None:
+def test_export_is_json_lines_by_default_and_needs_a_writable_target(db: Path,
+                                                                      tmp_path: Path) -> None:
     result = runner.invoke(app, ["export", "--db", str(db)])
+    assert result.exit_code == 0
+    assert lines(result.stdout) == lines(runner.invoke(
+        app, ["export", "--db", str(db), "--json"]).stdout)
+    result = runner.invoke(app, ["export", "--db", str(db), "--json", "--format", "csv"])
     assert result.exit_code == 2 and "--json" in result.stderr
     result = runner.invoke(app, ["export", "--db", str(db), "--json", "--output",
                                  str(tmp_path / "missing-dir" / "out.jsonl")])

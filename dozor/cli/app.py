@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
@@ -29,8 +30,19 @@ console = Console()
 __all__ = ["app", "config_of", "console", "err_console", "fail", "store_from"]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dozor {version('dozor')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _configure(ctx: typer.Context) -> None:
+def _configure(
+    ctx: typer.Context,
+    _version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_show_version,
+        help="Print the version and exit.")] = False,
+) -> None:
     # the CLI is the entry point: the environment is read here, once, for the command
     ctx.obj = Config.from_env()
 
@@ -62,6 +74,9 @@ def store_from(config: Config, db: Path | None, es: str | None,
     the file read-only: it must exist, and read-only media work)."""
     if db and es:
         raise fail("give either --db or --es, not both")
+    if read_only and db and not db.exists():
+        # reading a database that is not there would create an empty one and answer nothing
+        raise fail(f"--db {db}: no such database (dozor run creates it)")
     store = open_store(**store_options(config, db, es), read_only=read_only)
     try:
         yield store

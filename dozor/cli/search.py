@@ -21,8 +21,14 @@ from dozor.cli.app import (
     fail,
     store_from,
 )
+from dozor.cli.options import (
+    SinceOption,
+    Sort,
+    SourceFilterOption,
+    UntilOption,
+    filtered_query,
+)
 from pipelines.config.config import Config
-from pipelines.query import parse_query
 from pipelines.store import SearchHit
 
 # pipelines.terms.snippets.snippet wraps each matched word in [ ]
@@ -105,6 +111,14 @@ def search(
         str | None, typer.Option("--lang", help="Only articles in this language.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Most hits to show.")] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0,
+                                        help="Skip this many hits first (paging).")] = 0,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceFilterOption = None,
+    sort: Annotated[Sort, typer.Option("--sort", help="relevance (best first), newest or "
+                                       "oldest (by publication date, undated last).")
+                    ] = Sort.relevance,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per hit per line.")
     ] = False,
@@ -112,8 +126,9 @@ def search(
     """Search titles and texts (original and English) across every language, best first."""
     config = config_of(ctx)
     _check_lang(config, lang)
+    compiled = filtered_query(query, "search", lang, since, until, source)
     with store_from(config, db, es, read_only=True) as store:
-        hits = store.search(parse_query(query, name="search").in_language(lang), limit=limit)
+        hits = store.search(compiled, limit=limit, offset=offset, sort=sort.value)
     if as_json:
         for hit in hits:
             sys.stdout.write(_hit_json(hit) + "\n")

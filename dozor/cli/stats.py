@@ -43,7 +43,7 @@ def latency(ctx: typer.Context, db: DbOption = None, es: EsOption = None,
             as_json: JsonOption = False) -> None:
     """p50/p95 per source and overall of publication -> first seen, first seen -> stored,
     stored -> delivered (per rule that sent it) and publication -> delivered."""
-    with store_from(config_of(ctx), db, es) as store:
+    with store_from(config_of(ctx), db, es, read_only=True) as store:
         report = latency_report(store.delivery_timings(utcnow() - timedelta(days=days)))
     if as_json:
         print(json.dumps(report, ensure_ascii=False))

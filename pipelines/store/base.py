@@ -24,10 +24,20 @@ TRANSLATION_FIELDS = (
 )
 DELIVERY_STATUSES = ("pending", "sending", "sent", "folded")
 OPEN_DELIVERY = ("pending", "sending")  # what pending_deliveries returns, what may change
+# How far a digest's hand-over got, recorded in its deliveries before each step:
+# "connecting" (session, MAIL, RCPT), "data" (DATA sent, the message going out: the
+# server cannot have accepted it yet), "end-of-data" (the final dot sent: accepted or
+# not, nobody here knows until the reply), "acknowledged" (the server's 250).
+STAGES = ("connecting", "data", "end-of-data", "acknowledged")
+UNKNOWN_OUTCOME = "end-of-data"  # the stage a digest may be in a mailbox from
 
 
 class StoreError(DozorError, RuntimeError):
     """A backend could not do what was asked; the message says what and why."""
+
+
+class DeliveryLogBusy(StoreError):
+    """Another process holds the delivery log's lock (DeliveryLock); str() names it."""
 
 
 class DatabaseUnusable(StoreError):
@@ -72,6 +82,29 @@ class SearchHit:
     matched_terms: list[str] = field(default_factory=list)  # normalised terms the query hit
 
 
+# the orders a search can take: best first, or by publication date (undated last)
+SORTS = ("relevance", "newest", "oldest")
+# what a search summary counts its hits by; relevance is relevant, possible or other
+FACETS = ("lang", "source", "relevance", "translation_status")
+
+
+def check_sort(sort: str) -> None:
+    if sort not in SORTS:
+        raise StoreError(f"unknown sort {sort!r} (use {', '.join(SORTS)})")
+
+
+def relevance_of(article: Article) -> str:
+    return "relevant" if article.relevant else "possible" if article.possible else "other"
+
+
+@dataclass(slots=True)
+class SearchSummary:
+    """How many articles a query matches, and how many per value of each facet."""
+
+    total: int
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class StoreStats:
     """Article counts for an overview (the analyst UI's front page)."""
@@ -112,3 +145,7 @@ class Delivery:
     sent_at: datetime | None = None
     message_id: str | None = None  # the digest that carries it, set by mark_sending
     folded_into: str | None = None  # status "folded": the article carrying the story
+    stage: str = ""  # of STAGES, while and after its digest is handed over
+    # an earlier hand-over of its digest (message_id) ended with the outcome unknown: it
+    # goes out again with that Message-ID, marked as a possible repeat
+    possible_repeat: bool = False

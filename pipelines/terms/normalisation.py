@@ -172,6 +172,22 @@ def analyse(articles: list[Article]) -> list[Article]:
     return articles
 
 
+@lru_cache(maxsize=64)
+def _scope(first: str, lang: str, english: str) -> str:
+    # cached on the texts: many rules ask the same article in turn
+    return " ".join(normalise(first, lang) + normalise(english, "en"))
+
+
+def title_terms(article: Article) -> str:
+    """Normalised terms of the original and English titles (what ``title:`` searches)."""
+    return _scope(article.title or "", article.lang, article.title_en or "")
+
+
+def text_terms(article: Article) -> str:
+    """Normalised terms of the original and English bodies (what ``text:`` searches)."""
+    return _scope(article.text or "", article.lang, article.text_en or "")
+
+
 @lru_cache(maxsize=20_000)
 def query_forms(word: str) -> frozenset[str]:
     """Every normalised term a text may hold for an inflected form of `word`.

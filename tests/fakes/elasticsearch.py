@@ -1156,6 +1156,8 @@ def _score(query: dict[str, Any], source: dict[str, Any], doc_id: str,
         text = value["query"] if isinstance(value, dict) else value
         slop = value.get("slop", 0) if isinstance(value, dict) else 0
         return 1.0 if _phrase_at(values, _analyze(text, fspec), slop) else None
+    if kind == "range":
+        return 1.0 if any(_in_range(v, value, fspec) for v in values) else None
     if kind == "match":
         text = value["query"] if isinstance(value, dict) else value
         words = _analyze(text, fspec)
@@ -1164,6 +1166,23 @@ def _score(query: dict[str, Any], source: dict[str, Any], doc_id: str,
         ok = len(hits) == len(words) if operator == "and" else bool(hits)
         return float(len(hits)) if ok and words else None
     raise ApiFailure(400, "parsing_exception", f"unknown query [{kind}] (not in the fake)")
+
+
+def _in_range(value: Any, bounds: dict[str, Any], fspec: dict[str, Any]) -> bool:
+    """A range query's bounds (gt, gte, lt, lte) on a date (ISO strings, compared as
+    instants) or a number."""
+    def key(v: Any) -> Any:
+        if fspec.get("type") == "date":
+            moment = datetime.fromisoformat(str(v))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return float(v)
+    unknown = set(bounds) - {"gt", "gte", "lt", "lte", "format", "time_zone"}
+    if unknown:
+        raise ApiFailure(400, "parsing_exception", f"[range] unknown field {sorted(unknown)}")
+    v = key(value)
+    checks = {"gt": lambda b: v > b, "gte": lambda b: v >= b,
+              "lt": lambda b: v < b, "lte": lambda b: v <= b}
+    return all(checks[op](key(b)) for op, b in bounds.items() if op in checks)
 
 
 def _filter_source(source: dict[str, Any], spec: Any) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from elasticsearch.helpers import BulkIndexError, bulk
 from index_config import checksum
 from pipelines.article import Article, utcnow
 from pipelines.matching import MatchRule, PythonMatcher
-from pipelines.query import FIELDS
+from pipelines.query import DATE_FIELDS, FIELD_ATTRS, FIELDS, scope_fields
 from pipelines.store.elastic.connection import ES_ERRORS, describe
 from pipelines.store.elastic.core import ElasticCore
 
@@ -32,7 +32,10 @@ BATCH = 100  # articles per percolate request
 
 
 def percolate_doc(article: Article) -> dict[str, Any]:
-    return {name: getattr(article, name) for name in FIELDS}
+    """The fields a rule's query may name, by their index names (dates as stored)."""
+    stored = article.to_dict()
+    names = [FIELD_ATTRS.get(name, name) for name in FIELDS] + list(DATE_FIELDS.values())
+    return {name: stored[name] for name in names} | scope_fields(article)
 
 
 class PercolatorMatcher:

@@ -6,7 +6,14 @@ from typing import Any
 
 from pipelines.article import Article
 from pipelines.query import Query
-from pipelines.store.base import SearchHit, StoreError, check_offset
+from pipelines.store.base import (
+    FACETS,
+    SearchHit,
+    SearchSummary,
+    StoreError,
+    check_offset,
+    check_sort,
+)
 from pipelines.store.elastic.core import ElasticCore
 from pipelines.terms.snippets import article_snippet
 
@@ -23,25 +30,33 @@ SNIPPET_CHARS = 240
 HIGHLIGHT_CHARS = 100_000
 # from + size may not pass index.max_result_window (10,000 by default)
 RESULT_WINDOW = 10_000
+FACET_BUCKETS = 50
+# as SQLite orders: undated articles last, then by fetch time
+_SORTS: dict[str, list[Any]] = {
+    "relevance": ["_score", {"published_at": {"order": "desc", "missing": "_last"}},
+                  {"fetched_at": "desc"}],
+    "newest": [{"published_at": {"order": "desc", "missing": "_last"}}, {"fetched_at": "desc"}],
+    "oldest": [{"published_at": {"order": "asc", "missing": "_last"}}, {"fetched_at": "asc"}],
+}
 
 
 class ElasticSearch(ElasticCore):
     """The ArticlesReader role's search."""
 
-    def search(self, query: Query, limit: int = 20, offset: int = 0) -> list[SearchHit]:
+    def search(self, query: Query, limit: int = 20, offset: int = 0,
+               sort: str = "relevance") -> list[SearchHit]:
         """The query's own semantics (`Query.to_es()` on the normalised terms) decide what
-        matches; BM25 over the title and text fields ranks; highlighting gives the
-        snippet, with the lemma-aware snippet of pipelines.terms as the fallback."""
+        matches; BM25 over the title and text fields ranks (or the publication date, by
+        `sort`); highlighting gives the snippet, with the lemma-aware snippet of
+        pipelines.terms as the fallback."""
         check_offset(offset)
+        check_sort(sort)
         if offset + limit > RESULT_WINDOW:
             raise StoreError(f"search results on Elasticsearch stop at number {RESULT_WINDOW} "
                              f"(index.max_result_window); results {offset + 1}-"
                              f"{offset + limit} were asked for: narrow the query")
-        lang = query.lang
         words = " ".join(query.words)
-        bool_query: dict[str, Any] = {"must": [query.to_es()]}
-        if lang:
-            bool_query["filter"] = [{"term": {"lang": lang}}]
+        bool_query = _bool_query(query)
         if words:
             bool_query["should"] = [{"multi_match": {"query": words, "fields": list(RANK_FIELDS),
                                                      "type": "most_fields"}}]
@@ -50,8 +65,7 @@ class ElasticSearch(ElasticCore):
             "from": offset,
             "size": limit,
             # ties (e.g. a filter-only query) newest first, as on SQLite
-            "sort": ["_score", {"published_at": {"order": "desc", "missing": "_last"}},
-                     {"fetched_at": "desc"}],
+            "sort": _SORTS[sort],
             "track_scores": True,
         }
         if words:
@@ -76,6 +90,38 @@ class ElasticSearch(ElasticCore):
             hits.append(SearchHit(article=article, rank=float(hit.get("_score") or 0.0),
                                   snippet=" ".join(text.split()), matched_terms=terms))
         return hits
+
+
+    def summarise(self, query: Query) -> SearchSummary:
+        """How many articles match `query`, and how many per facet value."""
+        relevance = {"relevant": {"term": {"relevant": True}},
+                     "possible": {"bool": {"must": [{"term": {"possible": True}}],
+                                           "must_not": [{"term": {"relevant": True}}]}}}
+        aggs: dict[str, Any] = {
+            name: {"terms": {"field": name, "size": FACET_BUCKETS}}
+            for name in FACETS if name != "relevance"}
+        aggs |= {f"relevance_{k}": {"filter": v} for k, v in relevance.items()}
+        body = {"query": {"bool": _bool_query(query)}, "size": 0, "track_total_hits": True,
+                "aggs": aggs}
+        with self._contact(f"count {query.text!r}"):
+            response = self.client.search(index=self.names.articles, body=body)
+        total = int(response["hits"]["total"]["value"])
+        found = response.get("aggregations", {})
+        facets = {name: {str(b["key"]).lower() if isinstance(b["key"], bool) else str(b["key"]):
+                         b["doc_count"] for b in found.get(name, {}).get("buckets", [])}
+                  for name in FACETS if name != "relevance"}
+        counted = {k: found.get(f"relevance_{k}", {}).get("doc_count", 0) for k in relevance}
+        counted["other"] = total - sum(counted.values())
+        facets["relevance"] = {k: n for k, n in sorted(counted.items(), key=lambda kv: -kv[1])
+                               if n}
+        return SearchSummary(total, {name: facets[name] for name in FACETS})
+
+
+def _bool_query(query: Query) -> dict[str, Any]:
+    out: dict[str, Any] = {"must": [query.to_es()]}
+    if query.lang:
+        out["filter"] = [{"term": {"lang": query.lang}}]
+    return out
 
 
 def _pick_highlight(highlight: dict[str, list[str]], lang: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipelines.article import Article
+from pipelines.query import scope_fields
 from pipelines.store.base import TRANSLATION_FIELDS, check_statuses
 from pipelines.store.elastic.core import ElasticCore
 
@@ -27,4 +28,6 @@ class ElasticTranslation(ElasticCore):
         by_id = {a.id: a for a in articles}
         self._update_located(
             "record translations", [a.id for a in articles],
-            lambda i: {name: getattr(by_id[i], name) for name in TRANSLATION_FIELDS})
+            # the English title and text join what title: and text: search
+            lambda i: {name: getattr(by_id[i], name) for name in TRANSLATION_FIELDS}
+            | scope_fields(by_id[i]))

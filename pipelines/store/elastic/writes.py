@@ -20,6 +20,7 @@ import itertools
 import logging
 
 from pipelines.article import Article, utcnow
+from pipelines.query import scope_fields
 from pipelines.store.base import StoreError, WriteResult, check_statuses
 from pipelines.store.elastic.connection import (
     ES_ERRORS,
@@ -117,7 +118,7 @@ class ElasticWrites(ElasticCore):
             where = located.get(article.id)
             article.stored_at = parse_date(where.stored_at) if where else None
             article.stored_at = article.stored_at or now
-            doc = article.to_dict()
+            doc = article.to_dict() | scope_fields(article)
             if where:
                 # in place, in the index that holds it (maybe not the write index), with
                 # the alert mark it has (the whole document is replaced)

@@ -12,7 +12,7 @@ import numpy as np
 from pipelines.article import Article
 from pipelines.store.base import Delivery
 from pipelines.store.sqlite.schema import COLUMNS
-from pipelines.terms.normalisation import normalise
+from pipelines.terms.normalisation import title_terms as title_terms
 
 
 def iso(value: datetime | None) -> str | None:
@@ -69,12 +69,6 @@ def row_to_delivery(row: sqlite3.Row) -> Delivery:
         sent_at=from_column("datetime", row["sent_at"]),
         message_id=row["message_id"],
         folded_into=row["folded_into"],
+        stage=row["stage"],
+        possible_repeat=bool(row["possible_repeat"]),
     )
-
-
-def title_terms(article: Article) -> str:
-    """Normalised terms of the original and English titles, for title-weighted ranking."""
-    parts = normalise(article.title, article.lang) if article.title else []
-    if article.title_en:
-        parts += normalise(article.title_en, "en")
-    return " ".join(parts)

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
+from pipelines.article import Article
 from pipelines.query import Query
-from pipelines.store.base import SearchHit, StoreError, check_offset
+from pipelines.store.base import (
+    FACETS,
+    SearchHit,
+    SearchSummary,
+    StoreError,
+    check_offset,
+    check_sort,
+    relevance_of,
+)
 from pipelines.store.sqlite.codec import row_to_article
 from pipelines.store.sqlite.connection import SQLiteConnection, marks
 from pipelines.store.sqlite.schema import BM25_WEIGHTS
@@ -14,20 +25,65 @@ from pipelines.terms.snippets import article_snippet
 
 # queries match normalised terms (pipelines.query), so candidates come from these
 _TERM_COLUMNS = "{terms title_terms}"
+# by publication date, undated articles last, then by fetch time: as Elasticsearch sorts
+# (published_at with missing _last, then fetched_at)
+_BY_DATE = {
+    "newest": "a.published_at IS NULL, a.published_at DESC, a.fetched_at DESC, a.n DESC",
+    "oldest": "a.published_at IS NULL, a.published_at ASC, a.fetched_at ASC, a.n ASC",
+}
 
 
 class SQLiteSearch(SQLiteConnection):
     """The ArticlesReader role's search."""
 
-    def search(self, query: Query, limit: int = 20, offset: int = 0) -> list[SearchHit]:
+    def search(self, query: Query, limit: int = 20, offset: int = 0,
+               sort: str = "relevance") -> list[SearchHit]:
         """Best `limit` articles matching `query` (compiled over normalised terms), after
-        the best `offset`; its language goes to the language index.
+        the best `offset`; its language goes to the language index. `sort` newest or
+        oldest orders by publication date instead.
 
         FTS5 selects a superset of candidates on the normalised terms and ranks them by
         bm25; the query's own matcher decides, so the semantics are exactly those of the
         topic profile and the alert rules.
         """
         check_offset(offset)
+        check_sort(sort)
+        hits: list[SearchHit] = []
+        to_skip = offset
+        with self._lock:
+            for article, bm25 in self._matching(query, sort, page=max(limit, 50)):
+                # the query's matcher, not FTS5, decides what a hit is, so the
+                # offset counts matching articles rather than candidate rows
+                if to_skip:
+                    to_skip -= 1
+                    continue
+                terms = query.matched_terms(article)
+                hits.append(SearchHit(
+                    article=article,
+                    rank=-bm25 or 0.0,  # no -0.0 in output
+                    snippet=article_snippet(article, terms),
+                    matched_terms=terms,
+                ))
+                if len(hits) == limit:
+                    break
+        return hits
+
+    def summarise(self, query: Query) -> SearchSummary:
+        """How many articles match `query`, and how many per facet value."""
+        counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
+        total = 0
+        with self._lock:
+            for article, _ in self._matching(query, "relevance", page=500):
+                total += 1
+                for name in FACETS:
+                    value = relevance_of(article) if name == "relevance" \
+                        else getattr(article, name)
+                    counts[name][str(value)] += 1
+        return SearchSummary(total, {k: dict(c.most_common()) for k, c in counts.items()})
+
+    def _matching(self, query: Query, sort: str, page: int) -> Iterator[tuple[Article, float]]:
+        """The articles matching `query` in the order `sort` asks, with their bm25 (0.0
+        when nothing is looked up in the index); the caller holds the lock."""
         lang = query.lang
         match = query.fts5_candidates(column=_TERM_COLUMNS)
         lang_filter = "AND a.lang = ?" if lang else ""
@@ -38,26 +94,24 @@ class SQLiteSearch(SQLiteConnection):
         # time, so sorting many candidates never carries their texts along.
         if match:
             weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+            order = _BY_DATE.get(sort, "2, a.n DESC")
             ranked = (
                 f"SELECT a.n, bm25(articles_fts, {weights}) FROM articles_fts "
                 f"JOIN articles AS a {by_lang} ON a.n = articles_fts.rowid "
-                f"WHERE articles_fts MATCH ? {lang_filter} ORDER BY 2, a.n DESC"
+                f"WHERE articles_fts MATCH ? {lang_filter} ORDER BY {order}"
             )
             params: list[Any] = [match, *lang_params]
         else:
             # nothing to look up in the index (e.g. `lang:uk AND relevant:true`): newest first
-            ranked = (
-                f"SELECT a.n, 0.0 FROM articles AS a WHERE 1 {lang_filter} "
-                "ORDER BY coalesce(a.published_at, a.fetched_at) DESC, a.n DESC"
-            )
+            order = _BY_DATE.get(
+                sort, "coalesce(a.published_at, a.fetched_at) DESC, a.n DESC")
+            ranked = f"SELECT a.n, 0.0 FROM articles AS a WHERE 1 {lang_filter} ORDER BY {order}"
             params = lang_params
-        hits: list[SearchHit] = []
-        to_skip = offset
-        with self._lock:
+        try:
+            cursor = self._db.execute(ranked, params)
             try:
-                cursor = self._db.execute(ranked, params)
-                while len(hits) < limit and (page := cursor.fetchmany(max(limit, 50))):
-                    numbers = [n for n, _ in page]
+                while rows_page := cursor.fetchmany(page):
+                    numbers = [n for n, _ in rows_page]
                     rows = {
                         r["n"]: r
                         for r in self._db.execute(
@@ -65,25 +119,11 @@ class SQLiteSearch(SQLiteConnection):
                             numbers,
                         )
                     }
-                    for n, bm25 in page:
+                    for n, bm25 in rows_page:
                         article = row_to_article(rows[n])
-                        if not query.matches(article):
-                            continue
-                        # the query's matcher, not FTS5, decides what a hit is, so the
-                        # offset counts matching articles rather than candidate rows
-                        if to_skip:
-                            to_skip -= 1
-                            continue
-                        terms = query.matched_terms(article)
-                        hits.append(SearchHit(
-                            article=article,
-                            rank=-bm25 or 0.0,  # no -0.0 in output
-                            snippet=article_snippet(article, terms),
-                            matched_terms=terms,
-                        ))
-                        if len(hits) == limit:
-                            break
+                        if query.matches(article):
+                            yield article, bm25
+            finally:
                 cursor.close()
-            except sqlite3.Error as exc:
-                raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
-        return hits
+        except sqlite3.Error as exc:
+            raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
