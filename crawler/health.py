@@ -25,7 +25,6 @@ from scrapy.http import Response
 from crawler.middlewares import retry_after
 from pipelines.article import RawPage
 from pipelines.health import BLOCK_STATUSES, FetchOutcome, HealthRecord
-from pipelines.urls import BadURL, canonicalize
 
 DOCUMENT_KINDS = frozenset({"feed", "sitemap", "listing", "telegram"})
 PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -145,17 +144,11 @@ class HealthMiddleware:
         pipeline = getattr(spider, "pipeline", None)
         if pipeline is None or not meta.get("url"):
             return
+        # Only a gone URL is recorded here. A redirected article's first URL is marked
+        # seen by the batch that stores the article (crawler.batches), never earlier: a
+        # run killed in between would leave the link seen and its article unstored.
         if response.status in (404, 410):
             pipeline.store.mark_gone({meta["url"]: response.status})
-            return
-        if response.status < 300 and request.meta.get("redirect_urls"):
-            try:
-                final = canonicalize(response.url)
-            except BadURL:
-                return
-            if final != meta["url"]:
-                # the next run finds the link it lists seen, without the redirect
-                pipeline.store.mark_seen([meta["url"]])
 
 
 class HealthSpiderMiddleware:

@@ -160,18 +160,37 @@ def test_a_copy_arriving_while_its_story_waits_is_listed_under_it(
     assert notify(store, rules, [], Config.from_env()).digests == [] and len(smtp.messages()) == 1
 
 
-def test_a_copy_of_a_story_whose_digest_a_crash_interrupted_is_not_sent(
-        store: Store, smtp: SmtpServer, rules: Path) -> None:
-    """A run died while handing the wire story's digest over (left "sending"): the copy
-    found next is folded into it, settled with it, and nothing is emailed."""
+@pytest.mark.parametrize("stage", ["connecting", "data", "end-of-data"])
+def test_a_digest_a_crash_interrupted_goes_again_as_far_as_it_got(
+        stage: str, store: Store, smtp: SmtpServer, rules: Path) -> None:
+    """A run died while handing the wire story's digest over (left "sending" at
+    `stage`). The copy found next is folded into it. Before the end of the message the
+    server cannot have it: the story goes out once, as any other. After it, the outcome
+    is unknown: it goes out again with the same Message-ID, marked a possible repeat."""
     docs = corpus()
     store_articles(store, [docs["ru_wire"]])
     no_rules = rules_file(rules.parent, "rules: []\n", "none.yaml")
     notify(store, no_rules, [], Config.from_env())  # clears the mark, as a past alert step would
-    store.add_deliveries(RULE, [docs["ru_wire"].id])
-    store.mark_sending(RULE, [docs["ru_wire"].id], "<interrupted@dozor>")
+    wire = docs["ru_wire"].id
+    store.add_deliveries(RULE, [wire])
+    store.mark_sending(RULE, [wire], "<interrupted@dozor>")
+    if stage != "connecting":
+        store.mark_stage(RULE, [wire], "data")
+    if stage == "end-of-data":
+        store.mark_stage(RULE, [wire], "end-of-data")
     store_articles(store, [docs["ru_copy"]])
     report = notify(store, rules, [], Config.from_env())
     assert report.folded == {RULE: 1}
-    assert [d.status for d in report.digests] == ["unconfirmed"]
-    assert smtp.messages() == []
+    [outcome] = report.digests
+    [message] = smtp.messages()
+    unknown = stage == "end-of-data"
+    assert (outcome.status, outcome.possible_repeat) == ("sent", unknown)
+    assert (message["Message-ID"] == "<interrupted@dozor>") is unknown
+    assert message.get("X-Dozor-Possible-Repeat") == ("yes" if unknown else None)
+    assert ("may be a repeat" in _text(smtp, 0)) is unknown
+    assert docs["ru_copy"].source in _text(smtp, 0)  # listed under its story
+    lines = "\n".join(report.lines())
+    assert "crash" not in lines
+    assert ("outcome unknown" if unknown else "not delivered") in lines
+    assert store.pending_deliveries() == []
+    assert notify(store, rules, [], Config.from_env()).digests == [] and len(smtp.messages()) == 1

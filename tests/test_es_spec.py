@@ -29,7 +29,8 @@ TSC = TSC_DIR / "node_modules" / ".bin" / "tsc"
 # every module whose tests talk to the loopback Elasticsearch
 ES_MODULES = ("test_es_setup.py", "test_es_store.py", "test_es_percolator.py",
               "test_es_spool.py", "test_es_cli.py", "test_alert_crash.py",
-              "test_alert_recovery.py", "test_ui.py", "test_es_cluster.py")
+              "test_alert_recovery.py", "test_ui.py", "test_es_cluster.py",
+              "test_es_delivery_lock.py")
 
 # started when the suite imports this module, before any test runs
 IN_PROCESS = Capture().start()

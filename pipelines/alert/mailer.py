@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -31,6 +32,20 @@ DEFAULT_FROM = "Dozor <dozor@localhost>"
 
 class DeliveryError(DozorError, RuntimeError):
     """The digest was not handed over; str() says to whom and why."""
+
+
+class OutcomeUnknown(DeliveryError):
+    """The whole message went to the server but no answer came back (the connection
+    dropped, or the reply took longer than the timeout): it may be in the mailbox."""
+
+
+# told each step of a hand-over before it is taken ("data", "end-of-data"): the
+# delivery log records it, so a process that dies knows afterwards how far it got
+Progress = Callable[[str], None]
+
+
+def _no_progress(stage: str) -> None:
+    """For a caller that keeps no record of the hand-over (health alerts)."""
 
 
 def mail_from(env: Mapping[str, str]) -> str:
@@ -73,9 +88,49 @@ class Mailer(Protocol):
         """Where digests go, for the run's summary."""
         ...
 
-    def send(self, message: EmailMessage) -> str:
-        """Hand the message over or raise DeliveryError; returns where it went."""
+    def send(self, message: EmailMessage, progress: Progress = _no_progress) -> str:
+        """Hand the message over or raise DeliveryError (OutcomeUnknown when it may have
+        been delivered); returns where it went. `progress` is told each step before it
+        is taken; whatever it raises aborts the hand-over before that step."""
         ...
+
+
+class _StagedData(smtplib.SMTP):
+    """smtplib's DATA command split where the outcome changes: before the final dot the
+    server cannot have accepted the message, after it nobody here knows until its reply."""
+
+    progress: Progress = _no_progress
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        self._step("data")
+        code, reply = self.docmd("data")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        raw = msg.encode("ascii") if isinstance(msg, str) else msg
+        body = re.sub(rb"(?m)^\.", b"..", raw)  # dot-stuffing, RFC 5321 4.5.2
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.send(body)
+        self._step("end-of-data")
+        try:
+            self.send(b".\r\n")
+            return self.getreply()  # sendmail turns a refusal into SMTPDataError
+        except smtplib.SMTPServerDisconnected as exc:
+            # smtplib reports a read timeout as a disconnection, "timed out" in its text
+            raise OutcomeUnknown(str(exc)) from None
+
+    def _step(self, stage: str) -> None:
+        try:
+            self.progress(stage)
+        except BaseException:
+            # mid-DATA a QUIT would be read as message text: the server must see the
+            # connection end without the final dot, and drop what it has
+            self.close()
+            raise
+
+
+class _StagedSMTPSSL(_StagedData, smtplib.SMTP_SSL):
+    pass
 
 
 class SmtpMailer:
@@ -86,25 +141,31 @@ class SmtpMailer:
         s = self.settings
         return f"SMTP {s.host}:{s.port} ({s.tls})"
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _StagedData:
         s = self.settings
         context = ssl.create_default_context(cafile=s.cafile)
         if s.tls == "ssl":
-            return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            return _StagedSMTPSSL(s.host, s.port, timeout=s.timeout, context=context)
+        smtp = _StagedData(s.host, s.port, timeout=s.timeout)
         if s.tls == "starttls":
             smtp.starttls(context=context)
         return smtp
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage, progress: Progress = _no_progress) -> str:
         s = self.settings
         where = f"{s.host}:{s.port}"
-        smtp: smtplib.SMTP | None = None
+        smtp: _StagedData | None = None
         try:
             smtp = self._connect()
+            smtp.progress = progress
             if s.user:
                 smtp.login(s.user, s.password or "")
             refused = smtp.send_message(message)
+        except OutcomeUnknown as exc:
+            what = (f"did not answer within {s.timeout:g}s" if "timed out" in str(exc)
+                    else "closed the connection")
+            raise OutcomeUnknown(f"{where} {what} after the end of the message: it may "
+                                 "have been delivered") from None
         except smtplib.SMTPRecipientsRefused as exc:
             answers = "; ".join(f"{rcpt}: {code} {_text(msg)}"
                                 for rcpt, (code, msg) in exc.recipients.items())
@@ -149,25 +210,27 @@ class OutboxMailer:
     def describe(self) -> str:
         return f"outbox {self.directory} (no DOZOR_SMTP_HOST set)"
 
-    def send(self, message: EmailMessage, prefix: str = "") -> str:
+    def send(self, message: EmailMessage, progress: Progress = _no_progress) -> str:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.directory / eml_name(message, prefix)
+            path = self.directory / eml_name(message)
             tmp = path.with_suffix(".tmp")
             # written aside then renamed: the outbox never holds half a message
+            progress("data")
             tmp.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+            progress("end-of-data")
             os.replace(tmp, path)
         except OSError as exc:
             raise DeliveryError(f"cannot write to the outbox {self.directory}: {exc}") from None
         return str(path)
 
 
-def eml_name(message: EmailMessage, prefix: str = "") -> str:
+def eml_name(message: EmailMessage) -> str:
     """'20260125-0930-recruitment-uk-1a2b3c4d.eml': sorts by time, names the rule."""
     stamp = parsedate_to_datetime(message["Date"]).strftime("%Y%m%d-%H%M%S")
     digest = hashlib.sha1(str(message["Message-ID"]).encode()).hexdigest()[:8]
     rule = message.get("X-Dozor-Rule", "digest")
-    return f"{prefix}{stamp}-{rule}-{digest}.eml"
+    return f"{stamp}-{rule}-{digest}.eml"
 
 
 def mailer_for(config: Config) -> Mailer:

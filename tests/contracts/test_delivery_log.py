@@ -54,3 +54,39 @@ def test_delivery_log_records_each_story_once_per_rule(backend: Backend) -> None
     with backend.reopen() as again:
         assert again.add_deliveries("uk-desk", [a, b, c, d]) == []
         assert {p.article_id for p in again.pending_deliveries("uk-desk")} == {c, d}
+
+
+def test_delivery_log_records_how_far_a_hand_over_got(backend: Backend) -> None:
+    store = backend.store
+    docs = [article(f"https://example.org/h{i}", f"Т {i}", "текст", lang="ru", source="s")
+            for i in range(3)]
+    store.write(docs)
+    a, b, c = (x.id for x in docs)
+    store.add_deliveries("desk", [a, b, c])
+    assert {p.stage for p in store.pending_deliveries("desk")} == {""}
+
+    store.mark_sending("desk", [a, b], "<d-1@dozor>")
+    store.mark_stage("desk", [a, b], "data")
+    store.mark_stage("desk", [c], "data")  # not sending: unchanged
+    by_id = {p.article_id: p for p in store.pending_deliveries("desk")}
+    assert (by_id[a].status, by_id[a].stage) == ("sending", "data")
+    assert (by_id[c].status, by_id[c].stage) == ("pending", "")
+    store.mark_stage("desk", [a, b], "end-of-data")
+    # the reply never came: pending again, a possible repeat of its digest
+    store.mark_delivery_failed("desk", [a, b], "no reply", outcome_unknown=True)
+    store.mark_delivery_failed("desk", [c], "421")
+    by_id = {p.article_id: p for p in store.pending_deliveries("desk")}
+    assert (by_id[a].status, by_id[a].possible_repeat, by_id[a].message_id) == (
+        "pending", True, "<d-1@dozor>")
+    assert by_id[c].possible_repeat is False
+    # a later refusal does not make the earlier attempt's outcome known
+    store.mark_sending("desk", [a], "<d-1@dozor>")
+    store.mark_delivery_failed("desk", [a], "451")
+    assert {p.article_id: p for p in store.pending_deliveries("desk")}[a].possible_repeat
+    store.mark_sending("desk", [a], "<d-1@dozor>")
+    store.mark_delivered("desk", [a])
+    store.close()
+    with backend.reopen() as again:
+        assert {p.article_id for p in again.pending_deliveries("desk")} == {b, c}
+        again.mark_stage("desk", [a], "data")  # sent stays sent
+        assert {p.article_id for p in again.pending_deliveries("desk")} == {b, c}

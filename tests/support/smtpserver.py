@@ -2,10 +2,13 @@
 
 `SmtpServer.mode` decides how the next message is answered: "accept" keeps it, a
 reply string such as "451 4.3.0 Try again later" or "554 5.7.1 Rejected" refuses it
-at the end of DATA, "close" drops the connection in the middle of the DATA phase,
-"stall" waits `delay` seconds before answering RCPT (a client timeout before anything
-was handed over), and "slow" keeps the message and answers only `delay` seconds later
-(a client that gives up or dies meanwhile cannot know the message went through).
+at the end of DATA, "close" drops the connection once the whole message is in, without
+a reply (the client cannot know whether it was kept), "drop-early" drops it at RCPT,
+before DATA (nothing handed over), "stall" waits `delay` seconds before answering RCPT
+(a client timeout before anything was handed over), and "slow" keeps the message and
+answers only `delay` seconds later (a client that gives up or dies meanwhile cannot
+know the message went through). `on_rcpt`, when set, is called at each RCPT (e.g. to
+fill the disk while a digest is in flight).
 `closed_port()` gives a port nothing listens on (connection refused).
 """
 
@@ -15,6 +18,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -72,6 +76,8 @@ class SmtpServer:
         self.refuse_rcpt: set[str] = set()  # answered "550 no such user" at RCPT
         self.received: list[Envelope] = []
         self.attempts = 0  # DATA commands seen, accepted or not
+        self.rcpts = 0  # RCPT commands seen
+        self.on_rcpt: Callable[[], None] | None = None
         self.port = free_port()
         kwargs: dict[str, Any] = {}
         if implicit_tls:
@@ -96,6 +102,12 @@ class SmtpServer:
     # aiosmtpd handler hooks
     async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        self.rcpts += 1
+        if self.on_rcpt is not None:
+            self.on_rcpt()
+        if self.mode == "drop-early":
+            server.transport.close()
+            return "421 closing"  # never reaches the client
         if self.mode == "stall":
             await asyncio.sleep(self.delay)
         if address in self.refuse_rcpt:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from pipelines.article import utcnow
-from pipelines.store.base import OPEN_DELIVERY, Delivery, StoreError, chunks
+from pipelines.store.base import (
+    OPEN_DELIVERY,
+    STAGES,
+    Delivery,
+    DeliveryLogBusy,
+    StoreError,
+    chunks,
+)
 from pipelines.store.elastic.connection import item_error
 from pipelines.store.elastic.core import PAGE, ElasticCore
 from pipelines.store.elastic.dates import parse_date
@@ -15,8 +24,49 @@ from pipelines.store.elastic.dates import parse_date
 log = logging.getLogger("pipelines.store.elastic")
 
 
+# The delivery log's lock is a document of its own in the deliveries index (no rule or
+# article id looks like it: article ids are hex digests)
+LOCK_ID = "dozor:delivery-lock"
+
+
 class ElasticDeliveryLog(ElasticCore):
-    """The DeliveryLog role."""
+    """The DeliveryLog and DeliveryLock roles."""
+
+    @contextmanager
+    def delivery_lock(self, owner: str, ttl: float) -> Iterator[DeliveryLease]:
+        """Created with op_type=create, so of two senders exactly one gets it; taken over
+        (compare-and-swap on its seq_no) once its expiry has passed, e.g. after its holder
+        was killed; deleted at the end, unless someone has taken it over since."""
+        lease = DeliveryLease(self, owner, ttl)
+        with self._contact("lock the delivery log"):
+            lease.acquire()
+        try:
+            yield lease
+        finally:
+            with suppress(StoreError), self._contact("release the delivery log's lock"):
+                lease.release()
+
+    def _lock_write(self, op: str, doc: dict[str, Any] | None,
+                    version: tuple[int, int] | None = None) -> tuple[int, int] | None:
+        """One write of the lock document: its new (seq_no, primary_term), or None when
+        another writer got there first (409)."""
+        action: dict[str, Any] = {"_op_type": op, "_index": self.names.deliveries,
+                                  "_id": LOCK_ID}
+        if doc is not None:
+            action["_source"] = doc
+        if version is not None:
+            action.update(if_seq_no=version[0], if_primary_term=version[1])
+        [(ok, item)] = list(self._bulk([action]))
+        info = next(iter(item.values()))
+        if ok:
+            return (info.get("_seq_no", -1), info.get("_primary_term", -1))
+        if info.get("status") == 409:
+            return None
+        raise StoreError(f"cannot lock the delivery log on {self.url}: {item_error(info)}")
+
+    def _lock_held(self) -> dict[str, Any] | None:
+        [doc] = self.client.mget(index=self.names.deliveries, ids=[LOCK_ID])["docs"]
+        return doc if doc.get("found") else None
 
     def _delivery_id(self, rule: str, article: str) -> str:
         return f"{rule}:{article}"
@@ -30,7 +80,7 @@ class ElasticDeliveryLog(ElasticCore):
         def source(article: str) -> dict[str, Any]:
             doc = {"rule": rule, "article_id": article, "status": "pending", "attempts": 0,
                    "last_error": None, "message_id": None, "created_at": now,
-                   "sent_at": None}
+                   "sent_at": None, "stage": "", "possible_repeat": False}
             if article in folded:
                 doc.update(status="folded", folded_into=folded[article])
             return doc
@@ -110,23 +160,34 @@ class ElasticDeliveryLog(ElasticCore):
 
     def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None:
         self._update_deliveries(rule, article_ids, "record a digest being sent",
-                                lambda d: {"status": "sending", "message_id": message_id})
+                                lambda d: {"status": "sending", "message_id": message_id,
+                                           "stage": "connecting"})
+
+    def mark_stage(self, rule: str, article_ids: Iterable[str], stage: str) -> None:
+        if stage not in STAGES:
+            raise StoreError(f"unknown delivery stage {stage!r}")
+        self._update_deliveries(rule, article_ids,
+                                f"record a digest's hand-over reaching {stage}",
+                                lambda d: {"stage": stage}, statuses=("sending",))
 
     def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None:
         now = utcnow().isoformat()
         self._update_deliveries(rule, article_ids, "record deliveries as sent",
                                 lambda d: {"status": "sent", "sent_at": now,
-                                           "last_error": None})
+                                           "last_error": None, "stage": "acknowledged"})
 
-    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None:
+    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str,
+                             outcome_unknown: bool = False) -> None:
         self._update_deliveries(
             rule, article_ids, "record a failed delivery",
             lambda d: {"status": "pending", "attempts": int(d.get("attempts") or 0) + 1,
-                       "last_error": error},
+                       "last_error": error,
+                       "possible_repeat": bool(d.get("possible_repeat")) or outcome_unknown},
         )
 
     def _update_deliveries(self, rule: str, article_ids: Iterable[str], action: str,
-                           change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+                           change: Callable[[dict[str, Any]], dict[str, Any]],
+                           statuses: Sequence[str] = OPEN_DELIVERY) -> None:
         """Read-modify-write with optimistic concurrency (if_seq_no): a delivery that was
         sent stays sent, which is the at-most-once guarantee, and a folded one is never
         sent on its own."""
@@ -141,7 +202,7 @@ class ElasticDeliveryLog(ElasticCore):
                      "if_seq_no": d["_seq_no"], "if_primary_term": d["_primary_term"],
                      "doc": change(d["_source"])}
                     for d in docs
-                    if d.get("found") and d["_source"].get("status") in OPEN_DELIVERY
+                    if d.get("found") and d["_source"].get("status") in statuses
                 ]
                 conflicts, errors = [], []
                 for ok, item in self._bulk(actions):
@@ -163,5 +224,58 @@ def delivery_from(doc: dict[str, Any]) -> Delivery:
         attempts=int(doc.get("attempts") or 0), last_error=doc.get("last_error"),
         created_at=parse_date(doc.get("created_at")), sent_at=parse_date(doc.get("sent_at")),
         message_id=doc.get("message_id"), folded_into=doc.get("folded_into"),
+        stage=doc.get("stage") or "", possible_repeat=bool(doc.get("possible_repeat")),
     )
 
+
+
+class DeliveryLease:
+    """The lock document this process holds, with its current version."""
+
+    def __init__(self, log: ElasticDeliveryLog, owner: str, ttl: float) -> None:
+        self.log, self.owner, self.ttl = log, owner, ttl
+        self.version: tuple[int, int] | None = None
+
+    def _doc(self) -> dict[str, Any]:
+        now = utcnow()
+        return {"status": "lock", "owner": self.owner, "created_at": now.isoformat(),
+                "expires_at": (now + timedelta(seconds=self.ttl)).isoformat()}
+
+    def acquire(self) -> None:
+        for _attempt in range(3):
+            self.version = self.log._lock_write("create", self._doc())
+            if self.version is not None:
+                return
+            held = self.log._lock_held()
+            if held is None:  # released meanwhile: create it again
+                continue
+            expires = parse_date(held["_source"].get("expires_at"))
+            if expires is not None and expires > utcnow():
+                raise DeliveryLogBusy(
+                    f"another Dozor process is sending the digests of {self.log.url} "
+                    f"({held['_source'].get('owner', 'holder unknown')}, its lock expires "
+                    f"{expires:%Y-%m-%d %H:%M:%S} UTC); not sending a second time")
+            # its holder died (or hung) past the expiry: take it over, unless another
+            # process just did
+            self.version = self.log._lock_write(
+                "index", self._doc(), (held["_seq_no"], held["_primary_term"]))
+            if self.version is not None:
+                log.warning("took over the delivery log's lock %s left by %s, expired %s",
+                            LOCK_ID, held["_source"].get("owner"), expires)
+                return
+        raise DeliveryLogBusy(f"the delivery log's lock on {self.log.url} keeps changing "
+                              "hands; not sending")
+
+    def renew(self) -> None:
+        """Push the expiry on; DeliveryLogBusy if it expired and another process took it."""
+        with self.log._contact("renew the delivery log's lock"):
+            version = self.log._lock_write("index", self._doc(), self.version)
+        if version is None:
+            raise DeliveryLogBusy(f"the delivery log's lock on {self.log.url} expired and "
+                                  "was taken over by another process; not sending more")
+        self.version = version
+
+    def release(self) -> None:
+        if self.version is not None:
+            self.log._lock_write("delete", None, self.version)
+            self.version = None

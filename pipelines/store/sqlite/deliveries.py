@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pipelines.article import utcnow
-from pipelines.store.base import Delivery, chunks
+from pipelines.store.base import OPEN_DELIVERY, STAGES, Delivery, StoreError, chunks
 from pipelines.store.sqlite.codec import iso, row_to_delivery
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 
@@ -79,32 +79,43 @@ class SQLiteDeliveryLog(SQLiteConnection):
 
     def _update_deliveries(
         self, action: str, rule: str, article_ids: Iterable[str], assignments: str,
-        params: Sequence[Any],
+        params: Sequence[Any], statuses: Sequence[str] = OPEN_DELIVERY,
     ) -> None:
         # a delivery that was sent stays sent: that is the at-most-once guarantee; and a
         # folded one is never sent on its own
         sql = (
             f"UPDATE deliveries SET {assignments} "
-            "WHERE rule = ? AND article_id = ? AND status IN ('pending', 'sending')"
+            f"WHERE rule = ? AND article_id = ? AND status IN ({marks(len(statuses))})"
         )
-        rows = [(*params, rule, i) for i in dict.fromkeys(article_ids)]
+        rows = [(*params, rule, i, *statuses) for i in dict.fromkeys(article_ids)]
         if rows:
             self._transaction(action, lambda db: db.executemany(sql, rows))
 
     def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None:
         self._update_deliveries(
             "record a digest being sent", rule, article_ids,
-            "status = 'sending', message_id = ?", (message_id,),
+            "status = 'sending', message_id = ?, stage = 'connecting'", (message_id,),
+        )
+
+    def mark_stage(self, rule: str, article_ids: Iterable[str], stage: str) -> None:
+        if stage not in STAGES:
+            raise StoreError(f"unknown delivery stage {stage!r}")
+        self._update_deliveries(
+            f"record a digest's hand-over reaching {stage}", rule, article_ids,
+            "stage = ?", (stage,), statuses=("sending",),
         )
 
     def mark_delivered(self, rule: str, article_ids: Iterable[str]) -> None:
         self._update_deliveries(
             "record deliveries as sent", rule, article_ids,
-            "status = 'sent', sent_at = ?, last_error = NULL", (iso(utcnow()),),
+            "status = 'sent', sent_at = ?, last_error = NULL, stage = 'acknowledged'",
+            (iso(utcnow()),),
         )
 
-    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str) -> None:
+    def mark_delivery_failed(self, rule: str, article_ids: Iterable[str], error: str,
+                             outcome_unknown: bool = False) -> None:
         self._update_deliveries(
             "record a failed delivery", rule, article_ids,
-            "status = 'pending', attempts = attempts + 1, last_error = ?", (error,),
+            "status = 'pending', attempts = attempts + 1, last_error = ?, "
+            "possible_repeat = possible_repeat OR ?", (error, outcome_unknown),
         )
