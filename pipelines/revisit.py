@@ -195,6 +195,12 @@ class Revisions:
         fresh = None
         if page.status == 200:
             self.report.extracted += 1
+            # what the feed said when the article was found stands in for what the page
+            # does not say, as it did then: its absence is no change
+            page.feed_title = stored.title
+            if stored.published_from in ("feed", "sitemap"):
+                page.feed_published = stored.published_at
+            page.source_lang = page.source_lang or stored.lang_hint
             fresh = extract.extract_page(page)
         reason = removal_reason(target, page.status, page.final_url, redirected, fresh)
         if reason is None and fresh is None:

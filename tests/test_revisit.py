@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import yaml
@@ -20,6 +21,7 @@ from tests.support.cli import run_dozor
 from tests.support.crawl_harness import write_sources
 from tests.support.httpserver import NewsServer
 from tests.support.smtpserver import SmtpServer
+from tests.test_ui import fetch, running_ui
 
 # six stories on one subject, each its own (no near-duplicate cluster among them)
 STORIES = (
@@ -185,6 +187,26 @@ def test_revisits_record_versions_events_alerts_and_history(
         "Администрация колонии отказалась от комментариев."]
     assert ["added", "Администрация колонии отказалась от комментариев."] in [
         list(w) for w in history["versions"][1]["diff"]["words"]]
+    rows = {r["url"]: r for r in map(json.loads, run_dozor(
+        ["export", "--json", "--versions", "--db", str(db)], env).stdout.splitlines())}
+    body = rows[url["body"]]
+    assert [v["version"] for v in body["versions"]] == [1, 2] and body["events"] == ["edited"]
+    assert body["versions"][1]["warc_record_id"] and "отказалась" in body["text"]
+    assert rows[url["gone"]]["removed"] and rows[url["ads"]]["versions"][0]["version"] == 1
+    # the UI's article page: the timeline, the word diff of two versions, the archive
+    store = open_store(db=db)
+    try:
+        with running_ui(store) as base:
+            body_id = article_id(canonicalize(url["body"]))
+            reply = fetch(f"{base}/article/{body_id}?a=1&b=2")
+            assert reply.status == 200 and "Timeline" in reply.text
+            assert "<ins>Администрация колонии отказалась от комментариев.</ins>" in reply.body
+            records = {v.warc_record_id for v in store.versions(body_id)}
+            assert len(records) == 2 and all(r in unescape(reply.body) for r in records)
+            gone = fetch(f"{base}/article/{article_id(canonicalize(url['gone']))}")
+            assert "Removed from the source" in gone.text
+    finally:
+        store.close()
     text = run_dozor(["history", url["title"], "--db", str(db)], env).stdout
     assert "v1" in text and "v2" in text and "title_changed" in text
     missing = run_dozor(["history", news_server.url("/nowhere"), "--db", str(db)], env,

@@ -9,6 +9,8 @@ Article texts are shown as text, never as HTML, and only http(s) URLs become lin
 from __future__ import annotations
 
 import html
+import io
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -23,20 +25,29 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from dozor.export import Format, write_export
 from pipelines.article import Article
 from pipelines.errors import DozorError
 from pipelines.health import LATENCY_SPANS, latency_report, worst_first
 from pipelines.query import Query, QueryError, parse_query
-from pipelines.store import ArticlesReader, SearchHit, SourceHealth, StoreError
+from pipelines.revisit import share_changed, word_diff
+from pipelines.store import (
+    SORTS,
+    ArticlesReader,
+    History,
+    SearchHit,
+    SearchSummary,
+    SourceHealth,
+    StoreError,
+)
 from pipelines.terms.snippets import article_snippet
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 20
-# Both stores still rank every hit before the offset, so deep pages cost more. Past this
-# page the analyst is asked to narrow the query.
-MAX_PAGE = 25
 LATEST_RELEVANT = 12
+# the current search's matches, as `dozor export` writes them
+EXPORTS = {"/export.csv": Format.csv, "/export.jsonl": Format.jsonl}
 LATEST = Query.where(("relevant", [True]))  # the front page's latest relevant stories
 # and what the topic's rules nearly missed (its "possible" tier)
 LATEST_POSSIBLE = Query.where(("possible", [True]))
@@ -82,10 +93,13 @@ class SearchForm:
     source: str = ""
     page: int = 1
     possible: bool = False  # only the possibly relevant tier
+    since: str = ""  # publication days (or times, now-7d), both included
+    until: str = ""
+    sort: str = "relevance"
 
     def asks(self) -> bool:
         return bool(self.q.strip() or self.relevant or self.possible or self.source
-                    or self.lang)
+                    or self.lang or self.since or self.until)
 
     def query(self) -> Query:
         """The store query: the analyst's query AND the filters the form sets, in the
@@ -97,18 +111,23 @@ class SearchForm:
             query = parse_query(self.q, name="query").restrict(*filters)
         elif self.relevant or self.possible or self.source:
             query = Query.where(*filters)
-        else:
+        elif self.lang:
             query = Query.where(("lang", [self.lang]))
-        return query.in_language(self.lang or None)
+        else:
+            query = Query.every()
+        return query.in_language(self.lang or None).between(
+            "published", self.since or None, self.until or None)
 
     def url(self, **changes: Any) -> str:
         values = {"q": self.q, "lang": self.lang, "relevant": "1" if self.relevant else "",
                   "possible": "1" if self.possible else "", "source": self.source,
-                  "page": self.page}
+                  "since": self.since, "until": self.until,
+                  "sort": "" if self.sort == "relevance" else self.sort, "page": self.page}
+        path = changes.pop("path", "/search")
         values.update(changes)
         if values["page"] == 1:
             values["page"] = ""
-        return "/search?" + urlencode({k: v for k, v in values.items() if v not in ("", None)})
+        return path + "?" + urlencode({k: v for k, v in values.items() if v not in ("", None)})
 
 
 @dataclass(slots=True)
@@ -234,8 +253,14 @@ class AnalystUI:
                 return self.sources()
             if path == "/search":
                 return self.search(params)
+            if path == "/search.json":
+                return self.search_json(params)
+            if path in EXPORTS:
+                return self.export(params, EXPORTS[path])
+            if path.startswith("/article/") and path.endswith(".json"):
+                return self.article_json(path.removeprefix("/article/").removesuffix(".json"))
             if path.startswith("/article/"):
-                return self.article(path.removeprefix("/article/"))
+                return self.article(path.removeprefix("/article/"), params)
             if path == STYLESHEET:
                 return Page(HTTPStatus.OK, self.stylesheet, "text/css; charset=utf-8",
                             [("Cache-Control", "max-age=600")])
@@ -284,16 +309,20 @@ class AnalystUI:
             relevant=_param(params, "relevant") not in ("", "0"),
             possible=_param(params, "possible") not in ("", "0"),
             source=_param(params, "source").strip(),
+            since=_param(params, "since").strip(),
+            until=_param(params, "until").strip(),
+            sort=_param(params, "sort").strip() or "relevance",
         )
+        if form.sort not in SORTS:
+            raise BadRequest(f"Unknown sort {form.sort!r}: expected one of {', '.join(SORTS)}.")
         if len(form.q) > MAX_QUERY_CHARS:
             raise BadRequest(f"The query is longer than {MAX_QUERY_CHARS} characters.")
         if form.lang and form.lang not in self.languages:
             raise BadRequest(f"Unknown language {form.lang!r}: expected one of "
                              f"{', '.join(self.languages)}.")
         page = _param(params, "page").strip() or "1"
-        if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
-            raise BadRequest(f"Page {page!r}: pages run from 1 to {MAX_PAGE}; narrow the "
-                             "query to see further.")
+        if not page.isdigit() or int(page) < 1:
+            raise BadRequest(f"Page {page!r}: pages are numbered from 1.")
         form.page = int(page)
         return form
 
@@ -307,26 +336,79 @@ class AnalystUI:
             "next_url": None,
             "prev_url": form.url(page=form.page - 1) if form.page > 1 else None,
             "asked": False,
-            "more_than_shown": False,
+            "summary": None,
         }
         if not form.asks():
             return self.render("search.html", **context)
         context["asked"] = True
         try:
+            query = form.query()
             first = (form.page - 1) * PER_PAGE
             # one hit beyond the page says whether there is a next one
-            hits = self.store.search(form.query(), limit=PER_PAGE + 1, offset=first)
+            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort)
         except QueryError as exc:
             context["problem"] = _problem(exc, form.q)
             return self.render("search.html", HTTPStatus.BAD_REQUEST, **context)
         context["hits"] = hit_views(hits[:PER_PAGE], first)
-        more = len(hits) > PER_PAGE
-        if more and form.page < MAX_PAGE:
+        if len(hits) > PER_PAGE:
             context["next_url"] = form.url(page=form.page + 1)
-        context["more_than_shown"] = more and form.page == MAX_PAGE
+        summary = self.store.summarise(query)
+        context["summary"] = summary
+        context["facet_urls"] = _facet_urls(form, summary)
+        context["export_urls"] = {fmt.value: form.url(path=path, page=1)
+                                  for path, fmt in EXPORTS.items()}
+        context["json_url"] = form.url(path="/search.json")
         return self.render("search.html", **context)
 
-    def article(self, article_id: str) -> Page:
+    def search_json(self, params: dict[str, list[str]]) -> Page:
+        """The search page as JSON: total, facets, the page's hits (export fields, rank,
+        snippet) and the next page's URL."""
+        form = self._form(params)
+        try:
+            query = form.query()
+            first = (form.page - 1) * PER_PAGE
+            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort)
+        except QueryError as exc:
+            return _json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        summary = self.store.summarise(query)
+        return _json(HTTPStatus.OK, {
+            "query": query.text, "sort": form.sort, "page": form.page, "offset": first,
+            "total": summary.total, "facets": summary.facets,
+            "hits": [{**h.article.export(), "rank": round(h.rank, 6), "snippet": h.snippet,
+                      "query_terms": h.matched_terms, "page": f"/article/{h.article.id}"}
+                     for h in hits[:PER_PAGE]],
+            "next": form.url(path="/search.json", page=form.page + 1)
+            if len(hits) > PER_PAGE else None,
+        })
+
+    def export(self, params: dict[str, list[str]], fmt: Format) -> Page:
+        """The current search's every match, as `dozor export` writes it."""
+        form = self._form(params)
+        try:
+            query = form.query()
+        except QueryError as exc:
+            raise BadRequest(str(exc)) from None
+        out = io.StringIO()
+        write_export(out, self.store.iter_articles(), query, fmt)
+        kind = "text/csv" if fmt is Format.csv else "application/x-ndjson"
+        return Page(HTTPStatus.OK, out.getvalue().encode("utf-8"), f"{kind}; charset=utf-8",
+                    [("Content-Disposition",
+                      f'attachment; filename="dozor-export.{fmt.value}"')])
+
+    def article_json(self, article_id: str) -> Page:
+        article = self.store.get(article_id) if _ARTICLE_ID.fullmatch(article_id) else None
+        if article is None:
+            return _json(HTTPStatus.NOT_FOUND,
+                         {"error": f"no stored article has the id {article_id}"})
+        members = []
+        if article.cluster_id:
+            members = [m.id for m in self.store.cluster_members(article.cluster_id,
+                                                                CLUSTER_LIMIT + 1)
+                       if m.id != article.id][:CLUSTER_LIMIT]
+        return _json(HTTPStatus.OK, {**article.export(), "possible": article.possible,
+                                     "same_story": members})
+
+    def article(self, article_id: str, params: dict[str, list[str]] | None = None) -> Page:
         article = self.store.get(article_id) if _ARTICLE_ID.fullmatch(article_id) else None
         if article is None:
             return self.error(HTTPStatus.NOT_FOUND, f"No stored article has the id {article_id}.")
@@ -335,7 +417,55 @@ class AnalystUI:
             members = [m for m in self.store.cluster_members(article.cluster_id,
                                                              CLUSTER_LIMIT + 1)
                        if m.id != article.id][:CLUSTER_LIMIT]
-        return self.render("article.html", article=article, also_in=members)
+        return self.render("article.html", article=article, also_in=members,
+                           **self._timeline(article, params or {}))
+
+    def _timeline(self, article: Article, params: dict[str, list[str]]) -> dict[str, Any]:
+        """The article's versions and events, and the word-level diff between the two
+        versions asked for (?a=&b=; default: the last two)."""
+        if not isinstance(self.store, History):
+            return {"versions": [], "events": [], "diff": None}
+        versions = self.store.versions(article.id)
+        events = self.store.events(article.id)
+        diff = None
+        if len(versions) > 1:
+            numbers = [v.version for v in versions]
+
+            def pick(name: str, default: int) -> int:
+                value = _param(params, name).strip()
+                return int(value) if value.isdigit() and int(value) in numbers else default
+
+            a, b = pick("a", numbers[-2]), pick("b", numbers[-1])
+            old, new = versions[numbers.index(a)], versions[numbers.index(b)]
+            diff = {"a": a, "b": b, "title": word_diff(old.title, new.title),
+                    "text": word_diff(old.text, new.text),
+                    "share": share_changed(old.text, new.text)}
+        return {"versions": versions, "events": events, "diff": diff}
+
+
+def _json(status: HTTPStatus, doc: dict[str, Any]) -> Page:
+    return Page(status, json.dumps(doc, ensure_ascii=False).encode("utf-8"),
+                "application/json; charset=utf-8")
+
+
+FacetRow = tuple[str, int, str | None]
+
+
+def _facet_urls(form: SearchForm, summary: SearchSummary) -> dict[str, list[FacetRow]]:
+    """Per facet, (value, count, the search narrowed to it or None): language and source
+    narrow through the form's own fields, relevance through its checkboxes."""
+    out: dict[str, list[FacetRow]] = {}
+    for name, counts in summary.facets.items():
+        rows: list[FacetRow] = []
+        for value, count in counts.items():
+            narrowed: dict[str, Any] | None = None
+            if name in ("lang", "source"):
+                narrowed = {name: value}
+            elif name == "relevance" and value in ("relevant", "possible"):
+                narrowed = {value: "1"}
+            rows.append((value, count, form.url(page=1, **narrowed) if narrowed else None))
+        out[name] = rows
+    return out
 
 
 def _problem(exc: QueryError, q: str) -> QueryProblem:
