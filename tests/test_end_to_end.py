@@ -29,7 +29,7 @@ from pipelines.article import Article
 from pipelines.config.paths import default_alerts
 from pipelines.store import open_store
 from tests.support.cli import run_dozor
-from tests.support.httpserver import NewsServer
+from tests.support.httpserver import NewsServer, serve_site
 from tests.support.smtpserver import SmtpServer, closed_port
 
 SITE = Path(__file__).parent / "site_unseen"
@@ -62,12 +62,7 @@ def _path(url: str) -> str:
 
 
 def _serve(server: NewsServer) -> RenderedSite:
-    site = render_site(SITE, server.base)
-    for path, page in site.pages.items():
-        server.add(path, page.body, page.content_type)
-    for old, new in site.redirects.items():
-        server.redirect(old, new, status=301)
-    return site
+    return serve_site(server, SITE)
 
 
 def _rules_file(directory: Path) -> Path:

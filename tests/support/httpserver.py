@@ -13,6 +13,7 @@ from email.message import Message
 from pathlib import Path
 
 from dozor.demo.loopback import LoopbackServer, Response
+from dozor.demo.render import RenderedSite, render_site
 
 
 @dataclass
@@ -80,3 +81,13 @@ class NewsServer(LoopbackServer):
     def fetched(self, path: str) -> int:
         with self._lock:
             return sum(1 for p in self.requests if p == path or p.split("?")[0] == path)
+
+
+def serve_site(server: NewsServer, root: Path) -> RenderedSite:
+    """Serve the site written under `root` (dozor.demo.render): its pages and redirects."""
+    site = render_site(root, server.base)
+    for path, page in site.pages.items():
+        server.add(path, page.body, page.content_type)
+    for old, new in site.redirects.items():
+        server.redirect(old, new, status=301)
+    return site
