@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dozor.cli import app
-from dozor.cli.export import CSV_FIELDS
 from dozor.cli.help import QUERY_HELP
+from dozor.export import CSV_FIELDS
 from pipelines.dedup import dedup
 from pipelines.query import parse_query
 from pipelines.store.sqlite import SQLiteStore
