@@ -104,7 +104,7 @@ def main() -> None:
     fetched = re.search(r"^bare: (\d+) pages", bare[3], re.M)
     print(f"bare spider fetched {fetched[1] if fetched else '?'} pages")
     for line in dozor[3].splitlines():
-        if line.startswith(("crawl:", "stages", "  ")) and "DEBUG" not in line:
+        if line.startswith(("crawl:", "stage", "  ")) and "DEBUG" not in line:
             print("  dozor | " + line.strip())
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from collections import deque
+from concurrent.futures import Future
+from typing import Any, Protocol, runtime_checkable
 
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.defer import Deferred
 
 from pipelines.article import RawPage
 from pipelines.store import DatabaseUnusable, Ingest
@@ -25,13 +28,32 @@ class PageProcessor(Protocol):
     def process(self, pages: list[RawPage]) -> Any: ...
 
 
-class BatchPipeline:
-    """Item pipeline: every `DOZOR_BATCH_SIZE` pages (and at the end) one `process` call.
+@runtime_checkable
+class PooledProcessor(PageProcessor, Protocol):
+    """A processor whose CPU-bound stages run elsewhere (`pipelines.process.Pipeline`):
+    `submit` starts them, `store_batch` finishes a batch in this process."""
 
-    The stages run on the reactor thread: they are CPU-bound and the store is not
-    shared across threads, so downloads pause while a batch is processed. A database
-    found broken (DatabaseUnusable) ends the crawl: every later batch would fail too.
-    Its message is kept in the stats as FATAL_STAT for the runner to raise.
+    @property
+    def workers(self) -> int: ...
+
+    def submit(self, pages: list[RawPage]) -> Future[Any]: ...
+
+    def store_batch(self, pages: list[RawPage], analysed: Any) -> Any: ...
+
+
+class BatchPipeline:
+    """Item pipeline: every `DOZOR_BATCH_SIZE` pages (and at the end) one batch.
+
+    A `PooledProcessor`'s batches go to its worker processes and the crawl goes on; the
+    results are stored here, on the reactor thread (the store is not shared across
+    threads), in the order the batches were made. When the workers fall behind (more
+    than two batches per worker in flight) items are held back, so Scrapy stops
+    downloading once the responses waiting behind them fill its scraper slot: memory
+    stays bounded and the crawl slows to the stages' pace. Any other processor runs on
+    the reactor thread and downloads pause while a batch is processed.
+
+    A database found broken (DatabaseUnusable) ends the crawl: every later batch would
+    fail too. Its message is kept in the stats as FATAL_STAT for the runner to raise.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -39,6 +61,9 @@ class BatchPipeline:
         # crawl.batch_size (its default is CrawlSettings'), put there by ConfigAddon
         self.size = crawler.settings.getint("DOZOR_BATCH_SIZE")
         self.pending: list[RawPage] = []
+        self.inflight: deque[tuple[list[RawPage], Future[Any]]] = deque()
+        self.waiting: list[Deferred[None]] = []  # items held back until the pool has room
+        self.closed: Deferred[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BatchPipeline:
@@ -49,18 +74,63 @@ class BatchPipeline:
             self.pending.append(item)
             if len(self.pending) >= self.size:
                 self.flush()
+            if self._full():
+                held: Deferred[None] = Deferred()
+                self.waiting.append(held)
+                return held.addCallback(lambda _: item)
         return item
 
-    def close_spider(self) -> None:
+    def close_spider(self) -> Deferred[None] | None:
         self.flush()
+        if not self.inflight:
+            return None
+        self.closed = Deferred()
+        return self.closed
+
+    def _full(self) -> bool:
+        processor = self.crawler.spider.pipeline
+        workers = processor.workers if isinstance(processor, PooledProcessor) else 0
+        return len(self.inflight) >= 2 * max(1, workers)
 
     def flush(self) -> None:
         batch, self.pending = self.pending, []
-        stats = self.crawler.stats
-        if not batch or stats.get_value(FATAL_STAT):
+        if not batch or self.crawler.stats.get_value(FATAL_STAT):
             return
+        processor = self.crawler.spider.pipeline
+        if not isinstance(processor, PooledProcessor):
+            self._finish(batch, None)
+            return
+        # the reactor is imported here, once Scrapy has installed the one it runs
+        from twisted.internet import reactor
+
         try:
-            done = process_batch(self.crawler.spider.pipeline, batch)
+            future = processor.submit(batch)
+        except Exception as exc:  # a broken pool: this batch fails like any other
+            future = Future()
+            future.set_exception(exc)
+        self.inflight.append((batch, future))
+        future.add_done_callback(lambda _: reactor.callFromThread(self._drain))
+
+    def _drain(self) -> None:
+        """Store every finished batch at the head of the queue, in order."""
+        while self.inflight and self.inflight[0][1].done():
+            batch, future = self.inflight.popleft()
+            if self.crawler.stats.get_value(FATAL_STAT):
+                self.crawler.stats.inc_value("dozor/pages_failed", len(batch))
+            else:
+                self._finish(batch, future)
+        if not self._full():
+            waiting, self.waiting = self.waiting, []
+            for held in waiting:
+                held.callback(None)
+        if self.closed is not None and not self.inflight:
+            closed, self.closed = self.closed, None
+            closed.callback(None)
+
+    def _finish(self, batch: list[RawPage], analysed: Future[Any] | None) -> None:
+        stats = self.crawler.stats
+        try:
+            done = process_batch(self.crawler.spider.pipeline, batch, analysed)
         except DatabaseUnusable as exc:
             log.error("%s: the crawl stops", exc)
             stats.set_value(FATAL_STAT, str(exc))
@@ -74,10 +144,16 @@ class BatchPipeline:
             stats.inc_value("dozor/pages_failed", len(batch))
 
 
-def process_batch(processor: PageProcessor, batch: list[RawPage]) -> bool:
-    """Run the stages on one batch; False (with the error logged) if they failed."""
+def process_batch(processor: PageProcessor, batch: list[RawPage],
+                  analysed: Future[Any] | None = None) -> bool:
+    """Run the stages on one batch (or, with `analysed`, a `PooledProcessor`'s submitted
+    stages on it, finished); False (with the error logged) if they failed."""
     try:
-        processor.process(batch)
+        if analysed is None:
+            processor.process(batch)
+        else:
+            assert isinstance(processor, PooledProcessor)
+            processor.store_batch(batch, analysed.result())
     except DatabaseUnusable:
         raise  # not this batch's fault: no batch can be stored any more
     except Exception:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import ctranslate2
 from pipelines import models
 from pipelines.article import Article
 from pipelines.config.settings import TranslationSettings
+from pipelines.pool import usable_cpus
 from pipelines.sentences import SentenceSplitter, splitter_for
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class PairModel:
             # spread over all threads (bench/translate.py: about 1.5x on 2 cores): much of
             # a decoding step (softmax and top-k over the vocabulary, beam bookkeeping) is
             # not split across threads.
-            inter, intra = settings.threads or os.cpu_count() or 1, 1
+            inter, intra = settings.threads or usable_cpus(), 1
         translator = ctranslate2.Translator(
             str(installed.path / "model"),
             device="cuda" if cuda else "cpu",

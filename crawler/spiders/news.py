@@ -94,6 +94,7 @@ class NewsSpider(DozorSpider):
             log.warning("%s", notice)
         # item pipelines are closed (last batch written) before spider_closed fires
         crawler.signals.connect(store.close, signal=signals.spider_closed)
+        crawler.signals.connect(pipeline.close, signal=signals.spider_closed)
         return pipeline
 
     async def start(self) -> AsyncIterator[Request]:

@@ -46,6 +46,8 @@ def reprocess(
             report = reprocess_archive(pipeline, config, warc, only)
         except FileNotFoundError as exc:
             raise fail(str(exc)) from None
+        finally:
+            pipeline.close()
         table = new_by_language(store, pipeline.totals.new_ids)
 
     totals = pipeline.totals
