@@ -11,7 +11,7 @@ from rich.table import Table
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, fail, store_from
 from dozor.cli.options import AlertsOption
-from dozor.lock import run_lock
+from dozor.lock import LOCK_BUSY_EXIT, run_lock
 from pipelines.alert import (
     AlertReport,
     Rule,
@@ -24,6 +24,8 @@ from pipelines.alert.delivery import story_articles
 from pipelines.alert.digest import build_digest, render
 from pipelines.alert.mailer import mail_from
 from pipelines.alert.review import stored_matches
+from pipelines.alert.rules import enabled
+from pipelines.article import utcnow
 from pipelines.config import paths
 from pipelines.config.backend import store_options
 
@@ -123,16 +125,20 @@ def send(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = None,
 
     Exit status: 0 when every digest went out (or nothing was pending), 1 when one could
     not be sent (its stories stay pending), 2 for a bad rules file or database, 75 when
-    a run holds the lock.
+    a run holds the lock, or another process the delivery log's lock (Elasticsearch).
     """
     config = config_of(ctx)
     rules = _rules(alerts)
     report = AlertReport()
     with run_lock(config.paths.data, "dozor alerts send", store_options(config, db, es)["db"]), \
             store_from(config, db, es) as store:
-        queue_matches(store, rules, [], report)
-        send_pending(store, rules, mailer_for(config), report, config)
+        queue_matches(store, enabled(rules), [], report)
+        now = utcnow()
+        send_pending(store, [r for r in rules if r.sends(now)], mailer_for(config), report,
+                     config)
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
+    if report.busy:
+        raise typer.Exit(LOCK_BUSY_EXIT)
     if report.failed:
         raise typer.Exit(1)

@@ -119,10 +119,11 @@ def run(
     from dozor.run import run_cycle
 
     config = config_of(ctx)
-    load_sources(sources or paths.default_sources())  # a bad file fails before the lock
-    # and bad alert rules before the crawl, not after it with the run's stories waiting
-    # for a fixed file
-    load_rules(alerts or paths.default_alerts())
+    # a bad file fails before the lock
+    names = {s.name for s in load_sources(sources or paths.default_sources())}
+    # and bad alert rules (one naming a source the run does not crawl) before the crawl,
+    # not after it with the run's stories waiting for a fixed file
+    load_rules(alerts or paths.default_alerts(), sources=names)
     with run_lock(config.paths.data, "dozor run", store_options(config, db, es)["db"]), \
             store_from(config, db, es) as store:
         report = run_cycle(store, config, sources, alerts, allow_private_network,

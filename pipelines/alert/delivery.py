@@ -51,12 +51,12 @@ from pathlib import Path
 
 from pipelines.alert.digest import REPEAT_HEADER, Digest, build_digest, render
 from pipelines.alert.mailer import DeliveryError, Mailer, OutcomeUnknown, mail_from, mailer_for
-from pipelines.alert.rules import Rule, load_rules
-from pipelines.article import Article
+from pipelines.alert.rules import Rule, enabled, load_rules
+from pipelines.article import Article, utcnow
 from pipelines.config.config import Config
 from pipelines.matching import AlertMatcher
 from pipelines.store import AlertStore, Delivery, DeliveryLog, History, StoreError
-from pipelines.store.base import UNKNOWN_OUTCOME
+from pipelines.store.base import UNKNOWN_OUTCOME, DeliveryLogBusy
 from pipelines.store.roles import DeliveryLock
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class AlertReport:
     digests: list[DigestOutcome] = field(default_factory=list)
     via: str = ""  # the mailer's description
     interrupted: list[str] = field(default_factory=list)  # hand-overs a dead process left
+    busy: str = ""  # another process holds the delivery log's lock: why nothing was sent
 
     @property
     def sent(self) -> list[DigestOutcome]:
@@ -106,6 +107,8 @@ class AlertReport:
                 head += f" ({folded} syndicated cop{'y' if folded == 1 else 'ies'} of a story)"
         out = [f"{head}; {len(self.sent)} digest(s) sent via {self.via or 'nothing'}"]
         out += [f"  {line}" for line in self.interrupted]
+        if self.busy:
+            out.append(f"  not sending now: {self.busy}; the stories stay pending")
         for d in self.digests:
             if d.status == "sent":
                 line = f"  {d.rule}: {_stories(d.stories)} -> {d.detail}"
@@ -186,18 +189,22 @@ def _record(store: DeliveryLog, rule: str, matched: list[Article], report: Alert
 def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
                  report: AlertReport, config: Config) -> None:
     """One digest per rule from all its pending deliveries, after the possible repeats
-    of hand-overs whose outcome is unknown (`config` gives the From address). Raises
-    DeliveryLogBusy while another process sends from a shared delivery log."""
+    of hand-overs whose outcome is unknown (`config` gives the From address). While
+    another process sends from a shared delivery log, nothing: `report.busy` says so,
+    and the stories stay pending for it or the next run."""
     report.rules = len(rules)
     report.via = mailer.describe()
     sender = mail_from(config.env)
     lock = (store.delivery_lock(f"{socket.gethostname()} pid {os.getpid()}", LOCK_TTL)
             if isinstance(store, DeliveryLock) else nullcontext(None))
-    with lock as lease:
-        for rule in rules:
-            if lease is not None:
-                lease.renew()
-            _send_rule(store, rule, mailer, report, sender)
+    try:
+        with lock as lease:
+            for rule in rules:
+                if lease is not None:
+                    lease.renew()
+                _send_rule(store, rule, mailer, report, sender)
+    except DeliveryLogBusy as exc:
+        report.busy = str(exc)
 
 
 def _send_rule(store: AlertStore, rule: Rule, mailer: Mailer, report: AlertReport,
@@ -330,8 +337,10 @@ def notify(store: AlertStore, rules_file: Path, new_ids: Sequence[str], config: 
     matched with them. A rules file that does not load raises ConfigError before
     anything is queued or sent.
     """
-    rules = load_rules(rules_file)
+    rules = enabled(load_rules(rules_file))
     report = AlertReport()
     queue_matches(store, rules, new_ids, report)
-    send_pending(store, rules, mailer or mailer_for(config), report, config)
+    now = utcnow()
+    send_pending(store, [r for r in rules if r.sends(now)], mailer or mailer_for(config),
+                 report, config)
     return report

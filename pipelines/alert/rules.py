@@ -9,7 +9,9 @@ evaluate exactly the same thing.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -37,6 +39,16 @@ class AlertRule(StrictModel):
     # also every story of the topic's possibly relevant tier (in the rule's languages
     # and sources), in a section of the digest of its own
     possible: bool = False
+    # false: the rule neither matches nor sends (kept in the file, switched off)
+    enabled: bool = True
+    # until then nothing is sent; stories matched meanwhile wait for the first digest
+    # after it (a date-time with its offset, or a day, UTC)
+    mute_until: datetime | None = None
+
+    @field_validator("mute_until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
     @field_validator("to")
     @classmethod
@@ -99,6 +111,11 @@ class Rule:
     def matches(self, article: Article) -> bool:
         return self.query.matches(article)
 
+    def sends(self, now: datetime) -> bool:
+        """Whether the rule mails its digest at `now`: enabled and not muted."""
+        return self.spec.enabled and (self.spec.mute_until is None
+                                      or now >= self.spec.mute_until)
+
     def matched_terms(self, article: Article) -> list[str]:
         return self.query.matched_terms(article)
 
@@ -118,11 +135,21 @@ def compile_rule(spec: AlertRule) -> Rule:
 _COMPILED: dict[str, Rule] = {}
 
 
-def load_rules(path: Path | str) -> list[Rule]:
-    """The rules of an alerts file; a bad rule fails here, naming the rule and position."""
+def enabled(rules: Iterable[Rule]) -> list[Rule]:
+    return [r for r in rules if r.spec.enabled]
+
+
+def load_rules(path: Path | str, sources: Collection[str] | None = None) -> list[Rule]:
+    """The rules of an alerts file; a bad rule fails here, naming the rule and position.
+    With `sources` (the sources file's names), a rule naming another source fails too."""
     specs = load_yaml(path, RulesFile).rules
     rules = []
     for index, spec in enumerate(specs):
+        unknown = [s for s in spec.sources if sources is not None and s not in sources]
+        if unknown:
+            raise ConfigError(
+                f"{path}: rules[{index}] ({spec.name}) → sources: unknown source "
+                f"{unknown[0]!r} (the sources file has {', '.join(sorted(sources or ()))})")
         key = spec.model_dump_json()
         if key in _COMPILED:
             rules.append(_COMPILED[key])
