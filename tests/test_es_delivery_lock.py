@@ -26,7 +26,7 @@ def test_two_senders_on_one_cluster_mail_each_story_once(tmp_path: Path, smtp: S
     with fast_store(fake.url, tmp_path / "spool") as store:
         stored_corpus(store)  # type: ignore[arg-type]
     rules = rules_file(tmp_path, RECRUITMENT_RULES)
-    smtp.mode, smtp.delay = "slow", 3.0  # the first sender holds its digest 3 s
+    smtp.mode, smtp.delay = "slow", 10.0  # the first sender holds its digest 10 s
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DOZOR_", "ELASTIC"))}
 
     def sender(name: str) -> subprocess.Popen[str]:
@@ -42,11 +42,14 @@ def test_two_senders_on_one_cluster_mail_each_story_once(tmp_path: Path, smtp: S
         time.sleep(0.05)
     assert LOCK_ID in fake.docs("dozor-deliveries")  # held while it sends
     second = sender("b")
-    _, second_err = second.communicate(timeout=60)
-    first_out, first_err = first.communicate(timeout=60)
+    second_out, second_err = second.communicate(timeout=60)
+    assert first.poll() is None  # the second one ended while the first was sending
+    _, first_err = first.communicate(timeout=60)
     assert first.returncode == 0, first_err
-    assert second.returncode == LOCK_BUSY_EXIT, second_err
-    assert "another Dozor process is sending the digests" in " ".join(second_err.split())
+    assert second.returncode == LOCK_BUSY_EXIT, second_out + second_err
+    said = " ".join(second_out.split())
+    assert "another Dozor process is sending the digests" in said
+    assert "the stories stay pending" in said
     assert len(smtp.received) == 1
     assert LOCK_ID not in fake.docs("dozor-deliveries")  # released at the end
     # and the lock document is no delivery

@@ -4,8 +4,7 @@ on one line, and the exit status of its class. No command catches them one by on
 Exit status: 0 done; 1 the command ran but part of its work failed (each command's
 help says which part); 2 a bad file, option, setting, query or backend (every
 `DozorError` without its own entry below); 3 `dozor run` crawled sources and every
-one failed; 75 (EX_TEMPFAIL) another cycle holds the run lock, or another process the
-delivery log's lock (Elasticsearch).
+one failed; 75 (EX_TEMPFAIL) another cycle holds the run lock.
 """
 
 from __future__ import annotations
@@ -18,12 +17,9 @@ from typer.core import TyperGroup
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy
 from pipelines.errors import DozorError
 from pipelines.query import QueryError
-from pipelines.store.base import DeliveryLogBusy
 
 USAGE_EXIT = 2
-# a busy delivery log lock (Elasticsearch) is a busy run lock too: try again later
-EXIT_CODES: dict[type[DozorError], int] = {LockBusy: LOCK_BUSY_EXIT,
-                                           DeliveryLogBusy: LOCK_BUSY_EXIT}
+EXIT_CODES: dict[type[DozorError], int] = {LockBusy: LOCK_BUSY_EXIT}
 # a query error names a position in the query the analyst typed: say it is the query's
 PREFIXES: dict[type[DozorError], str] = {QueryError: "query: "}
 
