@@ -50,7 +50,7 @@ class SQLiteHistory(SQLiteConnection):
         out = []
         for row in self._query(sql + " ORDER BY a.n", params):
             out.append(RevisitTarget(
-                article_id=row["id"], url=row["canonical_url"] or row["url"],
+                article_id=row["id"], url=row["url"] or row["canonical_url"],
                 source=row["source"],
                 first_seen=from_column("datetime", row["fetched_at"]),
                 step=row["step"] or 0, etag=row["etag"] or "",
