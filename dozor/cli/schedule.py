@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from dozor.cli.app import DbOption, EsOption, app, fail
+from dozor.cli.app import DbOption, EsOption, app, config_of, fail
 from dozor.cli.options import AlertsOption, SourcesOption
+from dozor.cli.worker import RedisOption, redis_url
 from dozor.schedule import (
     CycleRunner,
     make_trigger,
@@ -24,6 +25,7 @@ from pipelines.config.sources import load_sources
 
 @app.command()
 def schedule(
+    ctx: typer.Context,
     cron: Annotated[str | None, typer.Option(
         help='Crontab expression, e.g. "*/30 * * * *" (local time). First cycle at the '
         "next match.")] = None,
@@ -43,6 +45,7 @@ def schedule(
     due: Annotated[bool, typer.Option(
         "--due", help="Crawl only the sources due at each tick (`dozor run --due`), so "
         "ticks can be frequent: e.g. --every 5m --due.")] = False,
+    redis: RedisOption = None,
 ) -> None:
     """Run the full cycle (crawl, process, alert) on a schedule, never two at once.
 
@@ -56,6 +59,9 @@ def schedule(
     """
     if db and es:
         raise fail("give either --db or --es, not both")
+    url = redis_url(ctx, redis, db)
+    if url:
+        return _lead(ctx, url, es, every, cron, sources, cycles)
     trigger = make_trigger(cron, every)
     limit = parse_duration(timeout, "--timeout") if timeout else None
     # a typo in a config file fails now, not at every tick
@@ -76,3 +82,19 @@ def schedule(
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     run_schedule(trigger, CycleRunner(run_command(run_args), limit), max_cycles=cycles,
                  start_now=cron is None)
+
+
+def _lead(ctx: typer.Context, url: str, es: str | None, every: str | None, cron: str | None,
+          sources: Path | None, cycles: int | None) -> None:
+    """--redis: no cycles of its own; while it leads (one scheduler at a time, a lease in
+    Redis), the sources due by their adaptive schedule go on the shared frontier for
+    `dozor worker`s at each tick."""
+    if cron:
+        raise fail("--redis takes --every, not --cron: the due sources are enqueued at "
+                   "each tick by their adaptive schedule")
+    tick = parse_duration(every or "1m").total_seconds()
+    load_sources(sources or paths.default_sources())
+    from dozor.worker import lead  # start-up cost: Redis and the store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    lead(config_of(ctx), url, es, tick, sources_file=sources, cycles=cycles)

@@ -41,6 +41,7 @@ SECRETS = (
     "ELASTIC_CA_CERTS", "KIBANA_URL", "KIBANA_CA_CERTS",
     "DOZOR_SMTP_HOST", "DOZOR_SMTP_PORT", "DOZOR_SMTP_TLS", "DOZOR_SMTP_USER",
     "DOZOR_SMTP_PASSWORD", "DOZOR_SMTP_TIMEOUT", "DOZOR_SMTP_CAFILE", "DOZOR_MAIL_FROM",
+    "DOZOR_REDIS_URL",  # the shared frontier of `dozor worker` and `dozor schedule --redis`
 )
 # the crawler's own (crawler/settings.py): Scrapy settings that fall back to these
 CRAWLER_VARIABLES = ("DOZOR_SOURCES", "DOZOR_DB", "DOZOR_TELEGRAM_URL",

@@ -1,0 +1,166 @@
+"""The `frontier` spider: the news spider as one of many workers on a shared Redis frontier.
+
+It starts with no request of its own. Sources come from dozor:due (put there by the
+leader `dozor schedule --redis`); their feed, sitemap, listing and channel requests and
+the article requests they lead to go into the shared scrapy-redis queue, which every
+worker takes from. It runs until stopped (or, with `idle_exit`, once the frontier has
+been empty that long), reporting its figures to Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Self
+
+import redis
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider
+from twisted.internet import task
+
+from crawler.batches import BatchPipeline
+from crawler.frontier import (
+    DUE_KEY,
+    DUE_SET,
+    KEPT_META,
+    LEASE_META,
+    WORKERS_KEY,
+    AckOnStore,
+    FrontierScheduler,
+)
+from crawler.spiders.news import NewsSpider
+from pipelines.article import RawPage
+from pipelines.urls import canonicalize
+
+log = logging.getLogger(__name__)
+
+REPORT_EVERY = 2.0  # seconds between a worker's figures in Redis
+
+
+class FrontierSpider(NewsSpider):
+    name = "frontier"
+
+    def __init__(self, *args: Any, worker_id: str | None = None, idle_exit: float | None = None,
+                 on_idle: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle_exit = idle_exit
+        self.on_idle = on_idle  # alerts and health records, in the worker's cycle layer
+        self.idle_since: float | None = None
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.started = time.time()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.by_name = {s.name: s for s in spider.sources}
+        spider.pipeline = AckOnStore(spider.pipeline, lambda: spider._scheduler.queue)
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider._opened, signal=signals.spider_opened)
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        return spider
+
+    async def start(self) -> AsyncIterator[Request]:
+        return
+        yield  # the requests come from the frontier
+
+    def _opened(self) -> None:
+        self.loops = [task.LoopingCall(self._take_sources), task.LoopingCall(self._report)]
+        for loop, every in zip(self.loops, (0.5, REPORT_EVERY), strict=True):
+            loop.start(every).addErrback(
+                lambda failure: log.error("worker loop stopped: %s", failure.getTraceback()))
+
+    def _closed(self) -> None:
+        for loop in self.loops:
+            if loop.running:
+                loop.stop()
+        self._guard(lambda: self._scheduler.server.srem(WORKERS_KEY, self.worker_id))
+
+    @property
+    def _scheduler(self) -> FrontierScheduler:
+        scheduler = self.crawler.engine._slot.scheduler  # type: ignore[union-attr]
+        assert isinstance(scheduler, FrontierScheduler)
+        return scheduler
+
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        return self._scheduler._guarded(call)
+
+    def _take_sources(self) -> None:
+        """Due sources into the shared frontier (their first requests skip the dupefilter:
+        a feed is read again at every due time)."""
+        server = self._scheduler.server
+        if self._guard(lambda: server.zcard(self._scheduler.queue.key)):
+            # another worker's requests: take them now, not at the engine's next heartbeat
+            self.crawler.engine._slot.nextcall.schedule()  # type: ignore[union-attr]
+        for _ in range(20):
+            name = self._guard(lambda: server.lpop(DUE_KEY))
+            if not name:
+                return
+            name = name.decode() if isinstance(name, bytes) else name
+            self._guard(lambda n=name: server.srem(DUE_SET, n))
+            self.idle_since = None
+            source = self.by_name.get(name)
+            if source is None:
+                log.warning("due source %s is not in this worker's sources.yaml", name)
+                continue
+            requests = self.source_requests(
+                source, feed=self.parse_feed, sitemap=self.parse_sitemap,
+                listing=self.parse_listing, errback=self.failed)
+            requests += self.telegram.requests(source)
+            for request in requests:
+                self.crawler.engine.crawl(request.replace(dont_filter=True))
+
+    def already_stored(self, request: Request) -> bool:
+        """A redelivered article request whose page a killed worker had already stored."""
+        meta = request.meta.get("dozor", {})
+        if meta.get("kind") != "article":
+            return False
+        url = meta.get("url") or canonicalize(request.url)
+        return bool(self.pipeline.store.seen([url]))
+
+    def _report(self) -> None:
+        stats = self.crawler.stats
+        queued, leased = self._guard(self._scheduler.queue.depth) or (0, 0)
+        elapsed = max(time.time() - self.started, 1e-9)
+        pages = int(stats.get_value("dozor/pages", 0))
+        errors = sum(int(stats.get_value(k, 0)) for k in ("dozor/errors", "dozor/pages_failed",
+                                                           "dozor/batches_failed"))
+        figures = {"pages": pages, "requests": int(stats.get_value(
+            "downloader/request_count", 0)), "errors": errors,
+            "pages_per_s": round(pages / elapsed, 2), "queued": queued, "leased": leased,
+            "started": round(self.started, 3), "updated": round(time.time(), 3)}
+        key = f"{WORKERS_KEY}:{self.worker_id}"
+
+        def write(server: redis.Redis = self._scheduler.server) -> None:
+            pipe = server.pipeline()
+            pipe.sadd(WORKERS_KEY, self.worker_id).hset(key, mapping=figures)
+            pipe.expire(key, int(REPORT_EVERY * 15)).execute()
+
+        self._guard(write)
+
+    def _idle(self) -> None:
+        # a partial batch waits for no more pages: stored now, its leases acknowledged
+        for component in self.crawler.engine.scraper.itemproc.middlewares:  # type: ignore[union-attr]
+            if isinstance(component, BatchPipeline):
+                component.flush()
+        if self.on_idle is not None:
+            self.on_idle()
+        now = time.monotonic()
+        self.idle_since = self.idle_since or now
+        pending = self._guard(lambda: self._scheduler.server.llen(DUE_KEY))
+        if self.idle_exit is not None and not pending and now - self.idle_since >= self.idle_exit:
+            return  # the frontier stayed empty: this worker may stop
+        raise DontCloseSpider
+
+    def parse_article(self, response: Any) -> Iterator[Any]:
+        """Each page's lease is acknowledged once its batch is stored (AckOnStore)."""
+        self.idle_since = None
+        lease = response.meta.get(LEASE_META)
+        for item in super().parse_article(response):
+            if lease is not None and isinstance(item, RawPage):
+                self.pipeline.keep(item.url, lease)
+                response.meta[KEPT_META] = True
+            yield item

@@ -1,0 +1,53 @@
+"""One `dozor worker` crawl: the frontier spider on the shared Redis frontier, in this
+process's reactor until stopped (or idle for `idle_exit` seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from crawler.batches import PageProcessor
+from crawler.health import HealthLog
+from crawler.runner import _run, _settings, figures
+from crawler.spiders.frontier import FrontierSpider
+from pipelines.archive import check_archive_dir
+from pipelines.config.config import Config
+from pipelines.config.sources import Source
+
+VISIBILITY_TIMEOUT = 120.0  # seconds a taken request stays leased without a heartbeat
+
+
+def frontier_settings(redis_url: str, visibility_timeout: float) -> dict[str, object]:
+    """Scrapy settings that put the crawl on scrapy-redis's scheduler and dupefilter."""
+    return {
+        "SCHEDULER": "crawler.frontier.FrontierScheduler",
+        "SCHEDULER_QUEUE_CLASS": "crawler.frontier.ReliableQueue",
+        "SCHEDULER_QUEUE_KEY": "dozor:%(spider)s:requests",
+        "SCHEDULER_DUPEFILTER_KEY": "dozor:%(spider)s:dupefilter",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "SCHEDULER_PERSIST": True,  # the frontier outlives every worker
+        "REDIS_URL": redis_url,
+        "DOZOR_VISIBILITY_TIMEOUT": visibility_timeout,
+    }
+
+
+def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, redis_url: str,
+         worker_id: str, *, allow_private_network: bool = False, log_level: str | None = None,
+         health: HealthLog | None = None, idle_exit: float | None = None,
+         on_idle: Callable[[], None] | None = None,
+         visibility_timeout: float = VISIBILITY_TIMEOUT) -> dict[str, int]:
+    """Crawl from the frontier; the figures when it stops."""
+    settings = _settings(config, allow_private_network, log_level)
+    settings.setdict(frontier_settings(redis_url, visibility_timeout), priority="cmdline")
+    middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+    # last before the download: a request other middlewares drop takes no slot
+    middlewares["crawler.frontier.GlobalPoliteness"] = 900
+    settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="cmdline")
+    # one archive folder per worker: names never collide across hosts, and `dozor
+    # reprocess` reads every WARC below the archive
+    warc = config.paths.warc / worker_id
+    settings.set("DOZOR_WARC_DIR", str(warc), priority="cmdline")
+    if settings.getbool("DOZOR_ARCHIVE"):
+        check_archive_dir(warc)
+    return figures(_run(settings, FrontierSpider, sources=list(sources), pipeline=pipeline,
+                        health=health, idle_exit=idle_exit, on_idle=on_idle,
+                        worker_id=worker_id))

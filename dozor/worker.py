@@ -1,0 +1,237 @@
+"""Distributed crawling on a shared Redis frontier: `dozor worker` and the leader that
+`dozor schedule --redis` runs.
+
+Any number of workers take due sources and article requests from Redis
+(`crawler.frontier`), run the stages and write to Elasticsearch; alerts stay
+exactly-once through the delivery log there, whichever worker matched. One scheduler at
+a time enqueues: it holds a lease on dozor:leader, renewed while it lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+
+from crawler.frontier import DUE_KEY, DUE_SET, WORKERS_KEY
+from crawler.health import HealthLog
+from crawler.worker import VISIBILITY_TIMEOUT, work
+from dozor.run import record_health
+from pipelines.alert import notify
+from pipelines.alert.rules import load_health
+from pipelines.article import utcnow
+from pipelines.config import paths
+from pipelines.config.backend import store_options
+from pipelines.config.config import Config
+from pipelines.config.sources import load_sources
+from pipelines.errors import DozorError
+from pipelines.health import due_sources
+from pipelines.process import build_pipeline
+from pipelines.store import SourceHealth, Store, StoreError, open_store
+
+log = logging.getLogger("dozor.worker")
+
+LEADER_KEY = "dozor:leader"
+T = TypeVar("T")
+
+# renew the lease only while it is still ours; release it likewise
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class FrontierError(DozorError, RuntimeError):
+    """Redis (the frontier) out of reach or refusing; str() says which and why."""
+
+
+def redis_client(url: str) -> redis.Redis:
+    try:
+        return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+    except ValueError as exc:
+        raise FrontierError(f"--redis {url!r}: {exc}") from None
+
+
+def with_backoff(what: str, call: Callable[[], T], *, attempts: int | None = None,
+                 first: float = 1.0, most: float = 60.0,
+                 errors: tuple[type[BaseException], ...] = (redis.RedisError, StoreError),
+                 ) -> T:
+    """`call()`, retried with doubling delays while `what` is out of reach: one line per
+    failed attempt (`attempts`: give up after that many, raising FrontierError)."""
+    delay, tried = first, 0
+    while True:
+        try:
+            return call()
+        except errors as exc:
+            tried += 1
+            cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if attempts is not None and tried >= attempts:
+                raise FrontierError(f"{what} unreachable: {cause}") from None
+            log.error("%s unreachable (%s): retrying in %.0f s", what, cause, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, most)
+
+
+@dataclass
+class WorkerReport:
+    crawl: dict[str, int] = field(default_factory=dict)
+    new_ids: int = 0
+    alerts_sent: int = 0
+
+
+def run_worker(config: Config, redis_url: str, es: str | None, *,
+               sources_file: Path | None = None, alerts_file: Path | None = None,
+               topic_file: Path | None = None, allow_private_network: bool = False,
+               idle_exit: float | None = None, visibility_timeout: float = VISIBILITY_TIMEOUT,
+               log_level: str | None = None, worker_id: str | None = None) -> WorkerReport:
+    """Crawl from the frontier until stopped (or idle for `idle_exit` seconds)."""
+    sources = load_sources(sources_file or paths.default_sources())
+    rules_file = alerts_file or paths.default_alerts()
+    worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    server = redis_client(redis_url)
+    with_backoff(f"Redis at {redis_url}", server.ping)
+    store = with_backoff("Elasticsearch", lambda: _open_store(config, es))
+    report = WorkerReport()
+    try:
+        keep = frozenset(s.name for s in sources if s.keep == "relevant")
+        pipeline, notices = build_pipeline(store, config, keep, topic_file)
+        for notice in notices:
+            log.warning("%s", notice)
+        health = HealthLog(store.health_records() if isinstance(store, SourceHealth) else ())
+        alerting = load_health(rules_file)
+        done = 0  # pipeline.totals.new_ids already put through the rules
+
+        def settle() -> None:
+            """What the frontier's last pages brought: health records and alerts."""
+            nonlocal done
+            if isinstance(store, SourceHealth) and health.outcomes:
+                records = record_health(store, health, config, alerting)
+                health.previous.update({r.key: r for r in records})
+                health.outcomes.clear()
+            new_ids = pipeline.totals.new_ids[done:]
+            done += len(new_ids)
+            if new_ids:
+                alerts = notify(store, rules_file, new_ids, config)
+                report.alerts_sent += len(alerts.sent) if alerts is not None else 0
+
+        try:
+            report.crawl = work(sources, pipeline, config, redis_url, worker_id,
+                                allow_private_network=allow_private_network,
+                                log_level=log_level, health=health, idle_exit=idle_exit,
+                                on_idle=settle, visibility_timeout=visibility_timeout)
+        finally:
+            pipeline.close()
+        settle()
+        report.new_ids = len(pipeline.totals.new_ids)
+    finally:
+        store.close()
+    return report
+
+
+def _open_store(config: Config, es: str | None) -> Store:
+    options = store_options(config, es=es)
+    if not options["es"]:
+        raise FrontierError("dozor worker writes to Elasticsearch: give --es URL (or set "
+                            "ELASTICSEARCH_URL); the SQLite store is one machine's")
+    store = open_store(**options)
+    store.count()  # reach the cluster now, not at the first batch
+    return store
+
+
+# --- the leader scheduler ----------------------------------------------------------------
+
+
+class Leader:
+    """A lease on dozor:leader: at most one holder at a time, lost if not renewed."""
+
+    def __init__(self, server: redis.Redis, ttl: float = 30.0) -> None:
+        self.server = server
+        self.token = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+        self.ttl_ms = int(ttl * 1000)
+        self._renew = server.register_script(_RENEW)
+        self._release = server.register_script(_RELEASE)
+        self.held = False
+
+    def hold(self) -> bool:
+        """True while this process leads (taking the lease when it is free)."""
+        if self.held and self._renew(keys=[LEADER_KEY], args=[self.token, self.ttl_ms]):
+            return True
+        self.held = bool(self.server.set(LEADER_KEY, self.token, nx=True, px=self.ttl_ms))
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self._release(keys=[LEADER_KEY], args=[self.token])
+            self.held = False
+
+
+def enqueue_due(server: redis.Redis, names: Iterable[str], store: SourceHealth | None
+                ) -> list[str]:
+    """Put the due sources (by their adaptive schedule, `pipelines.health.due_sources`)
+    on the frontier, each once while it waits there."""
+    records = store.health_records() if store is not None else []
+    queued = []
+    for name in due_sources(list(names), records, utcnow()):
+        if server.sadd(DUE_SET, name):
+            server.rpush(DUE_KEY, name)
+            queued.append(name)
+    return queued
+
+
+def lead(config: Config, redis_url: str, es: str | None, every: float, *,
+         sources_file: Path | None = None, cycles: int | None = None,
+         ttl: float = 30.0) -> int:
+    """`dozor schedule --redis`: every `every` seconds, while leading, enqueue the due
+    sources. Returns the number of ticks that enqueued."""
+    server = redis_client(redis_url)
+    with_backoff(f"Redis at {redis_url}", server.ping)
+    store = with_backoff("Elasticsearch", lambda: _open_store(config, es))
+    leader = Leader(server, ttl=max(ttl, 3 * every))
+    names = [s.name for s in load_sources(sources_file or paths.default_sources())]
+    ticks = 0
+    try:
+        while cycles is None or ticks < cycles:
+            try:
+                if leader.hold():
+                    queued = enqueue_due(server, names,
+                                         store if isinstance(store, SourceHealth) else None)
+                    ticks += 1
+                    log.info("leader: %d source(s) due put on the frontier: %s", len(queued),
+                             ", ".join(queued) or "none")
+                else:
+                    log.info("another scheduler leads: standing by")
+            except redis.RedisError as exc:
+                log.error("Redis at %s unreachable (%s): retrying at the next tick",
+                          redis_url, exc)
+            time.sleep(every)
+    finally:
+        try:
+            leader.release()
+        except redis.RedisError:
+            pass  # the lease expires by itself
+        store.close()
+    return ticks
+
+
+def worker_figures(server: redis.Redis) -> list[dict[str, str]]:
+    """Each live worker's last report (pages/s, queue depth, errors), for `dozor stats`."""
+    out = []
+    for raw in sorted(server.smembers(WORKERS_KEY)):
+        wid = raw.decode() if isinstance(raw, bytes) else raw
+        figures = server.hgetall(f"{WORKERS_KEY}:{wid}")
+        if not figures:
+            server.srem(WORKERS_KEY, wid)  # its report expired: the worker is gone
+            continue
+        out.append({"worker": wid, **{k.decode(): v.decode() for k, v in figures.items()}})
+    return out
