@@ -185,5 +185,4 @@ def test_the_analyst_ui_over_elasticsearch(crawl: EsCrawl) -> None:
         assert original.title in shown  # the other member of its cluster
     finally:
         server.shutdown()
-        server.server_close()
         store.close()

@@ -84,7 +84,6 @@ def running_ui(store: Store) -> Iterator[str]:
         yield url_of(server).rstrip("/")
     finally:
         server.shutdown()
-        server.server_close()
         thread.join(5)
 
 

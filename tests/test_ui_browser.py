@@ -60,7 +60,7 @@ def test_article_page_renders_original_and_english_side_by_side(
     base, docs = site
     wire = docs["ru_wire"]
     shot = tmp_path / "article.png"
-    with caplog.at_level(logging.INFO, logger="dozor.ui.server"):
+    with caplog.at_level(logging.INFO, logger="dozor.ui.access"):
         dom = render(f"{base}/article/{wire.id}", tmp_path / "profile", shot)
 
     original = dom.split('<section class="original" lang="ru">', 1)[1].split("</section>", 1)[0]
@@ -93,3 +93,18 @@ def test_search_page_highlights_and_shows_markup_as_text(
     assert HOSTILE_TITLE not in dom
     assert "<script" not in dom and "<img" not in dom
     assert png_size(shot) == (WIDTH, HEIGHT)
+
+
+def test_search_page_with_dates_sort_total_and_facets(
+        site: tuple[str, dict[str, Article]], tmp_path: Path) -> None:
+    base, docs = site
+    query = urlencode({"q": "колония OR prison*", "since": "2026-01-01", "sort": "newest"})
+    dom = render(f"{base}/search?{query}", tmp_path / "profile", tmp_path / "facets.png")
+    assert '<input type="date" name="since" value="2026-01-01"' in dom
+    assert '<option value="newest" selected="">' in dom
+    total = int(dom.split('<span class="total">', 1)[1].split("<", 1)[0])
+    assert total >= 2
+    facet = dom.split('data-facet="lang"', 1)[1].split("</section>", 1)[0]
+    counts = [int(n) for n in re.findall(r'<span class="count">(\d+)</span>', facet)]
+    assert sum(counts) == total
+    assert 'href="/export.csv?' in dom

@@ -112,3 +112,16 @@ def test_article_json(served: tuple[str, dict[str, Article]]) -> None:
     assert status == 200 and doc["id"] == wire.id and doc["title"] == wire.title
     assert docs["ru_copy"].id in doc["same_story"]
     assert _get(base, f"/article/{'0' * 40}.json")[0] == 404
+
+
+def test_each_request_has_an_access_log_line(served: tuple[str, dict[str, Article]],
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    base, _ = served
+    with caplog.at_level("INFO", logger="dozor.ui.access"):
+        fetch(base + "/search.json?q=prison")
+        fetch(base + "/nowhere")
+    lines = [r.getMessage() for r in caplog.records if r.name == "dozor.ui.access"]
+    assert len(lines) == 2
+    assert lines[0].startswith("127.0.0.1 - - [") and '"GET /search.json?q=prison HTTP/1.1" 200' \
+        in lines[0]
+    assert '"GET /nowhere HTTP/1.1" 404' in lines[1]

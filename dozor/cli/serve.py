@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -16,7 +18,7 @@ from dozor.cli.app import (
     fail,
     store_from,
 )
-from dozor.ui.server import is_loopback, make_ui_server, url_of
+from dozor.ui.server import access_log, is_loopback, make_ui_server, url_of
 
 
 @app.command()
@@ -43,6 +45,11 @@ def serve(
             server = make_ui_server(store, host, port, languages)
         except OSError as exc:
             raise fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
+        # the access log goes to stderr, one line per request
+        handler = logging.StreamHandler(sys.stderr)
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
         with server:
             console.print(f"Dozor UI at {url_of(server)} (read-only; Ctrl-C stops it)",
                           highlight=False, soft_wrap=True)

@@ -1,39 +1,89 @@
-"""Bind the analyst UI to an address: a threaded `wsgiref` server."""
+"""Serve the analyst UI with waitress (a maintained WSGI server), one access-log line
+per request."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
 import socket
-import sys
-from collections.abc import Sequence
-from socketserver import ThreadingMixIn
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from types import TracebackType
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from waitress import wasyncore
+from waitress.server import create_server
 
 from dozor.ui.app import AnalystUI
 from pipelines.store import ArticlesReader
 
-log = logging.getLogger(__name__)
+# one line per request, as web servers write them (common log format)
+access_log = logging.getLogger("dozor.ui.access")
+
+WSGIApp = Any
+THREADS = 4
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a browser's idle keep-alive never holds up Ctrl-C
+def with_access_log(app: WSGIApp) -> WSGIApp:
+    """`app`, logging each request: client, time, request line, status and size."""
+    def logged(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen: dict[str, str] = {}
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # a browser that closes a tab mid-response is not an error worth a traceback
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+        def start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            seen["status"] = status.split(" ", 1)[0]
+            seen["size"] = next((v for k, v in headers if k.lower() == "content-length"), "-")
+            return start_response(status, headers, *exc)
+
+        body = app(environ, start)
+        query = environ.get("QUERY_STRING")
+        target = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
+        access_log.info('%s - - [%s] "%s %s %s" %s %s', environ.get("REMOTE_ADDR", "-"),
+                        time.strftime("%d/%b/%Y:%H:%M:%S %z"), environ.get("REQUEST_METHOD"),
+                        target, environ.get("SERVER_PROTOCOL"), seen.get("status", "-"),
+                        seen.get("size", "-"))
+        return body
+    return logged
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+class UIServer:
+    """A bound waitress server: `serve_forever` until `shutdown` (from another thread)
+    or Ctrl-C."""
 
+    def __init__(self, app: WSGIApp, host: str, port: int) -> None:
+        # the UI reads one store: a few threads answer a browser's parallel requests
+        self._server = create_server(with_access_log(app), host=host, port=port,
+                                     threads=THREADS, ident="dozor", expose_tracebacks=False)
+        self.server_address = (self._server.effective_host, self._server.effective_port)
+        self._stop, self._serving, self._stopped = (threading.Event(), threading.Event(),
+                                                    threading.Event())
 
-class _Handler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+    def serve_forever(self) -> None:
+        # waitress's own run() stops only on a signal; this loop also stops on shutdown()
+        self._serving.set()
+        try:
+            while not self._stop.is_set():
+                wasyncore.loop(timeout=0.2, map=self._server._map, use_poll=True, count=1)
+        finally:
+            self._server.task_dispatcher.shutdown()
+            wasyncore.close_all(self._server._map)
+            self._serving.clear()
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop serving (from another thread: waits for the loop to close its sockets)."""
+        self._stop.set()
+        if self._serving.is_set():
+            self._stopped.wait(10)
+        else:
+            wasyncore.close_all(self._server._map)
+
+    def __enter__(self) -> UIServer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.shutdown()
 
 
 def is_loopback(host: str) -> bool:
@@ -49,15 +99,13 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
-def url_of(server: WSGIServer) -> str:
+def url_of(server: UIServer) -> str:
     host, port = server.server_address[:2]
     return f"http://[{host}]:{port}/" if ":" in str(host) else f"http://{host}:{port}/"
 
 
 def make_ui_server(store: ArticlesReader, host: str, port: int,
-                   languages: Sequence[str]) -> WSGIServer:
+                   languages: Sequence[str]) -> UIServer:
     """A server for the UI over `store`, bound (port 0: any free port) but not yet
     serving; raises OSError when the address cannot be bound."""
-    server_class = _Server6 if ":" in host else _Server
-    return make_server(host, port, AnalystUI(store, languages), server_class=server_class,
-                       handler_class=_Handler)
+    return UIServer(AnalystUI(store, languages), host, port)
