@@ -67,11 +67,12 @@ from pipelines.terms.matching import Pattern, TermDoc, TermError, term_doc, wild
 from pipelines.terms.normalisation import QUERY_TOKEN_RE, text_terms, title_terms
 
 TERMS_FIELD = "terms"
-KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id", "event")
-# a query field named apart from the article field (and index field) it reads
+KEYWORD_FIELDS = ("lang", "source", "translation_status", "cluster_id")
+# query fields named apart from the multi-valued keyword article (and index) field they
+# read: `event:removed` reads `events`
 FIELD_ATTRS = {"event": "events"}
 BOOLEAN_FIELDS = ("relevant", "possible")
-FIELDS = (TERMS_FIELD, *KEYWORD_FIELDS, *BOOLEAN_FIELDS)
+FIELDS = (TERMS_FIELD, *KEYWORD_FIELDS, *FIELD_ATTRS, *BOOLEAN_FIELDS)
 # date fields and the article (and index) field each reads; ranges and day values
 DATE_FIELDS = {"published": "published_at", "fetched": "fetched_at"}
 # words searched in a part of the article: the index field of its normalised terms

@@ -21,7 +21,7 @@ import index_config as cfg
 from dozor.cli import app
 from index_config.install import SetupError, import_kibana, install_elasticsearch
 from pipelines.article import Article
-from pipelines.query import FIELDS, KEYWORD_FIELDS
+from pipelines.query import FIELD_ATTRS, FIELDS, KEYWORD_FIELDS
 from pipelines.store import StoreError
 from pipelines.store.elastic import ALERT_STATE, ElasticStore, connect
 from pipelines.store.spool import Spool
@@ -121,7 +121,9 @@ def test_terms_field_is_the_query_contract(fake: FakeElasticsearch) -> None:
     assert props["relevant"]["type"] == "boolean"
     rules = fake.indices["dozor-rules"].properties
     assert rules["query"] == {"type": "percolator"}
-    assert set(FIELDS) <= set(rules)
+    # a query field reads the index field FIELD_ATTRS names (event: reads events)
+    assert {FIELD_ATTRS.get(f, f) for f in FIELDS} <= set(rules)
+    assert props["events"]["type"] == "keyword"
     assert rules["terms"] == props["terms"]
 
 
