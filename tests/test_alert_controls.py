@@ -5,6 +5,9 @@ with the file, the rule and the field."""
 
 from __future__ import annotations
 
+from email import message_from_bytes
+from email.policy import default as default_policy
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,22 @@ def test_unknown_sources_and_languages_are_refused_at_load(tmp_path: Path, field
         load_rules(path, sources={"ria", "meduza"})
     assert str(path) in str(info.value) and message in str(info.value)
     assert "r" in str(info.value)
+
+
+def test_digest_names_its_list_and_how_to_unsubscribe(tmp_path: Path,
+                                                      store: SQLiteStore) -> None:
+    docs, new_ids = stored_corpus(store)
+    rules = rules_file(tmp_path, """\
+rules:
+  - name: recruitment
+    title: Prisoner recruitment
+    query: 'relevant:true'
+    to: [desk@example.org]
+""")
+    notify(store, rules, new_ids, Config.from_env())
+    [eml] = _outbox()
+    message = message_from_bytes(eml.read_bytes(), policy=default_policy)
+    sender = parseaddr(message["From"])[1]
+    domain = sender.rpartition("@")[2]
+    assert message["List-Id"] == f"Prisoner recruitment <recruitment.dozor.{domain}>"
+    assert message["List-Unsubscribe"] == f"<mailto:{sender}?subject=unsubscribe%20recruitment>"

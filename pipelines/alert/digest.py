@@ -20,6 +20,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
@@ -222,6 +223,13 @@ def _change_view(change: dict[str, Any] | None) -> dict[str, object] | None:
     }
 
 
+def list_id(rule: str, title: str, sender: str) -> str:
+    """RFC 2919: the rule as a list, named under the sender's domain, so mail filters
+    can sort each rule's digests."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    return f"{one_line(title)} <{rule}.dozor.{domain}>"
+
+
 def render(digest: Digest, sender: str, now: datetime | None = None,
            repeat_of: str | None = None) -> EmailMessage:
     """The digest as a multipart/alternative email (text first, HTML preferred).
@@ -255,6 +263,12 @@ def render(digest: Digest, sender: str, now: datetime | None = None,
     msg["Message-ID"] = repeat_of or message_id(digest, sender)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     msg["X-Dozor-Rule"] = digest.rule.name
+    msg["List-Id"] = list_id(digest.rule.name, digest.rule.title, sender)
+    # the From mailbox hears the request; whoever keeps the alerts file acts on it
+    # (enabled: false, or the address removed from the rule's to:)
+    address = parseaddr(sender)[1]
+    subject = quote(f"unsubscribe {digest.rule.name}")
+    msg["List-Unsubscribe"] = f"<mailto:{address}?subject={subject}>"
     if repeat_of is not None:
         msg[REPEAT_HEADER] = "yes"
     msg.set_content(text)
