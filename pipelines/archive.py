@@ -264,8 +264,9 @@ def _pages(record: ArcWarcRecord, warc_file: str, max_size: int) -> list[RawPage
         source = head.get_header("WARC-Dozor-Source") or ""
         hints = json.loads(head.get_header("WARC-Dozor-Hints") or "{}")
         channel = telegram.parse_channel_page(body, "", base=url)
+        usual = telegram.channel_language(channel)
         return [telegram.post_page(post, source, url, date, hints.get("source_lang"),
-                                   warc_file, record_id) for post in channel.posts]
+                                   warc_file, record_id, usual) for post in channel.posts]
     meta: PageMeta = {
         "kind": "article",
         "source": head.get_header("WARC-Dozor-Source") or "",

@@ -53,6 +53,13 @@ OTHER_CYRILLIC = ("bg", "mk", "sr", "be")
 # the script evidence is capped so a quoted word cannot outweigh a text of its own
 MAX_LETTER_RATIO = 1e6
 _MAX_LETTER_EXCESS = math.ceil(math.log(MAX_LETTER_RATIO, LETTER_WEIGHT))
+# A channel's usual language (`usual_language` of its posts) is worth one such letter to a
+# short post that has none: it settles what langdetect cannot tell apart on a line (a
+# Ukrainian line without і/ї/є/ґ reads as Macedonian or Russian), never clear letters.
+PRIOR_WEIGHT = LETTER_WEIGHT
+# the share of the distinctive letters one side must have for a channel to have a language
+USUAL_SHARE = 0.8
+MIN_USUAL_LETTERS = 5
 
 # Codes pages use that are not the language's ISO 639-1 code.
 _ALIASES = {"ua": "uk", "ukr": "uk", "rus": "ru", "eng": "en"}
@@ -83,7 +90,10 @@ def detect(articles: list[Article], languages: tuple[str, ...]) -> list[Article]
         article.lang, article.lang_confidence = classify(
             sample_text(article),
             configured,
-            hints=(normalise_code(article.html_lang), normalise_code(article.lang_hint)),
+            hints=(normalise_code(article.lang_hint),) if article.channel
+            else (normalise_code(article.html_lang), normalise_code(article.lang_hint)),
+            # a post's html_lang is its channel's usual language (pipelines.telegram)
+            prior=normalise_code(article.html_lang) if article.channel else None,
         )
     return articles
 
@@ -96,9 +106,13 @@ def sample_text(article: Article) -> str:
 
 
 def classify(
-    text: str, languages: tuple[str, ...], hints: tuple[str | None, ...] = ()
+    text: str, languages: tuple[str, ...], hints: tuple[str | None, ...] = (),
+    prior: str | None = None,
 ) -> tuple[str, float]:
-    """(language, confidence) of `text` among `languages`, or ("other", share elsewhere)."""
+    """(language, confidence) of `text` among `languages`, or ("other", share elsewhere).
+
+    `prior` (ru or uk, what the text's channel usually writes) counts only on a short
+    text without the letters that tell the two apart."""
     if not languages:
         return OTHER, 0.0
     ratio = cyrillic_ratio(text)  # uk : ru odds from the letters only one of them has
@@ -117,6 +131,10 @@ def classify(
         configured[side] += sum(scores.get(code, 0.0) for code in OTHER_CYRILLIC) + 1e-3
         configured[side] *= ratio if side == "uk" else 1.0 / ratio
         mass = sum(configured.values())
+    elif prior in ("ru", "uk") and prior in configured and _letters(text) < SHORT_TEXT_LETTERS:
+        configured[prior] += sum(scores.get(code, 0.0) for code in OTHER_CYRILLIC)
+        configured[prior] *= PRIOR_WEIGHT
+        mass = sum(configured.values())
     if mass < MIN_CONFIGURED_MASS:
         return OTHER, round(1.0 - mass, 4)
     for hint in hints:
@@ -134,6 +152,19 @@ def cyrillic_ratio(text: str) -> float:
     # the exponent is capped first: 4.0 ** 600 (a long Ukrainian text) overflows a float
     excess = max(-_MAX_LETTER_EXCESS, min(_MAX_LETTER_EXCESS, uk - ru))
     return min(MAX_LETTER_RATIO, max(1.0 / MAX_LETTER_RATIO, LETTER_WEIGHT ** excess))
+
+
+def usual_language(texts: list[str]) -> str | None:
+    """ru or uk when the letters only one of them writes are, across `texts` (a channel's
+    posts), nearly all that side's; None when they are few or mixed."""
+    joined = "".join(texts)
+    uk = sum(map(joined.count, UK_LETTERS))
+    ru = sum(map(joined.count, RU_LETTERS))
+    if uk + ru < MIN_USUAL_LETTERS:
+        return None
+    if uk >= USUAL_SHARE * (uk + ru):
+        return "uk"
+    return "ru" if ru >= USUAL_SHARE * (uk + ru) else None
 
 
 def text_probabilities(text: str) -> dict[str, float]:

@@ -25,6 +25,7 @@ from lxml.html import HtmlElement
 
 from pipelines.article import Article, RawPage
 from pipelines.config.sources import USERNAME
+from pipelines.language import usual_language
 from pipelines.urls import BadURL, canonicalize
 
 CANONICAL_BASE = "https://t.me"
@@ -274,8 +275,9 @@ def parse_post_html(fragment: bytes | str, base: str = CANONICAL_BASE) -> Post |
 
 def post_page(post: Post, source: str, fetched_from: str, fetched_at: datetime,
               source_lang: str | None = None, warc_file: str | None = None,
-              warc_record_id: str | None = None) -> RawPage:
-    """The RawPage of one post: its widget, under the post's canonical URL."""
+              warc_record_id: str | None = None, channel_lang: str | None = None) -> RawPage:
+    """The RawPage of one post: its widget, under the post's canonical URL. `channel_lang`
+    (`channel_language` of the page it was read from) is the post's `feed_lang`."""
     return RawPage(
         url=post.url,
         final_url=fetched_from,
@@ -286,10 +288,16 @@ def post_page(post: Post, source: str, fetched_from: str, fetched_at: datetime,
         discovered_via=DISCOVERED_VIA,
         fetched_at=fetched_at,
         source_lang=source_lang,
+        feed_lang=channel_lang,
         feed_published=post.published_at,
         warc_file=warc_file,
         warc_record_id=warc_record_id,
     )
+
+
+def channel_language(page: ChannelPage) -> str | None:
+    """The usual language of a channel, from every post on one of its pages."""
+    return usual_language([post.text for post in page.posts])
 
 
 def post_article(page: RawPage) -> Article | None:
@@ -312,6 +320,8 @@ def post_article(page: RawPage) -> Article | None:
         text=text,
         description=description,
         site_name=post.channel,
+        # the channel's usual language: a prior for a short post (pipelines.language)
+        html_lang=page.feed_lang,
         lang_hint=page.source_lang,
         published_at=post.published_at or page.feed_published,
         published_from="page" if post.published_at else None,

@@ -31,7 +31,13 @@ from pipelines.archive import PageMeta
 from pipelines.article import RawPage, utcnow
 from pipelines.config.sources import Source
 from pipelines.store import Store
-from pipelines.telegram import ChannelPage, parse_channel_page, post_link, post_page
+from pipelines.telegram import (
+    ChannelPage,
+    channel_language,
+    parse_channel_page,
+    post_link,
+    post_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +129,7 @@ class TelegramChannels:
         fetched_at: datetime = archived.date if archived else utcnow()
         old = new = 0
         linked: list[Entry] = []
+        usual = channel_language(page)  # every post on the page, stored ones too
         for post in page.posts:
             if post.post_id <= newest_stored:
                 continue
@@ -138,7 +145,7 @@ class TelegramChannels:
             yield post_page(post, meta["source"], response.url, fetched_at,
                             meta.get("source_lang"),
                             archived.file if archived else None,
-                            archived.record_id if archived else None)
+                            archived.record_id if archived else None, usual)
         stats = self.stats
         stats.inc_value("dozor/telegram_pages")
         stats.inc_value("dozor/telegram_posts", new)
