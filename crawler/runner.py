@@ -91,7 +91,6 @@ def _run(settings: Settings, spider: type, *, then: Revisit | None = None,
     done = process.crawl(crawler, **kwargs)
     if then is not None and then.targets:
         revisits = process.create_crawler(RevisitSpider)
-        then.stats = revisits.stats
         done.addCallback(lambda _: process.crawl(revisits, targets=then.targets,
                                                  revisions=then.revisions))
     process.start()
@@ -105,10 +104,6 @@ class Revisit:
 
     targets: list[RevisitTarget]
     revisions: Revisions
-    stats: Any = None  # the revisit crawl's Scrapy stats, once it ran
-
-    def figures(self) -> dict[str, int]:
-        return figures(self.stats.get_stats()) if self.stats is not None else {}
 
 
 def revisit(job: Revisit, config: Config, allow_private_network: bool = False, *,

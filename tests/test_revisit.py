@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
@@ -245,3 +246,24 @@ def test_telegram_posts_edited_and_deleted(news_server: NewsServer, tmp_path: Pa
     assert events == ["edited"] and "отрицает" in article.text and len(versions) == 2
     assert article.change["marked_edited"] is True
     assert _state(db, base + "5")[2] == []
+
+
+def test_dozor_run_revisits_what_is_due_on_the_schedule(news_server: NewsServer,
+                                                        tmp_path: Path) -> None:
+    sources, db = _site(news_server, tmp_path), tmp_path / "d.db"
+    env = _env(tmp_path)
+    Path(env["DOZOR_CONFIG"]).write_text(yaml.safe_dump(
+        {"crawl": CRAWL, "revisit": {"schedule": ["2s", "1h"]}}))
+    first = _flat(run_dozor(["run", "--sources", str(sources), "--db", str(db)], env).stdout)
+    assert "6 new" in first and "revisits:" not in first  # nothing due yet
+    time.sleep(2.5)
+    news_server.add("/news/title.html", page("Заключённых массово вербуют в отряды", 2))
+    second = _flat(run_dozor(["run", "--sources", str(sources), "--db", str(db)], env).stdout)
+    assert "revisits: 6 checked" in second and "1 changed" in second, second
+    # the next revisit is an hour away: the third run revisits nothing
+    third = _flat(run_dozor(["run", "--sources", str(sources), "--db", str(db)], env).stdout)
+    assert "revisits:" not in third
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"revisit": {"schedule": ["1h", "soon"]}}))
+    out = run_dozor(["revisit", "--db", str(db)], {**env, "DOZOR_CONFIG": str(bad)}, expect=2)
+    assert "not a delay: 'soon'" in out.stderr and "Traceback" not in out.stderr
