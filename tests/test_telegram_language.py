@@ -50,3 +50,27 @@ def test_prior_never_outvotes_a_long_clear_text() -> None:
     assert classify(long_ru, LANGS, prior="uk")[0] == "ru"
     english = "The court extended the activist's arrest"
     assert classify(english, LANGS, prior="uk")[0] == "en"
+
+
+def test_window_rule_on_one_and_two_line_posts(tmp_path) -> None:
+    import json
+
+    from pipelines.relevance import classify as judge
+    from pipelines.relevance import load_topic
+    from pipelines.terms.normalisation import analyse
+
+    topic = tmp_path / "topic.yaml"
+    topic.write_text(json.dumps({"name": "t", "languages": list(LANGS), "threshold": 1.0,
+                                 "rules": [{"name": "near", "weight": 1.0, "window": 20,
+                                            "query": "(заключенные OR ув'язнені) AND "
+                                                     "фронт"}]},
+                                ensure_ascii=False), encoding="utf-8")
+    profile = load_topic(topic)
+    ru_one = "Заключённых из колонии отправили на фронт."
+    uk_two = "Ув'язнених вивезли з колонії.\nЇх відправили на фронт."
+    off = "Погода стояла тёплая, на фронте затишье."
+    articles = _articles([ru_one, uk_two, off])
+    judged = {a.text: a for a in judge(analyse(list(articles.values())), profile)}
+    assert (judged[ru_one].lang, judged[uk_two].lang) == ("ru", "uk")
+    assert judged[ru_one].relevant and judged[uk_two].relevant
+    assert not judged[off].relevant
