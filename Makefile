@@ -29,6 +29,10 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
 		|| echo "docker-compose not installed: tests/test_compose.py will be skipped"
+	# tests/test_distributed.py runs Debian's redis-server (the workers' shared frontier)
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+		|| echo "redis-server not installed: tests/test_distributed.py will be skipped"
 	# tests/test_ui_browser.py renders the analyst UI in Debian's headless Chromium
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \

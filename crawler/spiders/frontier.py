@@ -39,6 +39,7 @@ from pipelines.urls import canonicalize
 log = logging.getLogger(__name__)
 
 REPORT_EVERY = 2.0  # seconds between a worker's figures in Redis
+FLUSH_AFTER = 1.0  # seconds without a new page before a partial batch is stored
 
 
 class FrontierSpider(NewsSpider):
@@ -52,6 +53,7 @@ class FrontierSpider(NewsSpider):
         self.idle_since: float | None = None
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.started = time.time()
+        self.last_page = time.monotonic()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -91,6 +93,12 @@ class FrontierSpider(NewsSpider):
     def _take_sources(self) -> None:
         """Due sources into the shared frontier (their first requests skip the dupefilter:
         a feed is read again at every due time)."""
+        if time.monotonic() - self.last_page > FLUSH_AFTER:
+            # a partial batch waits for no more pages: stored now, its leases acknowledged
+            # (other workers wait for those leases before they call the frontier empty)
+            for component in self.crawler.engine.scraper.itemproc.middlewares:  # type: ignore[union-attr]
+                if isinstance(component, BatchPipeline) and component.pending:
+                    component.flush()
         server = self._scheduler.server
         if self._guard(lambda: server.zcard(self._scheduler.queue.key)):
             # another worker's requests: take them now, not at the engine's next heartbeat
@@ -142,10 +150,6 @@ class FrontierSpider(NewsSpider):
         self._guard(write)
 
     def _idle(self) -> None:
-        # a partial batch waits for no more pages: stored now, its leases acknowledged
-        for component in self.crawler.engine.scraper.itemproc.middlewares:  # type: ignore[union-attr]
-            if isinstance(component, BatchPipeline):
-                component.flush()
         if self.on_idle is not None:
             self.on_idle()
         now = time.monotonic()
@@ -158,6 +162,7 @@ class FrontierSpider(NewsSpider):
     def parse_article(self, response: Any) -> Iterator[Any]:
         """Each page's lease is acknowledged once its batch is stored (AckOnStore)."""
         self.idle_since = None
+        self.last_page = time.monotonic()
         lease = response.meta.get(LEASE_META)
         for item in super().parse_article(response):
             if lease is not None and isinstance(item, RawPage):
