@@ -42,7 +42,7 @@ def config() -> dict:
 def test_services(config: dict) -> None:
     assert set(config["services"]) == {
         "elasticsearch", "kibana-password", "kibana", "dozor-setup", "scheduler", "mailpit",
-        "redis"}
+        "redis", "worker"}
 
 
 def test_health_checks_and_start_order(config: dict) -> None:
@@ -61,7 +61,15 @@ def test_health_checks_and_start_order(config: dict) -> None:
     assert services["dozor-setup"]["command"] == ["dozor", "setup"]
     assert services["dozor-setup"]["restart"] == "no"
     assert services["dozor-setup"]["environment"]["KIBANA_URL"] == "http://kibana:5601"
-    assert services["scheduler"]["command"][:2] == ["dozor", "schedule"]
+    assert services["scheduler"]["command"][:4] == ["dozor", "schedule", "--redis",
+                                                    "redis://redis:6379/0"]
+    # workers on the shared frontier, scaled with --scale worker=N
+    assert services["worker"]["command"] == ["dozor", "worker"]
+    assert services["worker"]["environment"]["DOZOR_REDIS_URL"] == "redis://redis:6379/0"
+    assert needs("worker") == {"dozor-setup": "service_completed_successfully",
+                               "mailpit": "service_healthy", "redis": "service_healthy"}
+    assert needs("scheduler")["redis"] == "service_healthy"
+    assert "--appendonly" in services["redis"]["command"]
 
 
 def test_security_on_with_the_password_from_the_env_file(config: dict) -> None:
@@ -70,14 +78,15 @@ def test_security_on_with_the_password_from_the_env_file(config: dict) -> None:
     assert es["xpack.security.enabled"] == "true"
     assert es["discovery.type"] == "single-node"
     assert es["ELASTIC_PASSWORD"] == example["ELASTIC_PASSWORD"]
-    for service in ("dozor-setup", "scheduler"):
+    for service in ("dozor-setup", "scheduler", "worker"):
         env = config["services"][service]["environment"]
         assert env["ELASTIC_PASSWORD"] == example["ELASTIC_PASSWORD"]
         assert env["ELASTICSEARCH_URL"] == "http://elasticsearch:9200"
     assert config["services"]["kibana"]["environment"]["ELASTICSEARCH_PASSWORD"] == example[
         "KIBANA_PASSWORD"]
-    scheduler = config["services"]["scheduler"]["environment"]
-    assert (scheduler["DOZOR_SMTP_HOST"], scheduler["DOZOR_SMTP_PORT"]) == ("mailpit", "1025")
+    # the workers match and mail the alerts
+    worker = config["services"]["worker"]["environment"]
+    assert (worker["DOZOR_SMTP_HOST"], worker["DOZOR_SMTP_PORT"]) == ("mailpit", "1025")
 
 
 def test_no_default_passwords() -> None:
