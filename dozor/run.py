@@ -73,6 +73,9 @@ def run_cycle(
         report.skipped_sources = len(sources) - len(due)
         sources = [s for s in sources if s.name in due]
         if not sources:
+            # nothing to crawl, but the digests a refused send left pending go now
+            pipeline.close()
+            report.alerts = notify(store, alerts_file or paths.default_alerts(), [], config)
             return report
     health = HealthLog(previous)
     # the stored articles whose revisit is due, crawled after the sources
@@ -167,7 +170,8 @@ def reprocess_archive(pipeline: PageProcessor, config: Config, warc: Path | None
         batch: list[RawPage] = []
         for path in warc_files(warc or config.paths.warc):
             report.files += 1
-            for page in read_pages(path, crawl_settings.download_maxsize):
+            for page in read_pages(path, crawl_settings.download_maxsize,
+                                   crawl_settings.max_age_days):
                 if only is not None and page.warc_record_id not in only:
                     report.current += 1
                     continue

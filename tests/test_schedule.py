@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from dozor.demo.server import DemoServer
 from dozor.lock import LOCK_BUSY_EXIT, LockBusy, lock_path, run_lock
 from dozor.schedule import ScheduleError, make_trigger, parse_duration
 from pipelines.config.config import Config
+from pipelines.store import open_store
 from tests.conftest import REPO
 from tests.support.alerts import RECRUITMENT_RULES, rules_file
 from tests.support.smtpserver import SmtpServer
@@ -129,7 +130,7 @@ def test_no_second_cycle_while_another_holds_the_lock_and_a_crash_frees_it(
 
 
 def test_schedule_runs_cycles_one_at_a_time_and_delivers_each_story_once(
-        cycle_files: list[str], smtp: SmtpServer) -> None:
+        cycle_files: list[str], smtp: SmtpServer, site: DemoServer) -> None:
     """SMTP answers 451 during the first cycle and is back for the second: the digest
     arrives once, with every on-topic story of the site."""
     smtp.mode = "451 4.3.0 Mail server temporarily busy"
@@ -162,7 +163,11 @@ def test_schedule_runs_cycles_one_at_a_time_and_delivers_each_story_once(
     assert re.search(r"cycle 1 \| crawl: \d+ requests", text), text
     assert re.search(r"cycle 1 \| stages: \d+ articles, 7 relevant", text), text
     assert "cycle 1 |   recruitment: NOT sent, 7 stories stay pending" in text
-    assert re.search(r"cycle 2 \| stages: \d+ articles, 0 relevant, 0 new", text), text
+    # cycle 2 comes a second later: no source is due, the pending digest goes all the same
+    sources = len(site.site.sources()["sources"])
+    assert f"cycle 1 | due: {sources} source(s) crawled, 0 not due yet" in text, text
+    assert f"cycle 2 | due: 0 source(s) crawled, {sources} not due yet" in text, text
+    assert "cycle 2 | crawl:" not in text
     assert "cycle 2 | alerts: 1 rule(s), 0 new match(es); 1 digest(s) sent" in text
     assert [m["Subject"] for m in smtp.messages()] == [DIGEST_SUBJECT]
     # never two cycles at once: each started after the previous one ended
@@ -186,3 +191,50 @@ def test_a_cycle_over_its_timeout_is_killed_and_the_schedule_goes_on(
                    *cycle_files)
     assert result.returncode == 0, result.stderr
     assert re.search(r"cycle 1 killed at the timeout in 1\.\ds", result.stderr), result.stderr
+
+
+def attempts(db: Path) -> dict[str, datetime | None]:
+    store = open_store(db=db)
+    try:
+        return {r.url: r.last_attempt for r in store.health_records()}
+    finally:
+        store.close()
+
+
+def test_a_tick_crawls_only_the_due_sources_and_all_crawls_every_one(
+        cycle_files: list[str], site: DemoServer) -> None:
+    db = Path(cycle_files[3])
+    names = [s["name"] for s in site.site.sources()["sources"]]
+    first = dozor("run", *cycle_files)
+    assert first.returncode == 0, first.stderr
+    fresh = attempts(db)
+    assert fresh and len(names) > 1
+
+    # right after a run nothing is due: the tick crawls nothing
+    idle = dozor("schedule", "--every", "1h", "--cycles", "1", *cycle_files)
+    assert idle.returncode == 0, idle.stderr
+    assert f"due: 0 source(s) crawled, {len(names)} not due yet" in idle.stderr, idle.stderr
+    assert "cycle 1 | crawl:" not in idle.stderr and attempts(db) == fresh
+
+    # one source's poll falls due: the tick crawls that one only
+    store = open_store(db=db)
+    try:
+        due = [r for r in store.health_records() if r.source == names[0]]
+        for record in due:
+            record.next_due = datetime.now(UTC) - timedelta(minutes=1)
+        store.put_health(due)
+    finally:
+        store.close()
+    tick = dozor("schedule", "--every", "1h", "--cycles", "1", *cycle_files)
+    assert tick.returncode == 0, tick.stderr
+    assert f"due: 1 source(s) crawled, {len(names) - 1} not due yet" in tick.stderr
+    after = attempts(db)
+    assert {url for url in fresh if after[url] != fresh[url]} == {r.url for r in due}
+
+    # --all: every source at each tick, as before
+    every = dozor("schedule", "--every", "1h", "--cycles", "1", "--all", *cycle_files)
+    assert every.returncode == 0, every.stderr
+    assert "due:" not in every.stderr and re.search(r"cycle 1 \| crawl: \d+ requests",
+                                                    every.stderr)
+    latest = attempts(db)
+    assert all(latest[url] != after[url] for url in fresh)

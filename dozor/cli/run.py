@@ -25,6 +25,7 @@ from pipelines.config.sources import load_sources
 from pipelines.store import ArticlesReader
 
 if TYPE_CHECKING:  # start-up cost: the stages load only for the commands that run them
+    from pipelines.alert import AlertReport
     from pipelines.process import BatchResult
 
 ALL_FAILED_EXIT = 3  # every source crawled failed: documented in `dozor run --help`
@@ -135,6 +136,7 @@ def run(
         console.print(f"due: {report.crawled_sources} source(s) crawled, "
                       f"{report.skipped_sources} not due yet", highlight=False)
         if not figures:
+            _print_alerts(report.alerts)
             return
     console.print(_crawl_line(figures), highlight=False)
     console.print(f"stages: {totals.articles} articles, {totals.relevant} relevant, "
@@ -152,15 +154,7 @@ def run(
         console.print(table)
     for line in report.messages:
         console.print(f"[yellow]notice:[/] {line}", highlight=False)
-    if report.alerts is not None:
-        for line in report.alerts.lines():
-            console.print(line, highlight=False, markup=False)
-        if report.alerts.failed:
-            failures = "; ".join(f"{d.rule}: {d.detail}" for d in report.alerts.failed)
-            console.print(f"[yellow]warning:[/] {len(report.alerts.failed)} digest(s) NOT sent "
-                          f"({escape(failures)}); their stories are safe and stay pending: "
-                          "`dozor alerts send` sends them once the mail server takes them, "
-                          "or the next `dozor run` does", highlight=False, soft_wrap=True)
+    _print_alerts(report.alerts)
     for line in report.failures:
         console.print(f"[red]failed:[/] {escape(line)}", highlight=False, soft_wrap=True)
     for line in report.health_lines:
@@ -174,3 +168,16 @@ def run(
                       "batch(es) failed in the stages (see the log); they are archived: "
                       "`dozor reprocess` runs them again.[/]", highlight=False)
         raise typer.Exit(1)
+
+
+def _print_alerts(alerts: AlertReport | None) -> None:
+    if alerts is None:
+        return
+    for line in alerts.lines():
+        console.print(line, highlight=False, markup=False)
+    if alerts.failed:
+        failures = "; ".join(f"{d.rule}: {d.detail}" for d in alerts.failed)
+        console.print(f"[yellow]warning:[/] {len(alerts.failed)} digest(s) NOT sent "
+                      f"({escape(failures)}); their stories are safe and stay pending: "
+                      "`dozor alerts send` sends them once the mail server takes them, "
+                      "or the next `dozor run` does", highlight=False, soft_wrap=True)

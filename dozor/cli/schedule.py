@@ -43,8 +43,9 @@ def schedule(
     cycles: Annotated[int | None, typer.Option(
         min=1, help="Stop after this many cycles (default: run until stopped).")] = None,
     due: Annotated[bool, typer.Option(
-        "--due", help="Crawl only the sources due at each tick (`dozor run --due`), so "
-        "ticks can be frequent: e.g. --every 5m --due.")] = False,
+        "--due/--all", help="Each tick crawls only the sources that are due (`dozor run "
+        "--due`, the default), so ticks can be frequent: e.g. --every 5m; --all crawls "
+        "every source at each tick.")] = True,
     redis: RedisOption = None,
 ) -> None:
     """Run the full cycle (crawl, process, alert) on a schedule, never two at once.
@@ -53,9 +54,10 @@ def schedule(
     figures go to the log. Ctrl-C or SIGTERM stops the schedule after the running
     cycle. cron or a systemd timer calling `dozor run` is an alternative (README).
 
-    With --due each tick crawls only the sources that are due (adaptive polling: a
-    source that publishes often is due every few minutes, a quiet one every few hours,
-    within the settings' polling bounds), so ticks can be frequent: e.g. --every 5m.
+    Each tick crawls only the sources that are due (adaptive polling: a source that
+    publishes often is due every few minutes, a quiet one every few hours, within the
+    settings' polling bounds), so ticks can be frequent: e.g. --every 5m. --all crawls
+    every source at each tick.
     """
     if db and es:
         raise fail("give either --db or --es, not both")

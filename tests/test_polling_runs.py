@@ -1,0 +1,148 @@
+"""Polling over real `dozor run`s against 127.0.0.1 and a real SQLite file: a URL listed
+by both a feed and a sitemap of one source is fetched once per run, a feed that errors
+run after run becomes `failing`, and a real 429's Retry-After holds the next poll back."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import yaml
+
+from pipelines.health import HealthRecord
+from pipelines.store import open_store
+from tests.support.cli import run_dozor
+from tests.support.httpserver import NewsServer
+
+RUN_TIMEOUT = 180
+NOW = datetime.now(UTC)
+BODY = ("<p>Вербовщики приезжают в колонии и обещают заключённым помилование через шесть "
+        "месяцев контракта, пишут правозащитники.</p>") * 6
+FEED = "application/rss+xml"
+
+
+def article(title: str) -> str:
+    return (f"<html lang='ru'><head><title>{title}</title></head><body><article>"
+            f"<h1>{title}</h1>{BODY}</article></body></html>")
+
+
+def rss(base: str, links: list[str]) -> str:
+    items = "".join(f"<item><title>{link}</title><link>{base}{link}</link>"
+                    f"<pubDate>{format_datetime(NOW - timedelta(hours=1))}</pubDate></item>"
+                    for link in links)
+    return ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+            f"<title>t</title>{items}</channel></rss>")
+
+
+def sitemap(base: str, links: list[str]) -> str:
+    day = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    urls = "".join(f"<url><loc>{base}{link}</loc><lastmod>{day}</lastmod></url>"
+                   for link in links)
+    return ("<?xml version='1.0' encoding='UTF-8'?>"
+            f"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{urls}</urlset>")
+
+
+def setup(tmp_path: Path, sources: list[dict[str, object]],
+          failing_after: int = 2) -> tuple[list[str], dict[str, str], Path]:
+    sources_file = tmp_path / "sources.yaml"
+    sources_file.write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
+    alerts = tmp_path / "alerts.yaml"
+    alerts.write_text(yaml.safe_dump({"rules": [], "health": {
+        "to": ["analyst@example.org"], "failing_after": failing_after}}), encoding="utf-8")
+    config = tmp_path / "dozor.yaml"
+    config.write_text("crawl:\n  retry_times: 0\n  autothrottle: false\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DOZOR_") and k != "ELASTICSEARCH_URL"}
+    env.update(DOZOR_DATA_DIR=str(tmp_path / "data"), DOZOR_ALLOWED_NETWORKS="127.0.0.1/32",
+               DOZOR_CONFIG=str(config), DOZOR_OUTBOX=str(tmp_path / "outbox"))
+    db = tmp_path / "dozor.db"
+    return (["run", "--sources", str(sources_file), "--db", str(db), "--alerts", str(alerts)],
+            env, db)
+
+
+def records(db: Path) -> dict[str, HealthRecord]:
+    store = open_store(db=db)
+    try:
+        return {r.url: r for r in store.health_records()}
+    finally:
+        store.close()
+
+
+def test_a_url_in_the_feed_and_the_sitemap_is_fetched_once_per_run(tmp_path: Path) -> None:
+    server = NewsServer().start()
+    try:
+        base = server.base
+        links = ["/both/a1.html", "/both/a2.html"]
+        server.add("/both/rss.xml", rss(base, links), FEED)
+        server.add("/both/sitemap.xml", sitemap(base, [*links, "/both/a3.html"]),
+                   "application/xml")
+        for n, link in enumerate([*links, "/both/a3.html"]):
+            server.add(link, article(f"Статья номер {n} о вербовке"))
+        args, env, db = setup(tmp_path, [{"name": "both", "feeds": [f"{base}/both/rss.xml"],
+                                          "sitemaps": [f"{base}/both/sitemap.xml"]}])
+        run_dozor(args, env, RUN_TIMEOUT)
+        assert server.fetched("/both/rss.xml") == 1 and server.fetched("/both/sitemap.xml") == 1
+        # each article once, though two of them are listed twice
+        assert [server.fetched(p) for p in [*links, "/both/a3.html"]] == [1, 1, 1]
+        store = open_store(db=db)
+        try:
+            assert store.count() == 3
+        finally:
+            store.close()
+    finally:
+        server.stop()
+
+
+def test_a_feed_erroring_run_after_run_becomes_failing_then_recovers(tmp_path: Path) -> None:
+    server = NewsServer().start()
+    try:
+        base = server.base
+        feed = f"{base}/flaky/rss.xml"
+        server.add("/flaky/rss.xml", "<html><body>oops</body></html>", status=500)
+        args, env, db = setup(tmp_path, [{"name": "flaky", "feeds": [feed]}], failing_after=3)
+        # every source failed: exit 3, one line for the URL, no traceback
+        states = []
+        for _ in range(3):
+            run = run_dozor(args, env, RUN_TIMEOUT, expect=3)
+            assert f"failed: flaky: feed {feed}" in run.stdout and "HTTP 500" in run.stdout
+            assert "Traceback" not in run.stdout + run.stderr
+            record = records(db)[feed]
+            states.append((record.state, record.failures))
+        assert states == [("ok", 1), ("ok", 2), ("failing", 3)]
+        assert server.fetched("/flaky/rss.xml") == 3
+        # backed off exponentially: the next poll is further off than the usual interval
+        assert record.next_due is not None and record.next_due > datetime.now(UTC) + timedelta(
+            seconds=300)
+        server.add("/flaky/rss.xml", rss(base, ["/flaky/f1.html"]), FEED)
+        server.add("/flaky/f1.html", article("Лента снова работает"))
+        run_dozor(args, env, RUN_TIMEOUT)
+        record = records(db)[feed]
+        assert (record.state, record.failures) == ("ok", 0) and record.last_new is not None
+    finally:
+        server.stop()
+
+
+def test_a_real_429_retry_after_holds_the_next_poll_back(tmp_path: Path) -> None:
+    server = NewsServer().start()
+    try:
+        base = server.base
+        server.add("/busy/rss.xml", "Too many requests", "text/plain", status=429,
+                   headers={"Retry-After": "7200"})
+        server.add("/calm/rss.xml", rss(base, ["/calm/c1.html"]), FEED)
+        server.add("/calm/c1.html", article("Спокойный источник"))
+        args, env, db = setup(tmp_path, [{"name": "busy", "feeds": [f"{base}/busy/rss.xml"]},
+                                         {"name": "calm", "feeds": [f"{base}/calm/rss.xml"]}])
+        before = datetime.now(UTC)
+        run_dozor(args, env, RUN_TIMEOUT)
+        busy = records(db)[f"{base}/busy/rss.xml"]
+        assert busy.state == "blocked" and busy.status == 429
+        # without Retry-After the first error backs off 2 x 300 s; the server asked 2 h
+        assert busy.next_due is not None and busy.next_due >= before + timedelta(seconds=7200)
+        assert server.fetched("/busy/rss.xml") == 1
+        # a due-only run leaves it alone until then
+        run_dozor([*args, "--due"], env, RUN_TIMEOUT)
+        assert server.fetched("/busy/rss.xml") == 1
+    finally:
+        server.stop()
