@@ -17,7 +17,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO, TypedDict
@@ -216,19 +216,22 @@ def warc_files(path: Path) -> list[Path]:
     raise FileNotFoundError(f"{path}: no such WARC file or directory")
 
 
-def read_pages(path: Path, max_size: int) -> Iterator[RawPage]:
+def read_pages(path: Path, max_size: int, max_age_days: int | None = None
+               ) -> Iterator[RawPage]:
     """The RawPages the crawl made from the archived responses in one WARC file.
 
     Article responses with a 2xx status and an HTML body, decoded (bounded by `max_size`,
     as DOWNLOAD_MAXSIZE bounds the crawl), and one page per post of an archived Telegram
-    channel page. A file cut short by a crash yields what it has.
+    channel page. A file cut short by a crash yields what it has. With `max_age_days` (the
+    crawl's age limit) a channel page gives only the posts the crawl took from it: none
+    older than that when the page was fetched, as no older web article was fetched.
     """
     with open(path, "rb") as fh:
         records = iter(ArchiveIterator(fh))
         while True:
             try:
                 record = next(records)
-                pages = _pages(record, str(path), max_size)
+                pages = _pages(record, str(path), max_size, max_age_days)
             except StopIteration:
                 return
             # warcio reports a truncated or corrupt record with assorted exceptions
@@ -241,7 +244,8 @@ def read_pages(path: Path, max_size: int) -> Iterator[RawPage]:
             yield from pages
 
 
-def _pages(record: ArcWarcRecord, warc_file: str, max_size: int) -> list[RawPage]:
+def _pages(record: ArcWarcRecord, warc_file: str, max_size: int,
+           max_age_days: int | None = None) -> list[RawPage]:
     """The article page a record holds, or the post pages of an archived channel page."""
     head = record.rec_headers
     kind = head.get_header("WARC-Dozor-Kind")
@@ -266,7 +270,9 @@ def _pages(record: ArcWarcRecord, warc_file: str, max_size: int) -> list[RawPage
         channel = telegram.parse_channel_page(body, "", base=url)
         usual = telegram.channel_language(channel)
         return [telegram.post_page(post, source, url, date, hints.get("source_lang"),
-                                   warc_file, record_id, usual) for post in channel.posts]
+                                   warc_file, record_id, usual) for post in channel.posts
+                if max_age_days is None or post.published_at is None
+                or post.published_at >= date - timedelta(days=max_age_days)]
     meta: PageMeta = {
         "kind": "article",
         "source": head.get_header("WARC-Dozor-Source") or "",
