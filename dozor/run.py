@@ -73,6 +73,9 @@ def run_cycle(
         report.skipped_sources = len(sources) - len(due)
         sources = [s for s in sources if s.name in due]
         if not sources:
+            # nothing to crawl, but the digests a refused send left pending go now
+            pipeline.close()
+            report.alerts = notify(store, alerts_file or paths.default_alerts(), [], config)
             return report
     health = HealthLog(previous)
     # the stored articles whose revisit is due, crawled after the sources
