@@ -7,9 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +27,7 @@ from pipelines.dedup import dedup
 from pipelines.query import parse_query
 from pipelines.store.sqlite import SQLiteStore
 from tests.support.articles import FETCHED, corpus
+from tests.support.smtpserver import free_port
 
 runner = CliRunner()
 
@@ -125,3 +132,29 @@ def test_read_only_commands_refuse_a_missing_database(tmp_path: Path,
     assert result.stderr.strip() == f"error: --db {missing}: no such database " \
         "(dozor run creates it)"
     assert not list(tmp_path.glob("missing.db*"))
+
+
+def test_log_format_json_writes_one_object_per_record(tmp_path: Path, db: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dozor", "--log-format", "json", "serve", "--db", str(db),
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DOZOR_DATA_DIR": str(tmp_path / "data")})
+    try:
+        for _ in range(100):
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/search.json?q=prison", timeout=5) as r:
+                    assert r.status == 200
+                break
+            except URLError:
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert records, err
+    access = [r for r in records if r["logger"] == "dozor.ui.access"]
+    assert len(access) == 1 and access[0]["level"] == "info"
+    assert '"GET /search.json?q=prison HTTP/1.1" 200' in access[0]["message"]
+    assert not [line for line in err.splitlines() if "GET /search.json" in line
+                and not line.startswith("{")]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import enum
+import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +34,21 @@ console = Console()
 __all__ = ["app", "config_of", "console", "err_console", "fail", "store_from"]
 
 
+class LogFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+class JsonLogFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+               "level": record.levelname.lower(), "logger": record.name,
+               "message": record.getMessage()}
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"dozor {version('dozor')}")
@@ -42,9 +61,19 @@ def _configure(
     _version: Annotated[bool, typer.Option(
         "--version", is_eager=True, callback=_show_version,
         help="Print the version and exit.")] = False,
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", help="text, or json: one JSON object per log record on stderr "
+        "(time, level, logger, message), for log collectors.")] = LogFormat.text,
 ) -> None:
     # the CLI is the entry point: the environment is read here, once, for the command
     ctx.obj = Config.from_env()
+    if log_format is LogFormat.json:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonLogFormatter())
+        # every logger, Scrapy's included, propagates to the root (the UI's access log
+        # takes this handler too)
+        logging.getLogger().handlers[:] = [handler]
+        logging.getLogger("dozor.ui.access").addHandler(handler)
 
 
 def config_of(ctx: typer.Context) -> Config:

@@ -45,9 +45,9 @@ def serve(
             server = make_ui_server(store, host, port, languages)
         except OSError as exc:
             raise fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
-        # the access log goes to stderr, one line per request
-        handler = logging.StreamHandler(sys.stderr)
-        access_log.addHandler(handler)
+        # the access log goes to stderr, one line per request (as JSON with --log-format)
+        if not access_log.handlers:
+            access_log.addHandler(logging.StreamHandler(sys.stderr))
         access_log.setLevel(logging.INFO)
         access_log.propagate = False
         with server:
