@@ -5,6 +5,7 @@ restarted from its append-only file, and still every article stored once."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -108,6 +109,11 @@ def test_workers_share_the_frontier(tmp_path: Path) -> None:
         assert len(hits) == 120 and set(hits.values()) == {1}  # none fetched twice
         stored = cluster.stored_urls()
         assert len(stored) == 120 and set(stored.values()) == {1}
+        # each worker's last figures, read from Redis
+        figures = json.loads(run_dozor(["stats", "workers", "--redis", cluster.redis.url,
+                                        "--json"], cluster.env).stdout)
+        assert len(figures) == 3 and sum(int(f["pages"]) for f in figures) == 120
+        assert all(f["errors"] == "0" and f["queued"] == "0" for f in figures)
         # the leader's second tick: every source was just polled, none is due
         assert "0 source(s) due" in cluster.schedule()
         # each worker's WARC folder; all of them together hold every article page
@@ -116,7 +122,7 @@ def test_workers_share_the_frontier(tmp_path: Path) -> None:
 
 
 def test_kill_a_worker_and_redis_mid_crawl(tmp_path: Path) -> None:
-    for cluster in _cluster(tmp_path, count=150, delay=0.05):
+    for cluster in _cluster(tmp_path, count=100, delay=0.05):
         first = cluster.worker("first")
         cluster.schedule()
         deadline = time.monotonic() + 40
@@ -133,18 +139,20 @@ def test_kill_a_worker_and_redis_mid_crawl(tmp_path: Path) -> None:
         cluster.redis.start()
         assert server.zcard("dozor:frontier:requests") == queued
         assert server.zcard("dozor:frontier:requests:leases") == leased
+        cluster.redis.kill()  # workers started while Redis is away say so, and wait
         workers = [cluster.worker(f"w{i}") for i in range(2)]
-        time.sleep(6)
-        cluster.redis.kill()  # Redis away under running workers: they wait and go on
-        time.sleep(2)
+        deadline = time.monotonic() + 40
+        while "unreachable" not in cluster.log("w0"):
+            assert time.monotonic() < deadline, cluster.log("w0")
+            time.sleep(0.2)
         cluster.redis.start()
         _wait(workers, timeout=90)
-        logs = "".join(cluster.log(f"w{i}") for i in range(2))
-        assert "Redis unreachable" in logs
+        line = next(x for x in cluster.log("w0").splitlines() if "unreachable" in x)
+        assert f"Redis at {cluster.redis.url} unreachable" in line and "retrying in" in line
         stored = cluster.stored_urls()
-        assert len(stored) == 150 and set(stored.values()) == {1}, stored.most_common(3)
+        assert len(stored) == 100 and set(stored.values()) == {1}, stored.most_common(3)
         hits = cluster.site.article_hits()
-        assert len(hits) == 150
+        assert len(hits) == 100
         # fetched again only what the killed worker had in flight or in its unstored batch
         assert sum(n - 1 for n in hits.values()) <= 16 + 50
         assert server.zcard("dozor:frontier:requests:leases") == 0

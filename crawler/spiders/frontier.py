@@ -79,7 +79,7 @@ class FrontierSpider(NewsSpider):
         for loop in self.loops:
             if loop.running:
                 loop.stop()
-        self._guard(lambda: self._scheduler.server.srem(WORKERS_KEY, self.worker_id))
+        self._report()  # its last figures stay readable until they expire
 
     @property
     def _scheduler(self) -> FrontierScheduler:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, fail
 from dozor.cli.options import (
@@ -15,6 +17,8 @@ from dozor.cli.options import (
     VerboseOption,
     log_level,
 )
+from dozor.cli.sources_status import JsonOption
+from dozor.cli.stats import stats_app
 
 RedisOption = Annotated[str | None, typer.Option(
     "--redis", help="Redis URL of the shared frontier, e.g. redis://host:6379/0 "
@@ -65,3 +69,30 @@ def worker(
     console.print(f"worker stopped: {figures.get('requests', 0)} requests, "
                   f"{figures.get('pages', 0)} pages, {report.new_ids} new articles, "
                   f"{report.alerts_sent} digests sent")
+
+
+@stats_app.command("workers")
+def workers(ctx: typer.Context, redis: RedisOption = None, as_json: JsonOption = False) -> None:
+    """Each live `dozor worker`'s figures, read from Redis: pages, pages/s, errors, and
+    the frontier's depth (queued, leased) when it last reported."""
+    url = redis_url(ctx, redis, None)
+    if not url:
+        raise fail("give --redis URL (or set DOZOR_REDIS_URL)")
+    from dozor.worker import redis_client, with_backoff, worker_figures
+
+    server = redis_client(url)
+    rows = with_backoff(f"Redis at {url}", lambda: worker_figures(server), attempts=1)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        console.print("no worker has reported in the last 30 s", highlight=False)
+        return
+    table = Table(title="workers", title_justify="left")
+    columns = ("worker", "pages", "pages_per_s", "errors", "queued", "leased")
+    for column in columns:
+        table.add_column(column.replace("_per_s", "/s"), justify="left" if column == "worker"
+                         else "right")
+    for row in rows:
+        table.add_row(*(row.get(c, "-") for c in columns))
+    console.print(table)
