@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Framing the crawler has already undone: the page's body is de-chunked and decoded.
 _FRAMING_HEADERS = frozenset({"transfer-encoding", "content-encoding", "content-length"})
-_HINTS = ("source_lang", "feed_lang", "feed_title", "feed_published", "domains")
+_HINTS = ("source_lang", "feed_lang", "feed_title", "feed_published", "first_seen", "domains")
 
 
 class PageMeta(TypedDict, total=False):
@@ -54,6 +54,7 @@ class PageMeta(TypedDict, total=False):
     feed_lang: str | None
     feed_title: str | None
     feed_published: str | None  # ISO 8601
+    first_seen: str  # ISO 8601: when a feed/sitemap/listing listed it, before the fetch
     domains: list[str]  # the source's domains (ASCII): where the page and its canonical may be
     depth: int  # a sitemap's nesting below the source's own sitemap
     # source health (crawler.health): the listed URL a document counts for, the
@@ -106,7 +107,7 @@ def page_from(meta: PageMeta, final_url: str, status: int, headers: dict[str, st
               fetched_at: datetime, warc_file: str | None = None,
               warc_record_id: str | None = None) -> RawPage:
     """The RawPage for a decoded article response; crawl and reprocess both build it here."""
-    published = meta.get("feed_published")
+    published, seen = meta.get("feed_published"), meta.get("first_seen")
     return RawPage(
         url=meta.get("url") or final_url,
         final_url=final_url,
@@ -116,6 +117,7 @@ def page_from(meta: PageMeta, final_url: str, status: int, headers: dict[str, st
         source=meta.get("source", ""),
         discovered_via=meta.get("via", "feed"),
         fetched_at=fetched_at,
+        first_seen_at=datetime.fromisoformat(seen) if seen else None,
         source_lang=meta.get("source_lang"),
         feed_lang=meta.get("feed_lang"),
         feed_title=meta.get("feed_title"),

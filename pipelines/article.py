@@ -69,6 +69,7 @@ class RawPage:
     source: str
     discovered_via: str = "feed"
     fetched_at: datetime = field(default_factory=utcnow)
+    first_seen_at: datetime | None = None  # listed by a feed/sitemap/listing (time to alert)
     source_lang: str | None = None
     feed_lang: str | None = None
     feed_title: str | None = None
@@ -93,6 +94,8 @@ class Article:
     discovered_via: str = "feed"
     status: int = 200
     id: str = ""
+    # when the URL was first listed (a feed/sitemap/listing entry), before the fetch
+    first_seen_at: datetime | None = None
 
     # extract
     title: str = ""
@@ -186,7 +189,7 @@ class Article:
     def from_dict(cls, doc: dict[str, Any]) -> Article:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in doc.items() if k in names}
-        for key in ("fetched_at", "published_at", "stored_at"):
+        for key in ("fetched_at", "first_seen_at", "published_at", "stored_at"):
             value = kwargs.get(key)
             if isinstance(value, str):
                 kwargs[key] = datetime.fromisoformat(value)

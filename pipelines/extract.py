@@ -128,6 +128,7 @@ def extract_page(page: RawPage) -> Article | None:
                        or canonicalize(page.url)),
         source=page.source,
         fetched_at=page.fetched_at,
+        first_seen_at=page.first_seen_at or page.fetched_at,
         final_url=final_url,
         discovered_via=page.discovered_via,
         status=page.status,

@@ -4,6 +4,7 @@ run after run becomes `failing`, and a real 429's Retry-After holds the next pol
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -88,9 +89,22 @@ def test_a_url_in_the_feed_and_the_sitemap_is_fetched_once_per_run(tmp_path: Pat
         assert [server.fetched(p) for p in [*links, "/both/a3.html"]] == [1, 1, 1]
         store = open_store(db=db)
         try:
-            assert store.count() == 3
+            articles = list(store.iter_articles())
         finally:
             store.close()
+        assert len(articles) == 3
+        # first seen when the feed or sitemap listed it, before the page itself was fetched
+        for a in articles:
+            assert a.first_seen_at is not None and a.stored_at is not None
+            assert a.published_at is not None
+            assert a.published_at < a.first_seen_at <= a.fetched_at <= a.stored_at
+        latency = json.loads(run_dozor(["stats", "latency", "--json", "--db", str(db)],
+                                       env).stdout)
+        spans = latency["both"]
+        assert spans["publication_to_seen"]["n"] == 3 and spans["seen_to_stored"]["n"] == 3
+        # the entries were published an hour before they were listed
+        assert 3500 < spans["publication_to_seen"]["p50"] < 3700
+        assert 0 <= spans["seen_to_stored"]["p95"] < 120
     finally:
         server.stop()
 

@@ -191,7 +191,8 @@ class NewsSpider(DozorSpider):
         """Requests for the entries worth fetching, the store asked once for all of them."""
         meta: PageMeta = response.meta["dozor"]
         scope = self.scopes[meta["source"]]
-        cutoff = utcnow() - self.max_age
+        listed_at = utcnow()
+        cutoff = listed_at - self.max_age
         stats = self.crawler.stats
         fresh: dict[str, Entry] = {}
         listed = offsite = old = 0
@@ -231,6 +232,7 @@ class NewsSpider(DozorSpider):
                 "feed_lang": entry.lang or doc_lang,
                 "feed_title": entry.title,
                 "feed_published": entry.published.isoformat() if entry.published else None,
+                "first_seen": listed_at.isoformat(),
                 # where this article may be: redirects and its canonical URL are held to it
                 "domains": [site_domain(url)] if anywhere else sorted(scope.domains),
             }

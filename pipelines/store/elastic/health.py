@@ -14,7 +14,7 @@ from pipelines.store.base import StoreError
 from pipelines.store.elastic.connection import item_error
 from pipelines.store.elastic.core import ElasticCore
 
-TIMING_FIELDS = ["source", "published_at", "fetched_at", "stored_at"]
+TIMING_FIELDS = ["source", "published_at", "first_seen_at", "fetched_at", "stored_at"]
 
 
 def _date(value: str | None) -> datetime | None:
@@ -68,7 +68,8 @@ class ElasticHealth(ElasticCore):
                     sent.setdefault(d["article_id"], []).append((d["rule"], d["sent_at"]))
         out = []
         for article_id, a in articles.items():
-            base = (a["source"], _date(a.get("published_at")), _date(a["fetched_at"]),
+            base = (a["source"], _date(a.get("published_at")),
+                    _date(a.get("first_seen_at") or a["fetched_at"]),
                     _date(a["stored_at"]))
             for rule, at in sent.get(article_id, [(None, None)]):
                 out.append(DeliveryTiming(*base, rule, _date(at)))

@@ -28,7 +28,8 @@ class SQLiteHealth(SQLiteConnection):
 
     def delivery_timings(self, since: datetime) -> list[DeliveryTiming]:
         rows = self._query(
-            "SELECT a.source, a.published_at, a.fetched_at, a.stored_at, d.rule, d.sent_at "
+            "SELECT a.source, a.published_at, coalesce(a.first_seen_at, a.fetched_at), "
+            "a.stored_at, d.rule, d.sent_at "
             "FROM articles AS a LEFT JOIN deliveries AS d "
             "ON d.article_id = a.id AND d.status = 'sent' WHERE a.stored_at >= ?",
             [iso(since)])

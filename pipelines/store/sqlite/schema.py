@@ -31,6 +31,7 @@ COLUMNS: dict[str, str] = {
     "canonical_url": "text",
     "source": "text",
     "fetched_at": "datetime",
+    "first_seen_at": "datetime",
     "final_url": "text",
     "discovered_via": "text",
     "status": "int",
@@ -307,6 +308,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries ADD COLUMN possible_repeat INTEGER NOT NULL DEFAULT 0;
     UPDATE deliveries SET stage = 'end-of-data' WHERE status = 'sending';
     UPDATE deliveries SET stage = 'acknowledged' WHERE status = 'sent';
+    """,
+    # 13: when an article's URL was first listed by a feed/sitemap/listing (time to
+    # alert: publication -> first seen); an older Dozor's articles have only fetched_at
+    """
+    ALTER TABLE articles ADD COLUMN first_seen_at TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
