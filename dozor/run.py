@@ -73,9 +73,12 @@ def run_cycle(
         report.skipped_sources = len(sources) - len(due)
         sources = [s for s in sources if s.name in due]
         if not sources:
-            # nothing to crawl, but the digests a refused send left pending go now
+            # nothing to crawl, but the e-mails a refused send left pending go now
             pipeline.close()
-            report.alerts = notify(store, alerts_file or paths.default_alerts(), [], config)
+            rules_file = alerts_file or paths.default_alerts()
+            report.health_lines = notify_health(store, list(previous), load_health(rules_file),
+                                                mailer_for(config), mail_from(config.env))
+            report.alerts = notify(store, rules_file, [], config)
             return report
     health = HealthLog(previous)
     # the stored articles whose revisit is due, crawled after the sources
@@ -99,8 +102,10 @@ def run_cycle(
     report.crawled_sources = len({r.source for r in records})
     report.failed_sources = report.crawled_sources - len({r.source for r in records
                                                           if not r.error})
-    report.health_lines = notify_health(store, records, alerting, mailer_for(config),
-                                        mail_from(config.env))
+    # every record: a transition a refused send left unannounced goes now, crawled or not
+    stored = {r.key: r for r in previous} | {r.key: r for r in records}
+    report.health_lines = notify_health(store, list(stored.values()), alerting,
+                                        mailer_for(config), mail_from(config.env))
     report.alerts = notify(store, rules_file, pipeline.totals.new_ids, config)
     return report
 

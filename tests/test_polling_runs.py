@@ -16,6 +16,7 @@ from pipelines.health import HealthRecord
 from pipelines.store import open_store
 from tests.support.cli import run_dozor
 from tests.support.httpserver import NewsServer
+from tests.support.smtpserver import SmtpServer
 
 RUN_TIMEOUT = 180
 NOW = datetime.now(UTC)
@@ -45,8 +46,8 @@ def sitemap(base: str, links: list[str]) -> str:
             f"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{urls}</urlset>")
 
 
-def setup(tmp_path: Path, sources: list[dict[str, object]],
-          failing_after: int = 2) -> tuple[list[str], dict[str, str], Path]:
+def setup(tmp_path: Path, sources: list[dict[str, object]], failing_after: int = 2,
+          mail: dict[str, str] | None = None) -> tuple[list[str], dict[str, str], Path]:
     sources_file = tmp_path / "sources.yaml"
     sources_file.write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
     alerts = tmp_path / "alerts.yaml"
@@ -57,7 +58,7 @@ def setup(tmp_path: Path, sources: list[dict[str, object]],
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("DOZOR_") and k != "ELASTICSEARCH_URL"}
     env.update(DOZOR_DATA_DIR=str(tmp_path / "data"), DOZOR_ALLOWED_NETWORKS="127.0.0.1/32",
-               DOZOR_CONFIG=str(config), DOZOR_OUTBOX=str(tmp_path / "outbox"))
+               DOZOR_CONFIG=str(config), DOZOR_OUTBOX=str(tmp_path / "outbox"), **(mail or {}))
     db = tmp_path / "dozor.db"
     return (["run", "--sources", str(sources_file), "--db", str(db), "--alerts", str(alerts)],
             env, db)
@@ -158,5 +159,31 @@ def test_a_real_429_retry_after_holds_the_next_poll_back(tmp_path: Path) -> None
         # a due-only run leaves it alone until then
         run_dozor([*args, "--due"], env, RUN_TIMEOUT)
         assert server.fetched("/busy/rss.xml") == 1
+    finally:
+        server.stop()
+
+
+def test_a_refused_health_e_mail_goes_at_the_next_run_even_when_nothing_is_due(
+        tmp_path: Path, smtp: SmtpServer) -> None:
+    server = NewsServer().start()
+    try:
+        base = server.base
+        server.redirect("/old/rss.xml", f"{base}/new/rss.xml", status=301)
+        server.add("/new/rss.xml", rss(base, ["/new/n1.html"]), FEED)
+        server.add("/new/n1.html", article("Переехавшая лента"))
+        args, env, db = setup(tmp_path, [{"name": "movedfeed", "feeds": [f"{base}/old/rss.xml"]}],
+                              mail=smtp.env())
+        smtp.mode = "451 4.3.0 Mail server temporarily busy"
+        first = run_dozor(args, env, RUN_TIMEOUT)
+        assert "health alert for movedfeed (moved) NOT sent" in first.stdout
+        assert smtp.messages() == []
+        smtp.mode = "accept"
+        fetched = len(server.requests)
+        # nothing is due a moment later, yet the pending notice goes, once
+        for _ in range(2):
+            run_dozor([*args, "--due"], env, RUN_TIMEOUT)
+        assert len(server.requests) == fetched
+        assert [str(m["Subject"]) for m in smtp.messages()] == [
+            "Dozor source movedfeed: moved"]
     finally:
         server.stop()
