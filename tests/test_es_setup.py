@@ -96,7 +96,7 @@ def test_article_mapping_covers_every_field_with_the_right_type(
                 "translation_status", "cluster_id", "matched_terms", "lsh_bands",
                 "content_hash"}
     assert {name for name in keywords if props[name]["type"] != "keyword"} == set()
-    for name in ("published_at", "fetched_at", "stored_at"):
+    for name in ("published_at", "fetched_at", "first_seen_at", "stored_at"):
         assert props[name]["type"] == "date"
     assert props["relevant"]["type"] == "boolean"
     assert props["score"]["type"] == "float"
