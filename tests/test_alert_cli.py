@@ -139,3 +139,25 @@ def test_bad_rules_file_is_a_clear_error(tmp_path: Path) -> None:
         code, out = invoke(command, "--alerts", str(bad), "--db", str(tmp_path / "d.db"))
         assert code == 2
         assert "rules[0] (x) → query:" in out and "Traceback" not in out
+
+
+def test_preview_marks_the_stories_already_sent_with_their_dates(
+        setup: tuple[Path, Path, dict], smtp: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    db, rules, docs = setup
+    for key, value in smtp.env().items():
+        monkeypatch.setenv(key, value)
+    assert invoke("send", "--alerts", str(rules), "--db", str(db))[0] == 0
+    code, out = invoke("test", "recruitment", "--alerts", str(rules), "--db", str(db),
+                       "--preview", "--limit", "50")
+    assert code == 0, out
+    with SQLiteStore(db) as store:
+        sent = store.sent_deliveries("recruitment", [docs[n].id for n in RELEVANT])
+    assert sorted(d.article_id for d in sent) == sorted(docs[n].id for n in LEADS)
+    day = f"{sent[0].sent_at:%Y-%m-%d}"
+    assert f"Already sent ({len(LEADS)}), not in the next digest:" in out
+    assert out.count(f"[sent {day} ") == len(LEADS)
+    assert "Nothing is pending: `dozor alerts send` would send nothing." in out
+    for name in LEADS:
+        assert docs[name].title[:30] in out.split("Already sent")[1].replace("\n", " ")
+    assert len(smtp.received) == 1  # the preview sent nothing

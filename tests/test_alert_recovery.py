@@ -194,3 +194,17 @@ def test_a_digest_a_crash_interrupted_goes_again_as_far_as_it_got(
     assert ("outcome unknown" if unknown else "not delivered") in lines
     assert store.pending_deliveries() == []
     assert notify(store, rules, [], Config.from_env()).digests == [] and len(smtp.messages()) == 1
+
+
+def test_sent_deliveries_lists_only_what_went_out_to_that_rule(store: Store) -> None:
+    docs = corpus()
+    store_articles(store, list(docs.values()))
+    wire, other = docs["ru_wire"], docs["ru_other"]
+    store.add_deliveries(RULE, [wire.id, other.id])
+    assert store.sent_deliveries(RULE, [wire.id, other.id]) == []
+    store.mark_sending(RULE, [wire.id], "<digest@dozor>")
+    assert store.sent_deliveries(RULE, [wire.id, other.id]) == []  # sending is not sent
+    store.mark_delivered(RULE, [wire.id])
+    (sent,) = store.sent_deliveries(RULE, [wire.id, other.id])
+    assert (sent.article_id, sent.status) == (wire.id, "sent") and sent.sent_at is not None
+    assert store.sent_deliveries("other-rule", [wire.id]) == []

@@ -28,6 +28,7 @@ from pipelines.alert.rules import enabled
 from pipelines.article import utcnow
 from pipelines.config import paths
 from pipelines.config.backend import store_options
+from pipelines.store.base import Delivery
 
 alerts_app = typer.Typer(help="Alert rules and their email digests.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
@@ -88,6 +89,8 @@ def test_rule(
         matched = stored_matches(store, rule)
         pending = {d.article_id: d for d in store.pending_deliveries(rule.name)}
         queued = story_articles(store, rule, list(pending))
+        sent = {d.article_id: d for d in store.sent_deliveries(rule.name,
+                                                                [a.id for a in matched])}
 
     console.print(f"[bold]{rule.name}[/]: {rule.query.text}", highlight=False)
     copies = len(queued) - len(pending)
@@ -100,11 +103,18 @@ def test_rule(
         for column in ("stored", "lang", "source", "title", "matched", "delivery"):
             table.add_column(column, overflow="fold")
         for a in matched[:limit]:
-            d = pending.get(a.id)
+            d = pending.get(a.id) or sent.get(a.id)
             table.add_row(f"{a.stored_at or a.fetched_at:%Y-%m-%d %H:%M}", a.lang, a.source,
-                          a.title, ", ".join(rule.matched_terms(a)), d.status if d else "")
+                          a.title, ", ".join(rule.matched_terms(a)), _delivery(d))
         console.print(table)
     digest = build_digest(rule, queued)
+    if preview and sent:
+        console.print(f"Already sent ({len(sent)}), not in the next digest:")
+        for a in matched:
+            if a.id in sent:
+                published = f"{a.published_at:%Y-%m-%d}" if a.published_at else "undated"
+                console.print(f"  [sent {_delivery(sent[a.id])[5:]}] {published} {a.source}: "
+                              f"{a.title}", highlight=False, markup=False, soft_wrap=True)
     if digest is None:
         console.print("Nothing is pending: `dozor alerts send` would send nothing.")
         return
@@ -115,6 +125,14 @@ def test_rule(
         text = message.get_body(("plain",))
         console.print(text.get_content() if text else "", highlight=False, markup=False,
                       soft_wrap=True)
+
+
+def _delivery(d: Delivery | None) -> str:
+    if d is None:
+        return ""
+    if d.status == "sent" and d.sent_at:
+        return f"sent {d.sent_at:%Y-%m-%d %H:%M}"
+    return d.status
 
 
 @alerts_app.command("send")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pipelines.article import utcnow
@@ -140,6 +140,19 @@ class ElasticDeliveryLog(ElasticCore):
         found.sort(key=lambda doc: (doc["created_at"], doc["article_id"]))
         return [delivery_from(doc) for doc in found]
 
+    def sent_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
+        ids = list(dict.fromkeys(article_ids))
+        found: list[dict[str, Any]] = []
+        with self._contact(f"list the sent deliveries of rule {rule!r}"):
+            for chunk in chunks(ids, PAGE):
+                query = {"bool": {"filter": [{"term": {"rule": rule}},
+                                             {"term": {"status": "sent"}},
+                                             {"terms": {"article_id": list(chunk)}}]}}
+                found += [h["_source"] for h in self._search_all(
+                    self.names.deliveries, query, [{"created_at": "asc"}, {"article_id": "asc"}])]
+        found.sort(key=lambda doc: (doc.get("sent_at") or "", doc["article_id"]))
+        return [delivery_from(doc) for doc in found]
+
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]:
         """Open deliveries, oldest first. When this process already found the cluster
         unavailable (a run whose batches were spooled), none, with a warning: they stay
@@ -157,6 +170,13 @@ class ElasticDeliveryLog(ElasticCore):
             hits = list(self._search_all(self.names.deliveries,
                                          {"bool": {"filter": filters}}, sort))
         return [delivery_from(h["_source"]) for h in hits]
+
+    def last_sent(self, rule: str) -> datetime | None:
+        query = {"bool": {"filter": [{"term": {"rule": rule}}, {"term": {"status": "sent"}}]}}
+        with self._contact(f"read when rule {rule!r} last sent"):
+            hits = self.client.search(index=self.names.deliveries, query=query, size=1,
+                                      sort=[{"sent_at": "desc"}])["hits"]["hits"]
+        return parse_date(hits[0]["_source"].get("sent_at")) if hits else None
 
     def mark_sending(self, rule: str, article_ids: Iterable[str], message_id: str) -> None:
         self._update_deliveries(rule, article_ids, "record a digest being sent",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pipelines.article import utcnow
 from pipelines.store.base import OPEN_DELIVERY, STAGES, Delivery, StoreError, chunks
-from pipelines.store.sqlite.codec import iso, row_to_delivery
+from pipelines.store.sqlite.codec import from_column, iso, row_to_delivery
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 
 
@@ -66,6 +67,18 @@ class SQLiteDeliveryLog(SQLiteConnection):
         rows.sort(key=lambda r: (r["created_at"], r["article_id"]))
         return [row_to_delivery(r) for r in rows]
 
+    def sent_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
+        ids = list(dict.fromkeys(article_ids))
+        rows: list[sqlite3.Row] = []
+        for chunk in chunks(ids, CHUNK):
+            rows += self._query(
+                "SELECT * FROM deliveries WHERE rule = ? AND status = 'sent' "
+                f"AND article_id IN ({marks(len(chunk))})",
+                [rule, *chunk],
+            )
+        rows.sort(key=lambda r: (r["sent_at"] or "", r["article_id"]))
+        return [row_to_delivery(r) for r in rows]
+
     def pending_deliveries(self, rule: str | None = None) -> list[Delivery]:
         # the open deliveries are few; all of a rule's, its whole history
         sql = ("SELECT * FROM deliveries INDEXED BY deliveries_open "
@@ -76,6 +89,11 @@ class SQLiteDeliveryLog(SQLiteConnection):
             params.append(rule)
         rows = self._query(sql + " ORDER BY created_at, rule, article_id", params)
         return [row_to_delivery(r) for r in rows]
+
+    def last_sent(self, rule: str) -> datetime | None:
+        rows = self._query("SELECT MAX(sent_at) FROM deliveries WHERE rule = ? "
+                           "AND status = 'sent'", [rule])
+        return from_column("datetime", rows[0][0]) if rows else None
 
     def _update_deliveries(
         self, action: str, rule: str, article_ids: Iterable[str], assignments: str,
