@@ -46,6 +46,7 @@ import socket
 from collections.abc import Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -88,6 +89,8 @@ class AlertReport:
     via: str = ""  # the mailer's description
     interrupted: list[str] = field(default_factory=list)  # hand-overs a dead process left
     busy: str = ""  # another process holds the delivery log's lock: why nothing was sent
+    # stories of rules whose schedule is not due yet, kept for their next digest
+    held: dict[str, int] = field(default_factory=dict)
 
     @property
     def sent(self) -> list[DigestOutcome]:
@@ -109,6 +112,8 @@ class AlertReport:
         out += [f"  {line}" for line in self.interrupted]
         if self.busy:
             out.append(f"  not sending now: {self.busy}; the stories stay pending")
+        for rule, n in self.held.items():
+            out.append(f"  {rule}: {_stories(n)} held for the rule's next scheduled digest")
         for d in self.digests:
             if d.status == "sent":
                 line = f"  {d.rule}: {_stories(d.stories)} -> {d.detail}"
@@ -187,11 +192,12 @@ def _record(store: DeliveryLog, rule: str, matched: list[Article], report: Alert
 
 
 def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
-                 report: AlertReport, config: Config) -> None:
+                 report: AlertReport, config: Config, now: datetime | None = None) -> None:
     """One digest per rule from all its pending deliveries, after the possible repeats
     of hand-overs whose outcome is unknown (`config` gives the From address). While
     another process sends from a shared delivery log, nothing: `report.busy` says so,
-    and the stories stay pending for it or the next run."""
+    and the stories stay pending for it or the next run. A rule whose schedule is not
+    due at `now` keeps its new stories pending (`report.held`)."""
     report.rules = len(rules)
     report.via = mailer.describe()
     sender = mail_from(config.env)
@@ -202,13 +208,13 @@ def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
             for rule in rules:
                 if lease is not None:
                     lease.renew()
-                _send_rule(store, rule, mailer, report, sender)
+                _send_rule(store, rule, mailer, report, sender, now or utcnow())
     except DeliveryLogBusy as exc:
         report.busy = str(exc)
 
 
 def _send_rule(store: AlertStore, rule: Rule, mailer: Mailer, report: AlertReport,
-               sender: str) -> None:
+               sender: str, now: datetime) -> None:
     deliveries = store.pending_deliveries(rule.name)
     if _resume_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
                            report):
@@ -223,8 +229,13 @@ def _send_rule(store: AlertStore, rule: Rule, mailer: Mailer, report: AlertRepor
         if digest is not None:
             _hand_over(store, rule, mailer, digest, render(digest, sender, repeat_of=msgid),
                        report)
-    pending = [d.article_id for d in deliveries
-               if not (d.possible_repeat and d.message_id)]
+    fresh = [d for d in deliveries if not (d.possible_repeat and d.message_id)]
+    # due from the last digest sent, or (none yet) from when the oldest story was queued
+    since = store.last_sent(rule.name) or (fresh[0].created_at if fresh else None)
+    if fresh and not rule.due(now, since):
+        report.held[rule.name] = len(fresh)
+        return
+    pending = [d.article_id for d in fresh]
     digest = build_digest(rule, story_articles(store, rule, pending))
     if digest is not None:
         _hand_over(store, rule, mailer, digest, render(digest, sender), report)
@@ -342,5 +353,5 @@ def notify(store: AlertStore, rules_file: Path, new_ids: Sequence[str], config: 
     queue_matches(store, rules, new_ids, report)
     now = utcnow()
     send_pending(store, [r for r in rules if r.sends(now)], mailer or mailer_for(config),
-                 report, config)
+                 report, config, now)
     return report

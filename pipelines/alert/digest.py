@@ -178,7 +178,7 @@ def message_id(digest: Digest, sender: str) -> str:
     return f"<dozor.{hashlib.sha1(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
-def _story_view(story: Story, html_part: bool) -> dict[str, object]:
+def _story_view(story: Story, html_part: bool, ui_url: str) -> dict[str, object]:
     mark = HTML_MARK if html_part else TEXT_MARK
     original, english = story.snippets(mark, escape=html_part)
     wrap = Markup if html_part else str  # already escaped by snippet()
@@ -190,6 +190,8 @@ def _story_view(story: Story, html_part: bool) -> dict[str, object]:
         "source": one_line(a.source_label),
         "date": story.date,
         "link": story.link,
+        # its page in the analyst UI (the alerts file's ui_url)
+        "page": f"{ui_url}/article/{quote(a.id, safe='')}" if ui_url else None,
         "snippet": wrap(original),
         "snippet_en": wrap(english) if english else None,
         "matched": [one_line(t) for t in story.matched],
@@ -248,12 +250,14 @@ def render(digest: Digest, sender: str, now: datetime | None = None,
     possible = [s for s in digest.stories if s.possible]
     context["total"] = len(digest.stories)
     context["repeat_note"] = REPEAT_NOTE
+    ui_url = digest.rule.ui_url
+    context["search_url"] = digest.rule.search_url() if ui_url else None
     text = _templates.get_template("digest.txt.j2").render(
-        stories=[_story_view(s, html_part=False) for s in sure],
-        possible=[_story_view(s, html_part=False) for s in possible], **context)
+        stories=[_story_view(s, False, ui_url) for s in sure],
+        possible=[_story_view(s, False, ui_url) for s in possible], **context)
     body = _templates.get_template("digest.html.j2").render(
-        stories=[_story_view(s, html_part=True) for s in sure],
-        possible=[_story_view(s, html_part=True) for s in possible], **context)
+        stories=[_story_view(s, True, ui_url) for s in sure],
+        possible=[_story_view(s, True, ui_url) for s in possible], **context)
 
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = digest.subject

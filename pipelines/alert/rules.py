@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, HttpUrl, field_validator
 
 from pipelines.article import Article
 from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
@@ -23,6 +25,50 @@ from pipelines.errors import ConfigError
 from pipelines.query import Query, QueryError, parse_query
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SCHEDULE = re.compile(r"immediate|hourly|daily (\d\d):(\d\d)"
+                       r"|weekly (mon|tue|wed|thu|fri|sat|sun) (\d\d):(\d\d)")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a rule's digest may go: `immediate` (each run), `hourly`, `daily HH:MM` or
+    `weekly DAY HH:MM`, wall-clock times in the alerts file's time zone."""
+
+    kind: str = "immediate"
+    weekday: int = 0  # weekly: 0 = Monday
+    hour: int = 0
+    minute: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Schedule:
+        found = _SCHEDULE.fullmatch(" ".join(text.lower().split()))
+        if not found:
+            raise ValueError(f"{text!r}: expected immediate, hourly, 'daily HH:MM' or "
+                             "'weekly DAY HH:MM' (DAY one of mon..sun)")
+        kind = found.group(0).split()[0]
+        day = WEEKDAYS.index(found.group(3)) if found.group(3) else 0
+        hour, minute = {"daily": found.group(1, 2),
+                        "weekly": found.group(4, 5)}.get(kind, ("0", "0"))
+        if int(hour) > 23 or int(minute) > 59:
+            raise ValueError(f"{text!r}: no such time of day")
+        return cls(kind, day, int(hour), int(minute))
+
+    def last_slot(self, now: datetime, zone: ZoneInfo) -> datetime:
+        """The latest due time at or before `now` (immediate: `now` itself)."""
+        if self.kind == "immediate":
+            return now
+        local = now.astimezone(zone)
+        if self.kind == "hourly":
+            slot = local.replace(minute=0, second=0, microsecond=0)
+        else:
+            slot = local.replace(hour=self.hour, minute=self.minute, second=0, microsecond=0)
+            back = (local.weekday() - self.weekday) % 7 if self.kind == "weekly" else 0
+            slot -= timedelta(days=back)
+            if slot > local:
+                slot = slot - timedelta(days=7 if self.kind == "weekly" else 1)
+        # wall-clock arithmetic, then resolved in the zone (a DST change keeps 08:00)
+        return slot.replace(tzinfo=zone).astimezone(UTC)
 
 
 class AlertRule(StrictModel):
@@ -44,6 +90,15 @@ class AlertRule(StrictModel):
     # until then nothing is sent; stories matched meanwhile wait for the first digest
     # after it (a date-time with its offset, or a day, UTC)
     mute_until: datetime | None = None
+    # immediate (each run) | hourly | daily HH:MM | weekly DAY HH:MM, in the file's
+    # timezone; the stories matched in between wait for the next due digest
+    schedule: str = "immediate"
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        Schedule.parse(value)
+        return value
 
     @field_validator("mute_until")
     @classmethod
@@ -85,6 +140,19 @@ class HealthAlerts(StrictModel):
 class RulesFile(StrictModel):
     rules: list[AlertRule]
     health: HealthAlerts | None = None
+    timezone: str = "UTC"  # of the rules' schedules (an IANA name: Europe/Kyiv)
+    # where `dozor serve` is reached: digests then link each story to its UI page
+    ui_url: HttpUrl | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                             "Europe/Kyiv or UTC)") from None
+        return value
 
     @field_validator("rules")
     @classmethod
@@ -99,6 +167,26 @@ class Rule:
 
     spec: AlertRule
     query: Query
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    ui_url: str = ""  # the UI's base URL, no trailing slash (the file's ui_url)
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule.parse(self.spec.schedule)
+
+    def due(self, now: datetime, since: datetime | None) -> bool:
+        """Whether the digest may go at `now`, `since` being when the rule last sent
+        one (or, never sent, when its oldest waiting story was queued): a due time of
+        its schedule has passed since then."""
+        return since is None or self.schedule.last_slot(now, self.zone) > since
+
+    def search_url(self) -> str:
+        """The rule's query (with its language and source filters) as a UI search."""
+        q = f"({self.spec.query})"
+        for name, values in (("lang", self.spec.languages), ("source", self.spec.sources)):
+            if values:
+                q += f" AND {name}:({' OR '.join(values)})"
+        return f"{self.ui_url}/search?q={quote(q)}&sort=date"
 
     @property
     def name(self) -> str:
@@ -142,9 +230,11 @@ def enabled(rules: Iterable[Rule]) -> list[Rule]:
 def load_rules(path: Path | str, sources: Collection[str] | None = None) -> list[Rule]:
     """The rules of an alerts file; a bad rule fails here, naming the rule and position.
     With `sources` (the sources file's names), a rule naming another source fails too."""
-    specs = load_yaml(path, RulesFile).rules
+    file = load_yaml(path, RulesFile)
+    shared = {"zone": ZoneInfo(file.timezone),
+              "ui_url": str(file.ui_url).rstrip("/") if file.ui_url else ""}
     rules = []
-    for index, spec in enumerate(specs):
+    for index, spec in enumerate(file.rules):
         unknown = [s for s in spec.sources if sources is not None and s not in sources]
         if unknown:
             raise ConfigError(
@@ -152,10 +242,10 @@ def load_rules(path: Path | str, sources: Collection[str] | None = None) -> list
                 f"{unknown[0]!r} (the sources file has {', '.join(sorted(sources or ()))})")
         key = spec.model_dump_json()
         if key in _COMPILED:
-            rules.append(_COMPILED[key])
+            rules.append(replace(_COMPILED[key], **shared))
             continue
         try:
-            rules.append(_COMPILED.setdefault(key, compile_rule(spec)))
+            rules.append(replace(_COMPILED.setdefault(key, compile_rule(spec)), **shared))
         except QueryError as exc:
             line = exc.text.splitlines()[exc.line - 1] if exc.text.strip() else ""
             raise ConfigError(
