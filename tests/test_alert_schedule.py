@@ -144,7 +144,7 @@ rules:
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     search = ("http://127.0.0.1:8765/dozor/search?q=%28relevant%3Atrue%29%20AND%20"
-              "lang%3A%28uk%20OR%20en%29&sort=date")
+              "lang%3A%28uk%20OR%20en%29&sort=newest")
     for article_id in ids:
         page = f"http://127.0.0.1:8765/dozor/article/{article_id}"
         assert f"In Dozor: {page}" in text and f'<a href="{page}"' in html

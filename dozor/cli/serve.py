@@ -18,7 +18,10 @@ from dozor.cli.app import (
     fail,
     store_from,
 )
+from dozor.cli.options import AlertsOption
 from dozor.ui.server import access_log, is_loopback, make_ui_server, url_of
+from pipelines.alert.rules import load_rules
+from pipelines.config import paths
 
 
 @app.command()
@@ -31,10 +34,13 @@ def serve(
         "reach the UI: it has no login.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(
         "--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
+    alerts: AlertsOption = None,
 ) -> None:
     """Search and read the index in a web browser: a local, read-only UI (Ctrl-C stops it)."""
     config = config_of(ctx)
     languages = config.settings.languages
+    alerts = alerts or paths.default_alerts()
+    load_rules(alerts)  # a bad file fails now, not on a feed reader's first request
     if not is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] --host {host} is not a loopback address: anyone who "
@@ -42,7 +48,7 @@ def serve(
             "no login).", highlight=False, soft_wrap=True)
     with store_from(config, db, es, read_only=True) as store:
         try:
-            server = make_ui_server(store, host, port, languages)
+            server = make_ui_server(store, host, port, languages, alerts)
         except OSError as exc:
             raise fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
         # the access log goes to stderr, one line per request (as JSON with --log-format)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 from wsgiref.types import StartResponse, WSGIEnvironment
@@ -26,8 +27,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from dozor.export import Format, write_export
+from pipelines.alert.rules import load_rules
 from pipelines.article import Article
-from pipelines.errors import DozorError
+from pipelines.errors import ConfigError, DozorError
 from pipelines.health import LATENCY_SPANS, latency_report, worst_first
 from pipelines.query import Query, QueryError, parse_query
 from pipelines.revisit import share_changed, word_diff
@@ -172,6 +174,12 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
+def rfc3339(value: datetime) -> str:
+    """Atom's date form; a naive time is taken as UTC, as the store writes them."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def paragraphs(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split("\n") if p.strip()]
 
@@ -209,13 +217,16 @@ class UIStore(ArticlesReader, SourceHealth, Protocol):
 
 
 LATENCY_DAYS = 7
+FEED_ENTRIES = 50  # newest stories of a rule's Atom feed
 
 
 class AnalystUI:
     """WSGI application over `store`; `languages` are the configured ones."""
 
-    def __init__(self, store: UIStore, languages: Sequence[str]) -> None:
+    def __init__(self, store: UIStore, languages: Sequence[str],
+                 alerts: Path | None = None) -> None:
         self.store = store
+        self.alerts = alerts  # the rules file whose rules have Atom feeds
         self.languages = list(dict.fromkeys([*languages, "other"]))
         self.env = Environment(
             loader=PackageLoader("dozor.ui", "templates"),
@@ -225,7 +236,7 @@ class AnalystUI:
             lstrip_blocks=True,
         )
         self.env.filters.update(when=when, lang_name=lang_name, link_url=link_url,
-                                paragraphs=paragraphs)
+                                paragraphs=paragraphs, rfc3339=rfc3339)
         self.env.globals.update(stylesheet=STYLESHEET, date_sources=DATE_SOURCES)
         self.stylesheet = files("dozor.ui").joinpath("static", "style.css").read_bytes()
 
@@ -261,6 +272,8 @@ class AnalystUI:
                 return self.article_json(path.removeprefix("/article/").removesuffix(".json"))
             if path.startswith("/article/"):
                 return self.article(path.removeprefix("/article/"), params)
+            if path.startswith("/rules/") and path.endswith(".atom"):
+                return self.rule_feed(path.removeprefix("/rules/").removesuffix(".atom"))
             if path == STYLESHEET:
                 return Page(HTTPStatus.OK, self.stylesheet, "text/css; charset=utf-8",
                             [("Cache-Control", "max-age=600")])
@@ -269,6 +282,9 @@ class AnalystUI:
             return self.error(HTTPStatus.BAD_REQUEST, str(exc))
         except StoreError as exc:
             return self.error(HTTPStatus.SERVICE_UNAVAILABLE, f"The index cannot be read: {exc}")
+        except ConfigError as exc:
+            return self.error(HTTPStatus.SERVICE_UNAVAILABLE,
+                              f"The alert rules cannot be read: {exc}")
         except Exception:
             log.exception("the analyst UI failed on %s", path)
             return self.error(HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -325,6 +341,22 @@ class AnalystUI:
             raise BadRequest(f"Page {page!r}: pages are numbered from 1.")
         form.page = int(page)
         return form
+
+    def rule_feed(self, name: str) -> Page:
+        """The Atom feed of a rule: its newest matching stories (the file is read again
+        each time, so an edited rule's feed follows it)."""
+        rules = {r.name: r for r in load_rules(self.alerts)} if self.alerts else {}
+        rule = rules.get(name)
+        if rule is None:
+            return self.error(HTTPStatus.NOT_FOUND, f"There is no alert rule {name!r}.")
+        hits = self.store.search(rule.query, limit=FEED_ENTRIES, sort="newest")
+        articles = [h.article for h in hits]
+        stamps = [a.published_at or a.stored_at or a.fetched_at for a in articles]
+        updated = max([s for s in stamps if s] or [datetime.now(UTC)])
+        body = self.env.get_template("rule.atom.xml").render(
+            rule=rule, entries=list(zip(articles, stamps, strict=True)), updated=updated,
+            now=datetime.now(UTC))
+        return Page(HTTPStatus.OK, body.encode("utf-8"), "application/atom+xml; charset=utf-8")
 
     def search(self, params: dict[str, list[str]]) -> Page:
         form = self._form(params)

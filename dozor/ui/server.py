@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -105,7 +106,8 @@ def url_of(server: UIServer) -> str:
 
 
 def make_ui_server(store: ArticlesReader, host: str, port: int,
-                   languages: Sequence[str]) -> UIServer:
+                   languages: Sequence[str], alerts: Path | None = None) -> UIServer:
     """A server for the UI over `store`, bound (port 0: any free port) but not yet
-    serving; raises OSError when the address cannot be bound."""
-    return UIServer(AnalystUI(store, languages), host, port)
+    serving; raises OSError when the address cannot be bound. `alerts`: the rules file
+    whose rules get Atom feeds."""
+    return UIServer(AnalystUI(store, languages, alerts), host, port)

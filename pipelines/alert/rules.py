@@ -186,7 +186,7 @@ class Rule:
         for name, values in (("lang", self.spec.languages), ("source", self.spec.sources)):
             if values:
                 q += f" AND {name}:({' OR '.join(values)})"
-        return f"{self.ui_url}/search?q={quote(q)}&sort=date"
+        return f"{self.ui_url}/search?q={quote(q)}&sort=newest"
 
     @property
     def name(self) -> str:
