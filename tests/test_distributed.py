@@ -19,6 +19,7 @@ import pytest
 import redis
 import yaml
 
+from pipelines.archive import warc_files
 from pipelines.store import open_store
 from tests.conftest import REPO
 from tests.fakes.elasticsearch import FakeElasticsearch
@@ -119,6 +120,7 @@ def test_workers_share_the_frontier(tmp_path: Path) -> None:
         # each worker's WARC folder; all of them together hold every article page
         warcs = list((tmp_path / "data" / "warc").rglob("*.warc.gz"))
         assert len({w.parent for w in warcs}) == len(warcs) >= 1
+        assert set(warc_files(tmp_path / "data" / "warc")) == set(warcs)  # what reprocess reads
 
 
 def test_kill_a_worker_and_redis_mid_crawl(tmp_path: Path) -> None:
