@@ -100,15 +100,19 @@ def test_schedule_due_times_in_the_time_zone(text: str, now: str, slot: str) -> 
     assert got == datetime.fromisoformat(slot)
 
 
+ADDRESS = "    to: [a@example.org]\n"
+
+
 @pytest.mark.parametrize("extra, rule_field, message", [
-    ("    schedule: daily 25:00\n", "schedule", "no such time of day"),
-    ("    schedule: fortnightly\n", "schedule", "expected immediate, hourly"),
-    ("    schedule: weekly funday 08:00\n", "schedule", "expected immediate"),
+    (ADDRESS + "    schedule: daily 25:00\n", "schedule", "no such time of day"),
+    (ADDRESS + "    schedule: fortnightly\n", "schedule", "expected immediate, hourly"),
+    (ADDRESS + "    schedule: weekly funday 08:00\n", "schedule", "expected immediate"),
+    # an Apprise URL of a scheme Apprise does not know
+    ("    to: [a@example.org, 'nosuchscheme://x/y']\n", "to", "not an Apprise URL"),
 ])
-def test_bad_schedules_name_file_rule_and_field(tmp_path: Path, extra: str, rule_field: str,
-                                                message: str) -> None:
-    path = rules_file(tmp_path, "rules:\n  - name: r\n    query: x\n    to: [a@example.org]\n"
-                      + extra)
+def test_bad_rule_fields_name_file_rule_and_field(tmp_path: Path, extra: str,
+                                                  rule_field: str, message: str) -> None:
+    path = rules_file(tmp_path, "rules:\n  - name: r\n    query: x\n" + extra)
     with pytest.raises(ConfigError) as info:
         load_rules(path)
     text = str(info.value)

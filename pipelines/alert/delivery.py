@@ -50,6 +50,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+from pipelines.alert.chat import send_chat
 from pipelines.alert.digest import REPEAT_HEADER, Digest, build_digest, render
 from pipelines.alert.mailer import DeliveryError, Mailer, OutcomeUnknown, mail_from, mailer_for
 from pipelines.alert.rules import Rule, enabled, load_rules
@@ -147,13 +148,16 @@ def queue_matches(store: AlertStore, rules: Sequence[Rule], new_ids: Sequence[st
     for rule in rules:
         report.queued.setdefault(rule.name, 0)
         report.folded.setdefault(rule.name, 0)
+    by_name = {rule.name: rule for rule in rules}
     ids = list(dict.fromkeys([*store.unmatched_ids(), *new_ids]))
     for start in range(0, len(ids), MATCH_BATCH):
         chunk = ids[start:start + MATCH_BATCH]
         articles = {a.id: a for a in store.iter_articles(chunk)}
         for rule_name, matched in matcher.match(rules, articles.values()).items():
             if matched:
-                _record(store, rule_name, [articles[i] for i in matched], report)
+                for n, channel in enumerate(by_name[rule_name].channels()):
+                    _record(store, channel.log_key, [articles[i] for i in matched], report,
+                            rule_name if n == 0 else None)
         # only once every match of the chunk is in the log
         store.mark_matched(chunk)
     if isinstance(store, History):
@@ -171,13 +175,17 @@ def queue_events(store: History, matcher: AlertMatcher, rules: Sequence[Rule],
         if article is not None:
             view = replace(article, events=[event.kind])
             matched = [name for name, ids in matcher.match(rules, [view]).items() if ids]
-        for name in store.queue_event(event.n, event.article_id, matched):
+        keys = {c.log_key: r.name for r in rules if r.name in matched for c in r.channels()}
+        queued = store.queue_event(event.n, event.article_id, list(keys))
+        for name in dict.fromkeys(keys[key] for key in queued):
             report.queued[name] += 1
 
 
-def _record(store: DeliveryLog, rule: str, matched: list[Article], report: AlertReport) -> None:
-    """Log the matches of one rule: pending, or folded into the story their cluster
-    already has for the rule (queued or sent, in this batch or before)."""
+def _record(store: DeliveryLog, rule: str, matched: list[Article], report: AlertReport,
+            name: str | None) -> None:
+    """Log the matches of one rule's channel (`rule`, its log key): pending, or folded
+    into the story their cluster already has for it (queued or sent, in this batch or
+    before). The report counts them under `name`: once per rule, not per channel."""
     leads = store.cluster_deliveries(rule, {a.cluster_id for a in matched})
     folded: dict[str, str] = {}
     # within the batch, the article that founded its cluster carries the story
@@ -187,8 +195,9 @@ def _record(store: DeliveryLog, rule: str, matched: list[Article], report: Alert
             if lead != article.id:
                 folded[article.id] = lead
     added = store.add_deliveries(rule, [a.id for a in matched], folded)
-    report.queued[rule] += len(added)
-    report.folded[rule] += sum(1 for i in added if i in folded)
+    if name is not None:
+        report.queued[name] += len(added)
+        report.folded[name] += sum(1 for i in added if i in folded)
 
 
 def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
@@ -208,17 +217,18 @@ def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
             for rule in rules:
                 if lease is not None:
                     lease.renew()
-                _send_rule(store, rule, mailer, report, sender, now or utcnow())
+                for channel in rule.channels():
+                    _send_rule(store, channel, mailer, report, sender, now or utcnow())
     except DeliveryLogBusy as exc:
         report.busy = str(exc)
 
 
 def _send_rule(store: AlertStore, rule: Rule, mailer: Mailer, report: AlertReport,
                sender: str, now: datetime) -> None:
-    deliveries = store.pending_deliveries(rule.name)
+    deliveries = store.pending_deliveries(rule.log_key)
     if _resume_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
                            report):
-        deliveries = store.pending_deliveries(rule.name)
+        deliveries = store.pending_deliveries(rule.log_key)
     repeats: dict[str, list[str]] = {}
     for d in deliveries:
         if d.possible_repeat and d.message_id:
@@ -231,9 +241,9 @@ def _send_rule(store: AlertStore, rule: Rule, mailer: Mailer, report: AlertRepor
                        report)
     fresh = [d for d in deliveries if not (d.possible_repeat and d.message_id)]
     # due from the last digest sent, or (none yet) from when the oldest story was queued
-    since = store.last_sent(rule.name) or (fresh[0].created_at if fresh else None)
+    since = store.last_sent(rule.log_key) or (fresh[0].created_at if fresh else None)
     if fresh and not rule.due(now, since):
-        report.held[rule.name] = len(fresh)
+        report.held[rule.label] = len(fresh)
         return
     pending = [d.article_id for d in fresh]
     digest = build_digest(rule, story_articles(store, rule, pending))
@@ -245,19 +255,20 @@ def _hand_over(store: AlertStore, rule: Rule, mailer: Mailer, digest: Digest,
                message: EmailMessage, report: AlertReport) -> None:
     msgid = str(message["Message-ID"])
     ids = digest.article_ids
-    outcome = DigestOutcome(rule.name, msgid, len(digest.stories), len(ids), "sent", "",
+    outcome = DigestOutcome(rule.label, msgid, len(digest.stories), len(ids), "sent", "",
                             digest.waiting, possible_repeat=REPEAT_HEADER in message)
     report.digests.append(outcome)
     try:
-        store.mark_sending(rule.name, ids, msgid)
-        outcome.detail = mailer.send(message,
-                                     lambda stage: store.mark_stage(rule.name, ids, stage))
+        store.mark_sending(rule.log_key, ids, msgid)
+        on_stage = lambda stage: store.mark_stage(rule.log_key, ids, stage)  # noqa: E731
+        outcome.detail = (send_chat(rule.channel, digest, on_stage, outcome.possible_repeat)
+                          if rule.channel else mailer.send(message, on_stage))
     except StoreError as exc:
         # The hand-over stopped before the step the log could not record: the message
         # never reached its end, and the next run sends it again. Recording that may
         # fail the same way; the stage written last says the same.
         with suppress(StoreError):
-            store.mark_delivery_failed(rule.name, ids, f"delivery log not written: {exc}")
+            store.mark_delivery_failed(rule.log_key, ids, f"delivery log not written: {exc}")
         outcome.status = "unrecorded"
         outcome.detail = f"{exc}; nothing was sent, {_stories(outcome.stories)} stay pending"
         return
@@ -275,7 +286,7 @@ def _hand_over(store: AlertStore, rule: Rule, mailer: Mailer, digest: Digest,
         _failed(store, rule, ids, f"{type(exc).__name__}: {exc}", outcome, "failed")
         return
     try:
-        store.mark_delivered(rule.name, ids)
+        store.mark_delivered(rule.log_key, ids)
     except StoreError as exc:
         # delivered, but the log still says end-of-data: the next run sends it again,
         # marked as a possible repeat, rather than risk losing it
@@ -288,7 +299,7 @@ def _failed(store: AlertStore, rule: Rule, ids: list[str], error: str, outcome: 
             status: str, outcome_unknown: bool = False) -> None:
     outcome.status, outcome.detail = status, error
     try:
-        store.mark_delivery_failed(rule.name, ids, error, outcome_unknown=outcome_unknown)
+        store.mark_delivery_failed(rule.log_key, ids, error, outcome_unknown=outcome_unknown)
     except StoreError as exc:
         outcome.status = "unrecorded"
         outcome.detail = f"{error}; and {exc}"
@@ -308,15 +319,15 @@ def _resume_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery
             error = ("the process sending it stopped after the end of the message, before "
                      "the server's reply was recorded: it may have been delivered")
             report.interrupted.append(
-                f"{rule.name}: digest {msgid} was cut off after the end of the message "
+                f"{rule.label}: digest {msgid} was cut off after the end of the message "
                 f"(outcome unknown): its {_stories(len(ids))} go again as a possible repeat")
         else:
             error = ("the process sending it stopped before the end of the message: not "
                      "delivered")
             report.interrupted.append(
-                f"{rule.name}: digest {msgid} was cut off before the end of the message (not "
+                f"{rule.label}: digest {msgid} was cut off before the end of the message (not "
                 f"delivered): its {_stories(len(ids))} are sent again")
-        store.mark_delivery_failed(rule.name, ids, error, outcome_unknown=unknown)
+        store.mark_delivery_failed(rule.log_key, ids, error, outcome_unknown=unknown)
     return bool(by_message)
 
 
@@ -333,7 +344,7 @@ def story_articles(store: AlertStore, rule: Rule, ids: Sequence[str]) -> list[Ar
         return []
     leads = _articles(store, ids)
     clusters = {a.cluster_id for a in leads}
-    copies = _articles(store, [d.article_id for d in store.folded_deliveries(rule.name, ids)])
+    copies = _articles(store, [d.article_id for d in store.folded_deliveries(rule.log_key, ids)])
     # a copy listed only beside its story, never as a story of its own
     return leads + [c for c in copies if c.cluster_id in clusters]
 

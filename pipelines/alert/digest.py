@@ -262,7 +262,7 @@ def render(digest: Digest, sender: str, now: datetime | None = None,
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = digest.subject
     msg["From"] = one_line(sender)
-    msg["To"] = ", ".join(one_line(addr) for addr in digest.rule.spec.to)
+    msg["To"] = ", ".join(one_line(addr) for addr in digest.rule.emails)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = repeat_of or message_id(digest, sender)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies

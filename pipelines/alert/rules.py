@@ -8,6 +8,7 @@ evaluate exactly the same thing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import apprise
 from pydantic import Field, HttpUrl, field_validator
 
 from pipelines.article import Article
@@ -107,6 +109,16 @@ class AlertRule(StrictModel):
 
     @field_validator("to")
     @classmethod
+    def _recipients(cls, recipients: list[str]) -> list[str]:
+        """E-mail addresses and Apprise URLs (json://, ntfy://, tgram://, slack://...)."""
+        urls = [value for value in recipients if is_channel(value)]
+        for url in urls:
+            if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+                raise ValueError(f"not an Apprise URL it can send to: {_private(url)!r}")
+        cls._addresses([v for v in recipients if v not in urls])
+        return recipients
+
+    @classmethod
     def _addresses(cls, recipients: list[str]) -> list[str]:
         for value in recipients:
             _, addr = parseaddr(value)
@@ -122,6 +134,17 @@ class AlertRule(StrictModel):
             if not re.fullmatch(NAME_PATTERN, name):
                 raise ValueError(f"not a source name: {name!r}")
         return sources
+
+
+def is_channel(recipient: str) -> bool:
+    """An Apprise URL rather than an e-mail address."""
+    return "://" in recipient
+
+
+def _private(url: str) -> str:
+    """The URL with its tokens and passwords hidden, for messages and reports."""
+    found = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    return found.url(privacy=True) if found else url.split("://", 1)[0] + "://..."
 
 
 class HealthAlerts(StrictModel):
@@ -169,6 +192,32 @@ class Rule:
     query: Query
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     ui_url: str = ""  # the UI's base URL, no trailing slash (the file's ui_url)
+    channel: str = ""  # one Apprise URL of `to`; "": the rule's e-mail addresses
+
+    @property
+    def emails(self) -> list[str]:
+        return [t for t in self.spec.to if not is_channel(t)]
+
+    def channels(self) -> list[Rule]:
+        """The rule once per channel it sends to: its e-mail addresses (one digest to
+        all of them) and each Apprise URL, each with a delivery log of its own."""
+        urls = [t for t in self.spec.to if is_channel(t)]
+        return ([replace(self, channel="")] if self.emails else []) + [
+            replace(self, channel=url) for url in urls]
+
+    @property
+    def log_key(self) -> str:
+        """The rule's name in the delivery log: the name for e-mail (as before Apprise
+        channels), the name and a digest of the URL for a channel ('@' is never in a
+        rule's name)."""
+        if not self.channel:
+            return self.name
+        return f"{self.name}@{hashlib.sha1(self.channel.encode()).hexdigest()[:12]}"
+
+    @property
+    def label(self) -> str:
+        """The rule and, for a channel, its URL with secrets hidden, for reports."""
+        return f"{self.name} ({_private(self.channel)})" if self.channel else self.name
 
     @property
     def schedule(self) -> Schedule:
