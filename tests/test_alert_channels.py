@@ -17,8 +17,8 @@ import pytest
 
 from pipelines.alert import notify
 from pipelines.config.config import Config
-from pipelines.store.sqlite import SQLiteStore
-from tests.support.alerts import rules_file, store_articles
+from pipelines.store import Store
+from tests.support.alerts import backend_store, rules_file, store_articles
 from tests.support.articles import corpus
 from tests.support.smtpserver import SmtpServer
 
@@ -55,6 +55,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with backend_store(request.param, tmp_path) as s:
+        yield s
+
+
 @pytest.fixture
 def hooks() -> Iterator[Recorder]:
     server = Recorder()
@@ -83,7 +89,7 @@ def _text(body: dict[str, Any]) -> str:
 
 
 def test_each_story_goes_once_to_each_channel_and_a_failed_one_is_retried(
-        tmp_path: Path, store: SQLiteStore, smtp: SmtpServer, hooks: Recorder,
+        tmp_path: Path, store: Store, smtp: SmtpServer, hooks: Recorder,
         monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in smtp.env().items():
         monkeypatch.setenv(key, value)
@@ -115,7 +121,7 @@ def test_each_story_goes_once_to_each_channel_and_a_failed_one_is_retried(
 
 
 def test_a_rule_with_only_channels_sends_no_mail(
-        tmp_path: Path, store: SQLiteStore, smtp: SmtpServer, hooks: Recorder,
+        tmp_path: Path, store: Store, smtp: SmtpServer, hooks: Recorder,
         monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in smtp.env().items():
         monkeypatch.setenv(key, value)

@@ -5,12 +5,15 @@ rules files written the way an analyst writes them."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines import dedup
 from pipelines.article import Article
 from pipelines.store import Store
 from pipelines.store.sqlite import SQLiteStore
+from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
 from tests.support.articles import corpus
 
 # the relevant stories of the corpus; the copies fold into their wire story
@@ -18,6 +21,20 @@ RELEVANT = ("ru_wire", "ru_copy", "ru_other", "uk", "en_wire", "en_copy", "en_ot
 LEADS = ("ru_wire", "ru_other", "uk", "en_wire", "en_other")  # one per story
 COPIES = ("ru_copy", "en_copy")  # syndicated: ru_wire's and en_wire's
 OFF_TOPIC = ("ru_composer", "ru_it", "en_prison_reform")
+
+
+@contextmanager
+def backend_store(kind: str, tmp_path: Path) -> Iterator[Store]:
+    """A real SQLite file ("sqlite") or a store on the loopback Elasticsearch, which must
+    have seen no protocol problem."""
+    if kind == "sqlite":
+        with SQLiteStore(tmp_path / "dozor.db") as s:
+            yield s
+        return
+    with FakeElasticsearch() as fake:
+        with fast_store(fake.url, tmp_path / "spool") as s:
+            yield s
+        assert fake.problems == []
 
 
 def store_articles(store: Store, articles: list[Article]) -> list[str]:
