@@ -7,7 +7,12 @@ an ntfy endpoint on 127.0.0.1 (a small recording HTTP server) and aiosmtpd."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,11 +20,14 @@ from typing import Any
 
 import pytest
 
-from pipelines.alert import notify
+from pipelines.alert import load_rules, notify
+from pipelines.alert.digest import REPEAT_NOTE
 from pipelines.config.config import Config
 from pipelines.store import Store
+from pipelines.store.sqlite import SQLiteStore
 from tests.support.alerts import backend_store, rules_file, store_articles
 from tests.support.articles import corpus
+from tests.support.cli import REPO, run_dozor
 from tests.support.smtpserver import SmtpServer
 
 
@@ -28,6 +36,7 @@ class Recorder(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.failing: set[str] = set()  # paths answered 500
+        self.stalling: set[str] = set()  # paths recorded, then answered only after 30 s
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.received if p == path]
@@ -46,6 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         code = 500 if self.path in self.server.failing else 200
         if code == 200:
             self.server.received.append((self.path, body))
+        if self.path in self.server.stalling:
+            time.sleep(30)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -133,3 +144,36 @@ def test_a_rule_with_only_channels_sends_no_mail(
     assert smtp.messages() == [] and len(hooks.bodies("/only")) == 1
     assert report.queued == {"hook": 1}
 
+
+
+def test_a_sender_killed_during_the_request_repeats_rather_than_loses(
+        tmp_path: Path, hooks: Recorder) -> None:
+    db, port = tmp_path / "dozor.db", hooks.server_address[1]
+    rules = rules_file(tmp_path, f"rules:\n  - name: hook\n    query: 'relevant:true'\n"
+                                 f"    to: ['json://127.0.0.1:{port}/slow']\n")
+    [channel] = load_rules(rules)[0].channels()
+    with SQLiteStore(db) as store:
+        store_articles(store, [corpus()["uk"]])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOZOR_", "ELASTIC"))}
+    env["DOZOR_DATA_DIR"] = str(tmp_path / "data")
+    args = ["alerts", "send", "--db", str(db), "--alerts", str(rules)]
+    hooks.stalling.add("/slow")
+    run = subprocess.Popen([sys.executable, "-m", "dozor", *args], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not hooks.received:  # the channel has the message, no reply yet
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.05)
+        run.send_signal(signal.SIGKILL)
+    finally:
+        run.communicate(timeout=30)
+    with SQLiteStore(db, read_only=True) as store:
+        assert {d.stage for d in store.pending_deliveries(channel.log_key)} == {"end-of-data"}
+    hooks.stalling.clear()
+    out = run_dozor(args, env, timeout=60).stdout
+    assert "possible repeat" in out
+    first, again = hooks.bodies("/slow")
+    assert REPEAT_NOTE in _text(again) and REPEAT_NOTE not in _text(first)
+    assert "0 digest(s) sent" in run_dozor(args, env, timeout=60).stdout
+    assert len(hooks.received) == 2
