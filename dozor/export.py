@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import enum
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from pipelines.article import (
@@ -21,7 +21,7 @@ from pipelines.store import History
 from pipelines.store.history import Version
 
 # a CSV row has every column; a post's columns stay empty for an article
-CSV_FIELDS = (EXPORT_ID, *EXPORT_FIELDS, *POST_EXPORT_FIELDS, *EXPORT_WARC_FIELDS)
+CSV_FIELDS = (EXPORT_ID, *EXPORT_FIELDS, *POST_EXPORT_FIELDS, *EXPORT_WARC_FIELDS, "label")
 
 
 class Format(enum.StrEnum):
@@ -45,10 +45,18 @@ def version_rows(history: History, article: Article) -> list[dict[str, object]]:
             for v in history.versions(article.id) or [Version.of(article, 1)]]
 
 
+def label_value(relevant: bool | None) -> str | None:
+    """An analyst's label as exported and shown: relevant, not_relevant or none."""
+    return None if relevant is None else "relevant" if relevant else "not_relevant"
+
+
 def write_export(out: TextIO, articles: Iterable[Article], query: Query | None,
-                 fmt: Format, history: History | None = None) -> int:
-    """Write the articles `query` matches (all without one); the number written. With
-    `history`, each row also carries `removed`, `events` and every version."""
+                 fmt: Format, history: History | None = None,
+                 labels: Mapping[str, bool] | None = None) -> int:
+    """Write the articles `query` matches (all without one); the number written. Each row
+    carries the analysts' `label` (of `labels`). With `history`, each row also carries
+    `removed`, `events` and every version."""
+    labels = labels or {}
     writer = None
     if fmt is Format.csv:
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, restval="")
@@ -58,7 +66,7 @@ def write_export(out: TextIO, articles: Iterable[Article], query: Query | None,
         # the query's own matcher decides, as in search, on either backend
         if query is not None and not query.matches(article):
             continue
-        row = article.export()
+        row = article.export() | {"label": label_value(labels.get(article.id))}
         if history is not None:
             row |= {"removed": article.removed, "events": article.events,
                     "versions": version_rows(history, article)}

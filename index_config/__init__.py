@@ -82,6 +82,10 @@ class IndexNames:
         return f"{self.prefix}-health"
 
     @property
+    def labels(self) -> str:
+        return f"{self.prefix}-labels"
+
+    @property
     def article_component(self) -> str:
         return f"{self.prefix}-article"
 
@@ -170,6 +174,10 @@ def seen_index() -> dict[str, Any]:
 
 def health_index() -> dict[str, Any]:
     return load("health.json")
+
+
+def labels_index() -> dict[str, Any]:
+    return load("labels.json")
 
 
 def kibana_id(names: IndexNames, file_id: str) -> str:

@@ -277,6 +277,7 @@ def install_elasticsearch(
             ensure_index(es, names.deliveries, cfg.deliveries_index()),
             ensure_index(es, names.seen, cfg.seen_index()),
             ensure_index(es, names.health, cfg.health_index()),
+            ensure_index(es, names.labels, cfg.labels_index()),
         ]
     except ApiError as exc:
         raise SetupError(f"Elasticsearch refused the set-up: {api_reason(exc)}") from exc

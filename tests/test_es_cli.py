@@ -144,7 +144,8 @@ def test_search_and_export_with_es(crawl: EsCrawl) -> None:
     assert result.exit_code == 0, result.output
     exported = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(exported) == len(crawl.articles)
-    assert all(list(row) == [EXPORT_ID, *EXPORT_FIELDS, *EXPORT_WARC_FIELDS] for row in exported)
+    assert all(list(row) == [EXPORT_ID, *EXPORT_FIELDS, *EXPORT_WARC_FIELDS, "label"]
+               for row in exported)
 
 
 def test_alerts_commands_with_es(crawl: EsCrawl) -> None:

@@ -115,7 +115,8 @@ def test_export_writes_exactly_the_design_fields(db: Path) -> None:
     assert result.exit_code == 0, result.output
     docs = lines(result.stdout)
     assert len(docs) == len(corpus())
-    assert all(list(doc) == [EXPORT_ID, *EXPORT_FIELDS, *EXPORT_WARC_FIELDS] for doc in docs)
+    assert all(list(doc) == [EXPORT_ID, *EXPORT_FIELDS, *EXPORT_WARC_FIELDS, "label"]
+               for doc in docs)
     wire = next(d for d in docs if d["source"] == "ria")
     copy = next(d for d in docs if d["source"] == "ural-news")
     assert copy["cluster_id"] == wire["cluster_id"]

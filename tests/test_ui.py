@@ -23,7 +23,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from dozor.ui.app import PER_PAGE
+from dozor.ui.app import PER_PAGE, Labeller
 from dozor.ui.server import is_loopback, make_ui_server, url_of
 from pipelines.article import Article
 from pipelines.dedup import dedup
@@ -75,9 +75,9 @@ def build_db(path: Path) -> dict[str, Article]:
 
 
 @contextmanager
-def running_ui(store: Store) -> Iterator[str]:
+def running_ui(store: Store, labeller: Labeller | None = None) -> Iterator[str]:
     """The UI over `store` on a free port of 127.0.0.1; yields its base URL."""
-    server = make_ui_server(store, "127.0.0.1", 0, ["ru", "uk", "en"])
+    server = make_ui_server(store, "127.0.0.1", 0, ["ru", "uk", "en"], labeller=labeller)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

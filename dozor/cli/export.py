@@ -64,15 +64,16 @@ def export(
             raise fail("--versions needs the SQLite store (--db): Elasticsearch keeps no "
                        "article history yet")
         history = store if versions and isinstance(store, History) else None
+        labels = store.labels()
         if output is None:
-            write_export(sys.stdout, store.iter_articles(), compiled, fmt, history)
+            write_export(sys.stdout, store.iter_articles(), compiled, fmt, history, labels)
             return
         # written beside the target and moved into place, so a failed export never
         # leaves a truncated file where a previous good one was
         partial = output.with_name(output.name + ".partial")
         try:
             with partial.open("w", encoding="utf-8", newline="") as out:
-                written = write_export(out, store.iter_articles(), compiled, fmt, history)
+                written = write_export(out, store.iter_articles(), compiled, fmt, history, labels)
             os.replace(partial, output)
         except OSError as exc:
             partial.unlink(missing_ok=True)

@@ -48,7 +48,8 @@ def serve(
             "no login).", highlight=False, soft_wrap=True)
     with store_from(config, db, es, read_only=True) as store:
         try:
-            server = make_ui_server(store, host, port, languages, alerts)
+            server = make_ui_server(store, host, port, languages, alerts,
+                                    labeller=lambda: store_from(config, db, es))
         except OSError as exc:
             raise fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
         # the access log goes to stderr, one line per request (as JSON with --log-format)

@@ -13,7 +13,8 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -26,7 +27,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from dozor.export import Format, write_export
+from dozor.export import Format, label_value, write_export
 from pipelines.alert.rules import load_rules
 from pipelines.article import Article
 from pipelines.errors import ConfigError, DozorError
@@ -37,6 +38,7 @@ from pipelines.store import (
     SORTS,
     ArticlesReader,
     History,
+    Labels,
     SearchHit,
     SearchSummary,
     SourceHealth,
@@ -212,8 +214,14 @@ def _param(params: dict[str, list[str]], name: str) -> str:
     return values[-1] if values else ""
 
 
-class UIStore(ArticlesReader, SourceHealth, Protocol):
-    """What the UI reads: articles, and the sources' health and timings."""
+class UIStore(ArticlesReader, SourceHealth, Labels, Protocol):
+    """What the UI reads: articles, their labels, and the sources' health and timings."""
+
+
+# the store opened for writing, only while a label is recorded (the UI reads the rest
+# through a read-only one)
+Labeller = Callable[[], AbstractContextManager[Labels]]
+LABEL_VALUES = {"relevant": True, "not_relevant": False, "clear": None}
 
 
 LATENCY_DAYS = 7
@@ -224,8 +232,9 @@ class AnalystUI:
     """WSGI application over `store`; `languages` are the configured ones."""
 
     def __init__(self, store: UIStore, languages: Sequence[str],
-                 alerts: Path | None = None) -> None:
+                 alerts: Path | None = None, labeller: Labeller | None = None) -> None:
         self.store = store
+        self.labeller = labeller
         self.alerts = alerts  # the rules file whose rules have Atom feeds
         self.languages = list(dict.fromkeys([*languages, "other"]))
         self.env = Environment(
@@ -250,12 +259,21 @@ class AnalystUI:
     # ------------------------------------------------------------------ routing
 
     def respond(self, environ: WSGIEnvironment) -> Page:
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            page = self.error(HTTPStatus.METHOD_NOT_ALLOWED, "This UI only reads: use GET.")
-            page.headers.append(("Allow", "GET, HEAD"))
-            return page
         # PEP 3333 hands the path over as latin-1 text of the raw bytes
         path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "POST" and path.startswith("/article/") and path.endswith("/label"):
+            try:
+                return self.label(environ, path.removeprefix("/article/")
+                                  .removesuffix("/label"))
+            except StoreError as exc:
+                return self.error(HTTPStatus.SERVICE_UNAVAILABLE,
+                                  f"The label cannot be recorded: {exc}")
+        if method not in ("GET", "HEAD"):
+            page = self.error(HTTPStatus.METHOD_NOT_ALLOWED,
+                              "This UI only reads (but an article's label): use GET.")
+            page.headers.append(("Allow", "GET, HEAD"))
+            return page
         params = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         try:
             if path == "/":
@@ -421,7 +439,8 @@ class AnalystUI:
         except QueryError as exc:
             raise BadRequest(str(exc)) from None
         out = io.StringIO()
-        write_export(out, self.store.iter_articles(), query, fmt)
+        write_export(out, self.store.iter_articles(), query, fmt,
+                     labels=self.store.labels())
         kind = "text/csv" if fmt is Format.csv else "application/x-ndjson"
         return Page(HTTPStatus.OK, out.getvalue().encode("utf-8"), f"{kind}; charset=utf-8",
                     [("Content-Disposition",
@@ -449,8 +468,34 @@ class AnalystUI:
             members = [m for m in self.store.cluster_members(article.cluster_id,
                                                              CLUSTER_LIMIT + 1)
                        if m.id != article.id][:CLUSTER_LIMIT]
+        label = self.store.labels([article.id]).get(article.id)
         return self.render("article.html", article=article, also_in=members,
+                           label=label_value(label), can_label=self.labeller is not None,
                            **self._timeline(article, params or {}))
+
+    def label(self, environ: WSGIEnvironment, article_id: str) -> Page:
+        """The one write: an analyst's relevant / not relevant label, or its removal.
+        Only a form of this UI's own pages may post it (same origin), so another site
+        open in the browser cannot label stories."""
+        if not _same_origin(environ):
+            return self.error(HTTPStatus.FORBIDDEN,
+                              "A label is set from this UI's own article page only.")
+        if self.labeller is None:
+            return self.error(HTTPStatus.METHOD_NOT_ALLOWED, "This UI does not record labels.")
+        try:
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            size = 0
+        form = parse_qs(environ["wsgi.input"].read(min(size, 1024)).decode("utf-8", "replace"))
+        value = _param(form, "label")
+        if value not in LABEL_VALUES:
+            return self.error(HTTPStatus.BAD_REQUEST,
+                              f"label must be one of {', '.join(LABEL_VALUES)}.")
+        if not _ARTICLE_ID.fullmatch(article_id) or self.store.get(article_id) is None:
+            return self.error(HTTPStatus.NOT_FOUND, f"No stored article has the id {article_id}.")
+        with self.labeller() as labels:
+            labels.set_label(article_id, LABEL_VALUES[value])
+        return Page(HTTPStatus.SEE_OTHER, b"", headers=[("Location", f"/article/{article_id}")])
 
     def _timeline(self, article: Article, params: dict[str, list[str]]) -> dict[str, Any]:
         """The article's versions and events, and the word-level diff between the two
@@ -473,6 +518,13 @@ class AnalystUI:
                     "text": word_diff(old.text, new.text),
                     "share": share_changed(old.text, new.text)}
         return {"versions": versions, "events": events, "diff": diff}
+
+
+def _same_origin(environ: WSGIEnvironment) -> bool:
+    """The request's Origin (else its Referer) names the host it was sent to."""
+    source = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER") or ""
+    host = environ.get("HTTP_HOST") or ""
+    return bool(host) and urlsplit(source).netloc == host
 
 
 def _json(status: HTTPStatus, doc: dict[str, Any]) -> Page:

@@ -16,8 +16,7 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import create_server
 
-from dozor.ui.app import AnalystUI
-from pipelines.store import ArticlesReader
+from dozor.ui.app import AnalystUI, Labeller, UIStore
 
 # one line per request, as web servers write them (common log format)
 access_log = logging.getLogger("dozor.ui.access")
@@ -105,9 +104,10 @@ def url_of(server: UIServer) -> str:
     return f"http://[{host}]:{port}/" if ":" in str(host) else f"http://{host}:{port}/"
 
 
-def make_ui_server(store: ArticlesReader, host: str, port: int,
-                   languages: Sequence[str], alerts: Path | None = None) -> UIServer:
+def make_ui_server(store: UIStore, host: str, port: int,
+                   languages: Sequence[str], alerts: Path | None = None,
+                   labeller: Labeller | None = None) -> UIServer:
     """A server for the UI over `store`, bound (port 0: any free port) but not yet
     serving; raises OSError when the address cannot be bound. `alerts`: the rules file
     whose rules get Atom feeds."""
-    return UIServer(AnalystUI(store, languages, alerts), host, port)
+    return UIServer(AnalystUI(store, languages, alerts, labeller), host, port)

@@ -161,6 +161,14 @@ class SourceHealth(Protocol):
     def delivery_timings(self, since: datetime) -> list[DeliveryTiming]: ...
 
 
+@runtime_checkable
+class Labels(Protocol):
+    # the analysts' relevant / not relevant mark on an article: set_label(id, None)
+    # clears it; labels answers for the labelled ones among `ids` (all when None)
+    def set_label(self, article_id: str, relevant: bool | None) -> None: ...
+    def labels(self, ids: Iterable[str] | None = None) -> dict[str, bool]: ...
+
+
 # what the consumers that need several roles take
 @runtime_checkable
 class Ingest(ArticlesWriter, Frontier, DuplicateCandidates, ArticlesReader, Protocol):
@@ -174,12 +182,12 @@ class AlertStore(AlertInbox, DeliveryLog, Protocol):
 
 @runtime_checkable
 class Store(ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates, TranslationQueue,
-            AlertInbox, DeliveryLog, SourceHealth, Closeable, Protocol):
+            AlertInbox, DeliveryLog, SourceHealth, Labels, Closeable, Protocol):
     """Every role: what `open_store` returns."""
 
 
 ROLES: tuple[type, ...] = (ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates,
-                           TranslationQueue, AlertInbox, DeliveryLog, SourceHealth)
+                           TranslationQueue, AlertInbox, DeliveryLog, SourceHealth, Labels)
 
 
 @runtime_checkable

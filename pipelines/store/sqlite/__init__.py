@@ -13,6 +13,7 @@ from pipelines.store.sqlite.deliveries import SQLiteDeliveryLog
 from pipelines.store.sqlite.frontier import SQLiteFrontier
 from pipelines.store.sqlite.health import SQLiteHealth
 from pipelines.store.sqlite.history import SQLiteHistory
+from pipelines.store.sqlite.labels import SQLiteLabels
 from pipelines.store.sqlite.schema import COLUMNS, MIGRATIONS, SCHEMA_VERSION
 from pipelines.store.sqlite.search import SQLiteSearch
 from pipelines.store.sqlite.translation import SQLiteTranslation
@@ -22,5 +23,5 @@ __all__ = ["COLUMNS", "MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
 class SQLiteStore(SQLiteArticles, SQLiteSearch, SQLiteFrontier, SQLiteDuplicates,
                   SQLiteTranslation, SQLiteAlertInbox, SQLiteDeliveryLog, SQLiteHealth,
-                  SQLiteHistory):
+                  SQLiteHistory, SQLiteLabels):
     """A Dozor database file; see `pipelines.store.roles` for the contract."""

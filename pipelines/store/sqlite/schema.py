@@ -314,6 +314,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE articles ADD COLUMN first_seen_at TEXT;
     """,
+    # 14: the analysts' relevant / not relevant labels; no foreign key, so an article's
+    # rewrite (reprocess) never drops its label
+    """
+    CREATE TABLE labels (
+        article_id TEXT PRIMARY KEY,
+        relevant INTEGER NOT NULL CHECK (relevant IN (0, 1)),
+        labelled_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
