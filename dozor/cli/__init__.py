@@ -25,6 +25,7 @@ from dozor.cli import help  # noqa: E402,F401
 from dozor.cli import revisit  # noqa: E402,F401
 from dozor.cli import history  # noqa: E402,F401
 from dozor.cli import worker  # noqa: E402,F401
+from dozor.cli import topic  # noqa: E402,F401
 # isort: on
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import logging
@@ -76,10 +77,14 @@ def _configure(
         logging.getLogger("dozor.ui.access").addHandler(handler)
 
 
-def config_of(ctx: typer.Context) -> Config:
-    """The Config the `dozor` callback built for this command."""
+def config_of(ctx: typer.Context, topic: Path | None = None) -> Config:
+    """The Config the `dozor` callback built for this command; a command's `--topic`
+    takes the place of DOZOR_TOPIC (and of the shipped profile) for everything it runs."""
     config = ctx.find_root().obj
     assert isinstance(config, Config)
+    if topic is not None:
+        config = dataclasses.replace(config, paths=dataclasses.replace(config.paths,
+                                                                       topic=topic))
     return config
 
 DbOption = Annotated[

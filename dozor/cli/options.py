@@ -12,6 +12,9 @@ from pipelines.query import Query, parse_query
 
 SourcesOption = Annotated[Path | None, typer.Option(
     "--sources", help="Sources file (default: the shipped sources.yaml).", dir_okay=False)]
+TopicOption = Annotated[Path | None, typer.Option(
+    "--topic", help="Topic profile (default: DOZOR_TOPIC, else the shipped topic.yaml).",
+    dir_okay=False)]
 AlertsOption = Annotated[Path | None, typer.Option(
     "--alerts", help="Alert rules file (default: the shipped alerts.yaml).", dir_okay=False)]
 PrivateOption = Annotated[bool, typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, fail, store_from
-from dozor.cli.options import SourcesOption
+from dozor.cli.options import SourcesOption, TopicOption
 from dozor.cli.run import new_by_language
 from dozor.lock import run_lock
 from pipelines.config import paths
@@ -23,6 +23,7 @@ def reprocess(
         "--warc", help="A WARC file or a directory of them (default: the archive).",
         exists=True)] = None,
     sources: SourcesOption = None,
+    topic: TopicOption = None,
     db: DbOption = None,
     es: EsOption = None,
     stale: Annotated[bool, typer.Option(
@@ -35,7 +36,7 @@ def reprocess(
     from dozor.run import reprocess_archive
     from pipelines.process import DERIVED_VERSION, build_pipeline, stale_records
 
-    config = config_of(ctx)
+    config = config_of(ctx, topic)
     keep = frozenset(s.name for s in load_sources(sources or paths.default_sources())
                      if s.keep == "relevant")
     with run_lock(config.paths.data, "dozor reprocess", store_options(config, db, es)["db"]), \

@@ -14,6 +14,7 @@ from dozor.cli.options import (
     AlertsOption,
     PrivateOption,
     SourcesOption,
+    TopicOption,
     VerboseOption,
     log_level,
 )
@@ -94,6 +95,7 @@ def run(
     ctx: typer.Context,
     sources: SourcesOption = None,
     alerts: AlertsOption = None,
+    topic: TopicOption = None,
     db: DbOption = None,
     es: EsOption = None,
     allow_private_network: PrivateOption = False,
@@ -119,7 +121,7 @@ def run(
     # start-up cost: Scrapy, Twisted and the stages load only for the commands that crawl
     from dozor.run import run_cycle
 
-    config = config_of(ctx)
+    config = config_of(ctx, topic)
     # a bad file fails before the lock
     names = {s.name for s in load_sources(sources or paths.default_sources())}
     # and bad alert rules (one naming a source the run does not crawl) before the crawl,
