@@ -104,3 +104,13 @@ def test_run_and_reprocess_take_topic_as_dozor_topic(news_server: NewsServer,
     relevant = {name: sum(a[6] for a in _articles(db).values()) for name, db in dbs.items()}
     assert len(_articles(dbs["strict"])) == 3
     assert relevant["shipped"] > 0 and relevant["strict"] == relevant["env"] == 0
+
+
+def test_dozor_sources_names_the_sources_of_run(news_server: NewsServer,
+                                                tmp_path: Path) -> None:
+    """DOZOR_SOURCES stands for --sources, as DOZOR_TOPIC for --topic."""
+    sources, db = _site(news_server, tmp_path), tmp_path / "env.db"
+    run = _dozor("run", "--db", str(db), tmp_path=tmp_path,
+                 env={**LOCAL, "DOZOR_SOURCES": str(sources)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(_articles(db)) == 3
