@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from dozor.cli import app
 from pipelines.config.config import DEFAULTS_DIR
 from pipelines.store.sqlite import SQLiteStore
+from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
 from tests.support.alerts import OFF_TOPIC, RELEVANT, store_articles
 from tests.support.articles import corpus
 from tests.support.httpserver import NewsServer
@@ -114,3 +115,19 @@ def test_dozor_sources_names_the_sources_of_run(news_server: NewsServer,
                  env={**LOCAL, "DOZOR_SOURCES": str(sources)})
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(_articles(db)) == 3
+
+
+def test_topic_test_on_elasticsearch(tmp_path: Path) -> None:
+    docs = corpus()
+    with FakeElasticsearch() as fake:
+        with fast_store(fake.url, tmp_path / "spool") as store:
+            store_articles(store, list(docs.values()))
+            store.set_label(docs["ru_wire"].id, True)
+            store.set_label(docs["ru_composer"].id, False)
+        result = runner.invoke(app, ["topic", "test", "--topic", str(_strict_topic(tmp_path)),
+                                     "--es", fake.url, "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["articles"] == len(docs) and report["stops_relevant"] == len(RELEVANT)
+        assert report["labelled"] == 2 and report["recall"] == 0.0
+        assert fake.problems == []

@@ -1,6 +1,7 @@
 """The analyst UI as a WSGI application: front page, search, article pages.
 
-It only reads the store (`stats`, `search`, `get`, `cluster_members`). Everything it
+It reads the store (`stats`, `search`, `get`, `cluster_members`); its one write is an
+analyst's label (POST /article/<id>/label, same origin only). Everything it
 shows is escaped by jinja2's autoescaping; the one piece of markup built here is the
 search snippet, escaped by `pipelines.terms.snippets.snippet` before its `<mark>`s are added.
 Article texts are shown as text, never as HTML, and only http(s) URLs become links.
