@@ -21,7 +21,7 @@ import index_config as cfg
 from dozor.cli import app
 from index_config.install import SetupError, import_kibana, install_elasticsearch
 from pipelines.article import Article
-from pipelines.query import FIELD_ATTRS, FIELDS, KEYWORD_FIELDS
+from pipelines.query import FIELD_ATTRS, FIELDS, KEYWORD_FIELDS, SCOPE_FIELDS
 from pipelines.store import StoreError
 from pipelines.store.elastic import ALERT_STATE, ElasticStore, connect
 from pipelines.store.spool import Spool
@@ -89,8 +89,9 @@ def test_article_mapping_covers_every_field_with_the_right_type(
         fake: FakeElasticsearch) -> None:
     install_elasticsearch(connect(fake.url))
     props = _articles_index(fake).properties  # as composed from the templates
-    # every Article field, and the store's own alert mark
-    assert set(props) == {f.name for f in dataclasses.fields(Article)} | {ALERT_STATE}
+    # every Article field, the store's own alert mark and the title:/text: term fields
+    assert set(props) == ({f.name for f in dataclasses.fields(Article)} | {ALERT_STATE}
+                          | set(SCOPE_FIELDS.values()))
     assert props[ALERT_STATE] == {"type": "keyword"}
     keywords = {"id", "url", "canonical_url", "final_url", "source", "lang",
                 "translation_status", "cluster_id", "matched_terms", "lsh_bands",

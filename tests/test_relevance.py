@@ -521,10 +521,10 @@ def test_window_with_negation_is_judged_per_passage(tmp_path: Path) -> None:
     ([{"name": "wagner", "weight": 1, "query": "Вагнер AND (опера OR"}], {},
      "rules[0] (wagner) → query (query starts at line 1): syntax error"),
     ([{"name": "ok", "weight": 1, "query": "колония"},
-      {"name": "bad-field", "weight": 1, "query": "колония AND title:Вагнер"}], {},
-     "rules[1] (bad-field) → query (query starts at line 1): unknown field 'title' "
-     "(known: terms, lang, source, translation_status, cluster_id, relevant, possible) "
-     "at line 1, column 13 of the query"),
+      {"name": "bad-field", "weight": 1, "query": "колония AND author:Вагнер"}], {},
+     "rules[1] (bad-field) → query (query starts at line 1): unknown field 'author' "
+     "(known: terms, lang, source, translation_status, cluster_id, event, relevant, "
+     "possible, title, text, published, fetched) at line 1, column 13 of the query"),
     ([{"name": "a", "weight": 0, "query": "колония"}], {}, "weight 0"),
     ([{"name": "a", "weight": 1, "query": "x"}, {"name": "a", "weight": 1, "query": "y"}], {},
      "rule name 'a' is used twice"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipelines.process import DERIVED_VERSION
 from pipelines.store import open_store
+from pipelines.store.sqlite.schema import MIGRATIONS, statements
 from tests.support.httpserver import NewsServer
 from tests.test_archive import LOCAL, _dozor, _site
 
@@ -48,11 +49,13 @@ def test_reprocess_stale_rebuilds_only_what_older_code_made(news_server: NewsSer
 
 def test_a_database_from_before_the_version_field_reads_as_stale(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
-    open_store(db=db).close()
-    with sqlite3.connect(db) as conn:  # the file as schema 8 left it
-        conn.execute("ALTER TABLE articles DROP COLUMN derived_version")
-        conn.execute("PRAGMA user_version = 8")
-    open_store(db=db).close()  # migration 9
+    raw = sqlite3.connect(db, isolation_level=None)  # the file as schema 8 left it
+    for number in range(8):
+        for statement in statements(MIGRATIONS[number]):
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 8")
+    raw.close()
+    open_store(db=db).close()  # migration 9 and the later ones
     with sqlite3.connect(db) as conn:
         columns = {row[1]: row[4] for row in conn.execute("PRAGMA table_info(articles)")}
     assert columns["derived_version"] == "''"
