@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 import yaml
@@ -17,25 +16,12 @@ from pipelines.store import open_store
 from tests.support.cli import run_dozor
 from tests.support.httpserver import NewsServer
 from tests.support.smtpserver import SmtpServer
+from tests.test_source_health import NOW, article, rss
 
 RUN_TIMEOUT = 180
-NOW = datetime.now(UTC)
-BODY = ("<p>Вербовщики приезжают в колонии и обещают заключённым помилование через шесть "
-        "месяцев контракта, пишут правозащитники.</p>") * 6
 FEED = "application/rss+xml"
 
 
-def article(title: str) -> str:
-    return (f"<html lang='ru'><head><title>{title}</title></head><body><article>"
-            f"<h1>{title}</h1>{BODY}</article></body></html>")
-
-
-def rss(base: str, links: list[str]) -> str:
-    items = "".join(f"<item><title>{link}</title><link>{base}{link}</link>"
-                    f"<pubDate>{format_datetime(NOW - timedelta(hours=1))}</pubDate></item>"
-                    for link in links)
-    return ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
-            f"<title>t</title>{items}</channel></rss>")
 
 
 def sitemap(base: str, links: list[str]) -> str:
