@@ -16,7 +16,7 @@ from pipelines.store import open_store
 from tests.support.cli import run_dozor
 from tests.support.httpserver import NewsServer
 from tests.support.smtpserver import SmtpServer
-from tests.test_source_health import NOW, article, rss
+from tests.test_source_health import an_hour_ago, article, rss
 
 RUN_TIMEOUT = 180
 FEED = "application/rss+xml"
@@ -25,7 +25,7 @@ FEED = "application/rss+xml"
 
 
 def sitemap(base: str, links: list[str]) -> str:
-    day = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    day = an_hour_ago().strftime("%Y-%m-%dT%H:%M:%S+00:00")
     urls = "".join(f"<url><loc>{base}{link}</loc><lastmod>{day}</lastmod></url>"
                    for link in links)
     return ("<?xml version='1.0' encoding='UTF-8'?>"
