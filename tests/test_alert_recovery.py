@@ -12,9 +12,14 @@ import pytest
 from pipelines.alert import notify
 from pipelines.config.config import Config
 from pipelines.store import Store
-from pipelines.store.sqlite import SQLiteStore
-from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
-from tests.support.alerts import LEADS, RECRUITMENT_RULES, RELEVANT, rules_file, store_articles
+from tests.support.alerts import (
+    LEADS,
+    RECRUITMENT_RULES,
+    RELEVANT,
+    backend_store,
+    rules_file,
+    store_articles,
+)
 from tests.support.articles import corpus
 from tests.support.smtpserver import SmtpServer
 
@@ -23,14 +28,8 @@ RULE = "recruitment"
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        with SQLiteStore(tmp_path / "dozor.db") as s:
-            yield s
-        return
-    with FakeElasticsearch() as fake:
-        with fast_store(fake.url, tmp_path / "spool") as s:
-            yield s
-        assert fake.problems == []
+    with backend_store(request.param, tmp_path) as s:
+        yield s
 
 
 @pytest.fixture
