@@ -24,6 +24,10 @@ from tests.support.httpserver import NewsServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 RECENT = NOW - timedelta(hours=3)
+# a timeout well above what a busy machine needs to answer a local request: with 1 s, a
+# stalled reactor once timed the 500 page out before it reached the server
+CRAWL = {"download_timeout": 3}
+SLOW_DELAY = 6.0  # beyond the timeout, so the slow page times out on every try
 OLD = NOW - timedelta(days=60)
 
 # final paths of the pages the first crawl must hand over, and how they were found
@@ -65,7 +69,7 @@ def build_site(server: NewsServer) -> None:
     for i in range(1, 9):  # a ring of redirects: 1 -> 2 -> ... -> 8 -> 1
         server.redirect(f"/news/loop-{i}.html", f"/news/loop-{i % 8 + 1}.html", status=302)
     server.add("/news/broken.html", "<html><body>oops</body></html>", status=500)
-    server.add("/news/slow.html", _article("Slow", "en"), delay=2.5)
+    server.add("/news/slow.html", _article("Slow", "en"), delay=SLOW_DELAY)
     server.add("/news/report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "application/pdf")
     server.add("/news/bomb.html", _gzip_bomb(64), headers={"Content-Encoding": "gzip"})
     server.add("/private/draft.html", _article("Draft", "en"))
@@ -166,9 +170,9 @@ def crawls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCrawls]:
         db = work / "store.db"
         args = ("--sources", str(sources), "--db", str(db))
         env = {"DOZOR_ALLOWED_NETWORKS": "127.0.0.1/32"}
-        first = launch("crawl", work, *args, env=env)
+        first = launch("crawl", work, *args, env=env, crawl_settings=CRAWL)
         counts = {p: server.fetched(p) for p in set(server.requests)}
-        second = launch("crawl", work, *args, env=env)
+        second = launch("crawl", work, *args, env=env, crawl_settings=CRAWL)
         yield TwoCrawls(server, first, second, counts, db, work / "data" / "warc")
     finally:
         server.stop()
@@ -218,7 +222,7 @@ def test_http_errors_and_timeouts_are_counted_and_retried(crawls: TwoCrawls) -> 
     figures, fetched = crawls.first.figures, crawls.fetched_after_first
     assert fetched["/news/missing.html"] == 1  # 404 is not retried
     assert fetched["/news/broken.html"] == 2  # 500: first try + retry_times (1)
-    assert fetched["/news/slow.html"] == 2  # timed out twice (download_timeout 1 s)
+    assert fetched["/news/slow.html"] == 2  # timed out twice (download_timeout 3 s)
     assert figures["responses_4xx"] >= 1 and figures["responses_5xx"] == 2
     # missing, broken, slow (timeout) and the gzip bomb; the redirect loop is counted apart
     assert figures["errors"] == 4
