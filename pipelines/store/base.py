@@ -3,13 +3,15 @@ constants and checks both apply (the role protocols are in `pipelines.store.role
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
 from pipelines.article import TRANSLATION_STATUSES, Article
 from pipelines.errors import DozorError
+from pipelines.query import Query
+from pipelines.terms.snippets import article_snippet
 
 T = TypeVar("T")
 
@@ -80,12 +82,15 @@ class SearchHit:
     rank: float  # higher is better; only comparable within one result list
     snippet: str  # text with the matching words wrapped in [ ] (terminal) or <mark> (UI)
     matched_terms: list[str] = field(default_factory=list)  # normalised terms the query hit
+    # search(collapse=True): the other articles of its cluster the query matches
+    copies: list[Article] = field(default_factory=list)
 
 
 # the orders a search can take: best first, or by publication date (undated last)
 SORTS = ("relevance", "newest", "oldest")
-# what a search summary counts its hits by; relevance is relevant, possible or other
-FACETS = ("lang", "source", "relevance", "translation_status")
+# what a search summary counts its hits by; relevance is relevant, possible or other,
+# event each kind of event a revisit recorded (an article counts once per kind it had)
+FACETS = ("lang", "source", "relevance", "translation_status", "event")
 
 
 def check_sort(sort: str) -> None:
@@ -97,12 +102,52 @@ def relevance_of(article: Article) -> str:
     return "relevant" if article.relevant else "possible" if article.possible else "other"
 
 
+def facet_values(article: Article, name: str) -> list[str]:
+    """The values `article` is counted under in facet `name` (of FACETS)."""
+    if name == "relevance":
+        return [relevance_of(article)]
+    if name == "event":
+        return list(dict.fromkeys(article.events))
+    return [str(getattr(article, name))]
+
+
 @dataclass(slots=True)
 class SearchSummary:
-    """How many articles a query matches, and how many per value of each facet."""
+    """How many articles a query matches, in how many stories (clusters of copies), and
+    how many articles per value of each facet."""
 
     total: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    stories: int = 0
+
+
+def story_key(article: Article) -> str:
+    """The cluster an article's copies share (dedup names every stored one; an article
+    stored without it is a story of its own)."""
+    return article.cluster_id or article.id
+
+
+def as_stories(query: Query, tops: Sequence[SearchHit],
+               members: Iterable[Article]) -> list[SearchHit]:
+    """`tops` (the best-ranked hit of each cluster, in rank order) as stories: led, as a
+    digest leads, by the cluster's founder when the query matches it, else by its
+    earliest stored matching member, with the other matching `members` as its copies."""
+    by_key: dict[str, list[Article]] = {story_key(hit.article): [] for hit in tops}
+    for article in members:
+        group = by_key.get(story_key(article))
+        if group is not None and all(a.id != article.id for a in group):
+            group.append(article)
+    out = []
+    for hit in tops:
+        key = story_key(hit.article)
+        group = by_key[key] or [hit.article]
+        lead = min(group, key=lambda a: (a.id != key, a.stored_at or a.fetched_at, a.id))
+        if lead.id != hit.article.id:
+            terms = query.matched_terms(lead)
+            hit = SearchHit(lead, hit.rank, article_snippet(lead, terms), terms)
+        hit.copies = [a for a in group if a.id != lead.id]
+        out.append(hit)
+    return out
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from pipelines import dedup
 from pipelines.article import Article
 from pipelines.query import parse_query
 from pipelines.store import Store
-from pipelines.store.base import FACETS, relevance_of
+from pipelines.store.base import FACETS, facet_values, story_key
 from tests.support.articles import corpus, search
 
 
@@ -20,6 +20,9 @@ def docs(store: Store) -> dict[str, Article]:
     docs = corpus()
     docs["ru_composer"].published_at = None  # an undated page
     docs["ru_it"].possible = True
+    docs["ru_wire"].events = ["edited", "title_changed"]
+    docs["uk"].events = ["edited"]
+    docs["ru_composer"].events = ["removed"]
     store.write(dedup.dedup(list(docs.values()), store))
     return docs
 
@@ -85,7 +88,43 @@ def test_summary_counts_what_search_finds(store: Store, docs: dict[str, Article]
     matching = [a for a in docs.values() if query.matches(a)]
     assert summary.total == len(matching) == len(search(store, text, limit=50))
     for name in FACETS:
-        values = Counter(relevance_of(a) if name == "relevance" else str(getattr(a, name))
-                         for a in matching)
+        values = Counter(v for a in matching for v in facet_values(a, name))
         assert summary.facets[name] == dict(values), name
     assert sum(summary.facets["relevance"].values()) == summary.total
+    assert summary.stories == len({story_key(a) for a in _stored(store, matching)})
+
+
+def test_event_facet_counts_each_kind_an_article_had(store: Store,
+                                                     docs: dict[str, Article]) -> None:
+    summary = store.summarise(parse_query("fetched:<now"))
+    assert summary.facets["event"] == {"edited": 2, "title_changed": 1, "removed": 1}
+    assert store.summarise(parse_query("lang:uk")).facets["event"] == {"edited": 1}
+
+
+def _stored(store: Store, articles: list[Article]) -> list[Article]:
+    return list(store.iter_articles([a.id for a in articles]))
+
+
+def test_collapsed_search_lists_stories_led_by_their_first_copy(
+        store: Store, docs: dict[str, Article]) -> None:
+    everything = parse_query("fetched:<now")
+    stored = {a.id: a for a in _stored(store, list(docs.values()))}
+    clusters = Counter(story_key(a) for a in stored.values())
+    stories = store.search(everything, limit=50, collapse=True)
+    assert len(stories) == len(clusters) == store.summarise(everything).stories
+    assert len(clusters) < len(docs)  # the corpus has syndicated copies
+    for hit in stories:
+        key = story_key(hit.article)
+        assert hit.article.id == key  # the founder leads
+        assert sorted(a.id for a in hit.copies) == sorted(
+            i for i, a in stored.items() if story_key(a) == key and i != key)
+    wire = next(h for h in stories if h.article.id == docs["ru_wire"].id)
+    assert [a.id for a in wire.copies] == [docs["ru_copy"].id]
+    # the copy's own words find the copy alone: it is shown, with no copies
+    alone = search(store, "Подписывайтесь", collapse=True)
+    assert [(h.article.id, h.copies) for h in alone] == [(docs["ru_copy"].id, [])]
+    # a page of stories starts where the last one ended
+    page = store.search(everything, limit=3, offset=3, collapse=True)
+    assert [h.article.id for h in page] == [h.article.id for h in stories[3:6]]
+    by_date = store.search(everything, limit=50, sort="newest", collapse=True)
+    assert sorted(h.article.id for h in by_date) == sorted(h.article.id for h in stories)

@@ -932,8 +932,11 @@ class FakeElasticsearch(Served):
         props: dict[str, Any] = {}
         for index_name in self._resolve_read(target):
             props.update(self.indices[index_name].properties)
+        sources = {id(h): h["_full"] for h in hits}  # sorting drops them from the hits
         hits = _sort_hits(hits, body.get("sort"), body.get("search_after"), props)
-        total = len(hits)
+        total = len(hits)  # collapsing leaves the total at the matching documents
+        if body.get("collapse"):
+            hits = _collapse(hits, sources, body["collapse"], props)
         start = body.get("from", 0)
         hits = hits[start:start + body.get("size", 10)]
         answer = {
@@ -978,8 +981,38 @@ class FakeElasticsearch(Served):
 # ------------------------------------------------------------- query evaluation
 
 
+COLLAPSIBLE = ("keyword", "long", "integer", "short", "byte", "double", "float")
+
+
+def _collapse(hits: list[dict[str, Any]], sources: dict[int, dict[str, Any]],
+              spec: dict[str, Any], props: dict[str, Any]) -> list[dict[str, Any]]:
+    """Field collapsing: the first hit (in sort order) of each value of the field, which
+    it answers under `fields`; the documents without one form a single group."""
+    name = spec["field"]
+    kind = props.get(name, {}).get("type")
+    if kind not in COLLAPSIBLE:
+        raise ApiFailure(400, "illegal_argument_exception",
+                         f"collapse is not supported for the field [{name}] of the type "
+                         f"[{kind}]")
+    if set(spec) - {"field"}:
+        raise ApiFailure(400, "parsing_exception",
+                         f"collapse options {sorted(set(spec) - {'field'})} (not in the fake)")
+    seen: set[Any] = set()
+    out = []
+    for hit in hits:
+        value = sources[id(hit)].get(name)
+        if value in seen:
+            continue
+        seen.add(value)
+        if value is not None:
+            hit["fields"] = {**hit.get("fields", {}), name: [value]}
+        out.append(hit)
+    return out
+
+
 def _aggregate(aggs: dict[str, Any], hits: list[dict[str, Any]]) -> dict[str, Any]:
-    """`terms` (on keyword fields) and `filter` aggregations over the matching hits."""
+    """`terms` (on keyword fields), `filter` and `cardinality` aggregations over the
+    matching hits."""
     out: dict[str, Any] = {}
     for name, spec in aggs.items():
         (kind, params), = ((k, v) for k, v in spec.items() if k != "aggs")
@@ -998,6 +1031,14 @@ def _aggregate(aggs: dict[str, Any], hits: list[dict[str, Any]]) -> dict[str, An
         elif kind == "filter":
             out[name] = {"doc_count": sum(
                 1 for hit in hits if _score(params, hit["_full"], hit["_id"], {}) is not None)}
+        elif kind == "cardinality":
+            # exact: Elasticsearch's estimate is too, below its precision_threshold
+            values = set()
+            for hit in hits:
+                value = hit["_full"].get(params["field"])
+                values.update(v for v in (value if isinstance(value, list) else [value])
+                              if v is not None)
+            out[name] = {"value": len(values)}
         else:
             raise ApiFailure(400, "parsing_exception", f"aggregation [{kind}] (not in the fake)")
     return out

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.article import Article
-from pipelines.query import Query
+from pipelines.query import FIELD_ATTRS, Query
 from pipelines.store.base import (
     FACETS,
     SearchHit,
     SearchSummary,
     StoreError,
+    as_stories,
     check_offset,
     check_sort,
 )
@@ -31,6 +32,7 @@ HIGHLIGHT_CHARS = 100_000
 # from + size may not pass index.max_result_window (10,000 by default)
 RESULT_WINDOW = 10_000
 FACET_BUCKETS = 50
+STORIES_EXACT = 40_000
 # as SQLite orders: undated articles last, then by fetch time
 _SORTS: dict[str, list[Any]] = {
     "relevance": ["_score", {"published_at": {"order": "desc", "missing": "_last"}},
@@ -44,11 +46,12 @@ class ElasticSearch(ElasticCore):
     """The ArticlesReader role's search."""
 
     def search(self, query: Query, limit: int = 20, offset: int = 0,
-               sort: str = "relevance") -> list[SearchHit]:
+               sort: str = "relevance", collapse: bool = False) -> list[SearchHit]:
         """The query's own semantics (`Query.to_es()` on the normalised terms) decide what
         matches; BM25 over the title and text fields ranks (or the publication date, by
         `sort`); highlighting gives the snippet, with the lemma-aware snippet of
-        pipelines.terms as the fallback."""
+        pipelines.terms as the fallback. `collapse`: stories instead of articles
+        (`as_stories`), by field collapsing on cluster_id."""
         check_offset(offset)
         check_sort(sort)
         if offset + limit > RESULT_WINDOW:
@@ -68,6 +71,8 @@ class ElasticSearch(ElasticCore):
             "sort": _SORTS[sort],
             "track_scores": True,
         }
+        if collapse:
+            body["collapse"] = {"field": "cluster_id"}
         if words:
             body["highlight"] = {
                 "pre_tags": ["["], "post_tags": ["]"],
@@ -89,7 +94,20 @@ class ElasticSearch(ElasticCore):
                 text = article_snippet(article, terms)
             hits.append(SearchHit(article=article, rank=float(hit.get("_score") or 0.0),
                                   snippet=" ".join(text.split()), matched_terms=terms))
-        return hits
+        return as_stories(query, hits, self._members(query, hits)) if collapse else hits
+
+    def _members(self, query: Query, tops: list[SearchHit]) -> list[Article]:
+        """The articles of the clusters of `tops` that `query` matches."""
+        clusters = [c for c in dict.fromkeys(h.article.cluster_id for h in tops) if c]
+        if not clusters:
+            return []
+        bool_query = _bool_query(query)
+        bool_query.setdefault("filter", []).append({"terms": {"cluster_id": clusters}})
+        with self._contact(f"read the copies of {len(clusters)} stories"):
+            response = self.client.search(
+                index=self.names.articles, query={"bool": bool_query},
+                sort=[{"stored_at": "asc"}, {"id": "asc"}], size=RESULT_WINDOW)
+        return [Article.from_dict(h["_source"]) for h in response["hits"]["hits"]]
 
 
     def summarise(self, query: Query) -> SearchSummary:
@@ -98,9 +116,12 @@ class ElasticSearch(ElasticCore):
                      "possible": {"bool": {"must": [{"term": {"possible": True}}],
                                            "must_not": [{"term": {"relevant": True}}]}}}
         aggs: dict[str, Any] = {
-            name: {"terms": {"field": name, "size": FACET_BUCKETS}}
+            name: {"terms": {"field": FIELD_ATTRS.get(name, name), "size": FACET_BUCKETS}}
             for name in FACETS if name != "relevance"}
         aggs |= {f"relevance_{k}": {"filter": v} for k, v in relevance.items()}
+        # exact up to its threshold (the largest Elasticsearch takes), an estimate above
+        aggs["stories"] = {"cardinality": {"field": "cluster_id",
+                                           "precision_threshold": STORIES_EXACT}}
         body = {"query": {"bool": _bool_query(query)}, "size": 0, "track_total_hits": True,
                 "aggs": aggs}
         with self._contact(f"count {query.text!r}"):
@@ -114,7 +135,8 @@ class ElasticSearch(ElasticCore):
         counted["other"] = total - sum(counted.values())
         facets["relevance"] = {k: n for k, n in sorted(counted.items(), key=lambda kv: -kv[1])
                                if n}
-        return SearchSummary(total, {name: facets[name] for name in FACETS})
+        return SearchSummary(total, {name: facets[name] for name in FACETS},
+                             stories=int(found.get("stories", {}).get("value", 0)))
 
 
 def _bool_query(query: Query) -> dict[str, Any]:

@@ -14,12 +14,15 @@ from pipelines.store.base import (
     SearchHit,
     SearchSummary,
     StoreError,
+    as_stories,
     check_offset,
     check_sort,
-    relevance_of,
+    chunks,
+    facet_values,
+    story_key,
 )
 from pipelines.store.sqlite.codec import row_to_article
-from pipelines.store.sqlite.connection import SQLiteConnection, marks
+from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 from pipelines.store.sqlite.schema import BM25_WEIGHTS
 from pipelines.terms.snippets import article_snippet
 
@@ -37,10 +40,11 @@ class SQLiteSearch(SQLiteConnection):
     """The ArticlesReader role's search."""
 
     def search(self, query: Query, limit: int = 20, offset: int = 0,
-               sort: str = "relevance") -> list[SearchHit]:
+               sort: str = "relevance", collapse: bool = False) -> list[SearchHit]:
         """Best `limit` articles matching `query` (compiled over normalised terms), after
         the best `offset`; its language goes to the language index. `sort` newest or
-        oldest orders by publication date instead.
+        oldest orders by publication date instead. `collapse`: stories instead of
+        articles (`as_stories`), ranked and counted by their best-ranked copy.
 
         FTS5 selects a superset of candidates on the normalised terms and ranks them by
         bm25; the query's own matcher decides, so the semantics are exactly those of the
@@ -50,8 +54,13 @@ class SQLiteSearch(SQLiteConnection):
         check_sort(sort)
         hits: list[SearchHit] = []
         to_skip = offset
+        seen: set[str] = set()  # collapse: the clusters already ranked
         with self._lock:
             for article, bm25 in self._matching(query, sort, page=max(limit, 50)):
+                if collapse:
+                    if story_key(article) in seen:
+                        continue
+                    seen.add(story_key(article))
                 # the query's matcher, not FTS5, decides what a hit is, so the
                 # offset counts matching articles rather than candidate rows
                 if to_skip:
@@ -66,20 +75,30 @@ class SQLiteSearch(SQLiteConnection):
                 ))
                 if len(hits) == limit:
                     break
-        return hits
+        return as_stories(query, hits, self._members(query, hits)) if collapse else hits
+
+    def _members(self, query: Query, tops: list[SearchHit]) -> list[Article]:
+        """The articles of the clusters of `tops` that `query` matches."""
+        clusters = [c for c in dict.fromkeys(h.article.cluster_id for h in tops) if c]
+        rows = [r for chunk in chunks(clusters, CHUNK) for r in self._query(
+            f"SELECT * FROM articles WHERE cluster_id IN ({marks(len(chunk))})", chunk)]
+        members = (row_to_article(r) for r in rows)
+        return [a for a in members if (not query.lang or a.lang == query.lang)
+                and query.matches(a)]
 
     def summarise(self, query: Query) -> SearchSummary:
         """How many articles match `query`, and how many per facet value."""
         counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
         total = 0
+        stories: set[str] = set()
         with self._lock:
             for article, _ in self._matching(query, "relevance", page=500):
                 total += 1
+                stories.add(story_key(article))
                 for name in FACETS:
-                    value = relevance_of(article) if name == "relevance" \
-                        else getattr(article, name)
-                    counts[name][str(value)] += 1
-        return SearchSummary(total, {k: dict(c.most_common()) for k, c in counts.items()})
+                    counts[name].update(facet_values(article, name))
+        return SearchSummary(total, {k: dict(c.most_common()) for k, c in counts.items()},
+                             stories=len(stories))
 
     def _matching(self, query: Query, sort: str, page: int) -> Iterator[tuple[Article, float]]:
         """The articles matching `query` in the order `sort` asks, with their bm25 (0.0
