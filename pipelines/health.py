@@ -88,7 +88,8 @@ class HealthRecord:
     final_url: str = ""
     interval: float = 0.0  # seconds until the next poll, as last computed
     next_due: datetime | None = None
-    notified: str = "ok"  # the state the last health e-mail announced
+    notified: str = "ok"  # the state the last queued health notice announces
+    transition: int = 0  # how many notices were queued: the next one's number
 
     @property
     def key(self) -> tuple[str, str]:

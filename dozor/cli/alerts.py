@@ -22,6 +22,7 @@ from pipelines.alert import (
 )
 from pipelines.alert.delivery import story_articles
 from pipelines.alert.digest import build_digest, render
+from pipelines.alert.health import HEALTH_LOG
 from pipelines.alert.mailer import mail_from
 from pipelines.alert.review import stored_matches
 from pipelines.alert.rules import enabled
@@ -57,6 +58,9 @@ def list_rules(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = N
                       "\n".join(rule.spec.to), str(rule.spec.digest_limit),
                       str(waiting.pop(rule.name, 0)))
     console.print(table)
+    if notices := waiting.pop(HEALTH_LOG, 0):
+        console.print(f"[yellow]{notices} health notice(s) not delivered yet: the next "
+                      "`dozor run` sends them[/]")
     for name, count in sorted(waiting.items()):
         console.print(f"[yellow]{count} pending stories for {name!r}, which is no longer "
                       "in the rules file: they wait until a rule of that name returns[/]")

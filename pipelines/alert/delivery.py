@@ -43,8 +43,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
-from contextlib import nullcontext, suppress
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -52,14 +52,21 @@ from pathlib import Path
 
 from pipelines.alert.chat import send_chat
 from pipelines.alert.digest import REPEAT_HEADER, Digest, build_digest, render
-from pipelines.alert.mailer import DeliveryError, Mailer, OutcomeUnknown, mail_from, mailer_for
+from pipelines.alert.mailer import (
+    DeliveryError,
+    Mailer,
+    OutcomeUnknown,
+    Progress,
+    mail_from,
+    mailer_for,
+)
 from pipelines.alert.rules import Rule, enabled, load_rules
 from pipelines.article import Article, utcnow
 from pipelines.config.config import Config
 from pipelines.matching import AlertMatcher
 from pipelines.store import AlertStore, Delivery, DeliveryLog, History, StoreError
 from pipelines.store.base import UNKNOWN_OUTCOME, DeliveryLogBusy
-from pipelines.store.roles import DeliveryLock
+from pipelines.store.roles import DeliveryLease, DeliveryLock
 
 log = logging.getLogger(__name__)
 
@@ -210,10 +217,8 @@ def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
     report.rules = len(rules)
     report.via = mailer.describe()
     sender = mail_from(config.env)
-    lock = (store.delivery_lock(f"{socket.gethostname()} pid {os.getpid()}", LOCK_TTL)
-            if isinstance(store, DeliveryLock) else nullcontext(None))
     try:
-        with lock as lease:
+        with sending_lock(store) as lease:
             for rule in rules:
                 if lease is not None:
                     lease.renew()
@@ -223,11 +228,19 @@ def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,
         report.busy = str(exc)
 
 
+def sending_lock(store: DeliveryLog) -> AbstractContextManager[DeliveryLease | None]:
+    """The delivery log's lock while sending from it, when other processes share it
+    without a file lock (DeliveryLock); raises DeliveryLogBusy while another holds it."""
+    if isinstance(store, DeliveryLock):
+        return store.delivery_lock(f"{socket.gethostname()} pid {os.getpid()}", LOCK_TTL)
+    return nullcontext(None)
+
+
 def _send_rule(store: AlertStore, rule: Rule, mailer: Mailer, report: AlertReport,
                sender: str, now: datetime) -> None:
     deliveries = store.pending_deliveries(rule.log_key)
-    if _resume_interrupted(store, rule, [d for d in deliveries if d.status == "sending"],
-                           report):
+    if resume_interrupted(store, rule.log_key, f"{rule.label}: digest",
+                          [d for d in deliveries if d.status == "sending"], report.interrupted):
         deliveries = store.pending_deliveries(rule.log_key)
     repeats: dict[str, list[str]] = {}
     for d in deliveries:
@@ -258,76 +271,84 @@ def _hand_over(store: AlertStore, rule: Rule, mailer: Mailer, digest: Digest,
     outcome = DigestOutcome(rule.label, msgid, len(digest.stories), len(ids), "sent", "",
                             digest.waiting, possible_repeat=REPEAT_HEADER in message)
     report.digests.append(outcome)
+    outcome.status, outcome.detail = hand_over(
+        store, rule.log_key, ids, msgid,
+        lambda on_stage: (send_chat(rule.channel, digest, on_stage, outcome.possible_repeat)
+                          if rule.channel else mailer.send(message, on_stage)),
+        f"the digest for rule {rule.name!r}")
+    if outcome.status == "unrecorded" and outcome.detail.endswith("; nothing was sent"):
+        outcome.detail += f", {_stories(outcome.stories)} stay pending"
+
+
+def hand_over(store: DeliveryLog, key: str, ids: list[str], msgid: str,
+              send: Callable[[Progress], str], what: str) -> tuple[str, str]:
+    """One message for the deliveries `ids` of `key`, handed over by `send` (told each
+    step, which the log records first): its status (sent, failed, unknown, unrecorded)
+    and where it went or why not. Only a hand-over that ends in the server's answer
+    marks the deliveries sent; every other end leaves them pending, as far as they got."""
     try:
-        store.mark_sending(rule.log_key, ids, msgid)
-        on_stage = lambda stage: store.mark_stage(rule.log_key, ids, stage)  # noqa: E731
-        outcome.detail = (send_chat(rule.channel, digest, on_stage, outcome.possible_repeat)
-                          if rule.channel else mailer.send(message, on_stage))
+        store.mark_sending(key, ids, msgid)
+        detail = send(lambda stage: store.mark_stage(key, ids, stage))
     except StoreError as exc:
         # The hand-over stopped before the step the log could not record: the message
         # never reached its end, and the next run sends it again. Recording that may
         # fail the same way; the stage written last says the same.
         with suppress(StoreError):
-            store.mark_delivery_failed(rule.log_key, ids, f"delivery log not written: {exc}")
-        outcome.status = "unrecorded"
-        outcome.detail = f"{exc}; nothing was sent, {_stories(outcome.stories)} stay pending"
-        return
+            store.mark_delivery_failed(key, ids, f"delivery log not written: {exc}")
+        return "unrecorded", f"{exc}; nothing was sent"
     except OutcomeUnknown as exc:
-        _failed(store, rule, ids, str(exc), outcome, "unknown", outcome_unknown=True)
-        return
+        return _failed(store, key, ids, str(exc), "unknown", outcome_unknown=True)
     except DeliveryError as exc:
-        _failed(store, rule, ids, str(exc), outcome, "failed")
-        return
+        return _failed(store, key, ids, str(exc), "failed")
     except Exception as exc:
         # Not a mail-server answer but a fault on this side (the mailers map every
         # network and SMTP error to DeliveryError), raised before the end of the
-        # message: pending again, and this run goes on with the other rules.
-        log.exception("sending the digest for rule %r failed", rule.name)
-        _failed(store, rule, ids, f"{type(exc).__name__}: {exc}", outcome, "failed")
-        return
+        # message: pending again, and this run goes on with the other messages.
+        log.exception("sending %s failed", what)
+        return _failed(store, key, ids, f"{type(exc).__name__}: {exc}", "failed")
     try:
-        store.mark_delivered(rule.log_key, ids)
+        store.mark_delivered(key, ids)
     except StoreError as exc:
         # delivered, but the log still says end-of-data: the next run sends it again,
         # marked as a possible repeat, rather than risk losing it
-        outcome.status = "unrecorded"
-        outcome.detail = (f"{outcome.detail} accepted it, but {exc}; the next run sends it "
-                          "again marked as a possible repeat")
+        return "unrecorded", (f"{detail} accepted it, but {exc}; the next run sends it "
+                              "again marked as a possible repeat")
+    return "sent", detail
 
 
-def _failed(store: AlertStore, rule: Rule, ids: list[str], error: str, outcome: DigestOutcome,
-            status: str, outcome_unknown: bool = False) -> None:
-    outcome.status, outcome.detail = status, error
+def _failed(store: DeliveryLog, key: str, ids: list[str], error: str, status: str,
+            outcome_unknown: bool = False) -> tuple[str, str]:
     try:
-        store.mark_delivery_failed(rule.log_key, ids, error, outcome_unknown=outcome_unknown)
+        store.mark_delivery_failed(key, ids, error, outcome_unknown=outcome_unknown)
     except StoreError as exc:
-        outcome.status = "unrecorded"
-        outcome.detail = f"{error}; and {exc}"
+        return "unrecorded", f"{error}; and {exc}"
+    return status, error
 
 
-def _resume_interrupted(store: AlertStore, rule: Rule, deliveries: list[Delivery],
-                        report: AlertReport) -> bool:
+def resume_interrupted(store: DeliveryLog, key: str, label: str, deliveries: list[Delivery],
+                       lines: list[str], what: Callable[[int], str] = lambda n: f"its {_stories(n)}"
+                       ) -> bool:
     """Deliveries a dead process left "sending", back to pending: sent again normally
     when the hand-over never reached the end of the message, as possible repeats when
     it did. Whether there were any."""
     by_message: dict[tuple[str, bool], list[str]] = {}
     for d in deliveries:
-        key = (d.message_id or "(unknown)", d.stage == UNKNOWN_OUTCOME)
-        by_message.setdefault(key, []).append(d.article_id)
+        group = (d.message_id or "(unknown)", d.stage == UNKNOWN_OUTCOME)
+        by_message.setdefault(group, []).append(d.article_id)
     for (msgid, unknown), ids in by_message.items():
         if unknown:
             error = ("the process sending it stopped after the end of the message, before "
                      "the server's reply was recorded: it may have been delivered")
-            report.interrupted.append(
-                f"{rule.label}: digest {msgid} was cut off after the end of the message "
-                f"(outcome unknown): its {_stories(len(ids))} go again as a possible repeat")
+            lines.append(
+                f"{label} {msgid} was cut off after the end of the message "
+                f"(outcome unknown): {what(len(ids))} go again as a possible repeat")
         else:
             error = ("the process sending it stopped before the end of the message: not "
                      "delivered")
-            report.interrupted.append(
-                f"{rule.label}: digest {msgid} was cut off before the end of the message (not "
-                f"delivered): its {_stories(len(ids))} are sent again")
-        store.mark_delivery_failed(rule.log_key, ids, error, outcome_unknown=unknown)
+            lines.append(
+                f"{label} {msgid} was cut off before the end of the message (not "
+                f"delivered): {what(len(ids))} are sent again")
+        store.mark_delivery_failed(key, ids, error, outcome_unknown=unknown)
     return bool(by_message)
 
 

@@ -323,6 +323,41 @@ MIGRATIONS: tuple[str, ...] = (
         labelled_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 15: the delivery log also carries the health notices (pipelines.alert.health),
+    # whose ids are no article's: the foreign key gives way to a trigger that still
+    # drops an article's deliveries with it. The table is rebuilt, every delivery kept.
+    f"""
+    CREATE TABLE deliveries_v15 (
+        rule TEXT NOT NULL,
+        article_id TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ({", ".join(repr(s) for s in DELIVERY_STATUSES)})),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        message_id TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        folded_into TEXT,
+        stage TEXT NOT NULL DEFAULT '',
+        possible_repeat INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (rule, article_id),
+        CHECK ((status = 'folded') = (folded_into IS NOT NULL))
+    ) WITHOUT ROWID;
+    INSERT INTO deliveries_v15(rule, article_id, status, attempts, last_error, message_id,
+                               created_at, sent_at, folded_into, stage, possible_repeat)
+        SELECT rule, article_id, status, attempts, last_error, message_id, created_at,
+               sent_at, folded_into, stage, possible_repeat
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v15 RENAME TO deliveries;
+    CREATE INDEX deliveries_open ON deliveries(status, created_at)
+        WHERE status IN ('pending', 'sending');
+    CREATE INDEX deliveries_folded ON deliveries(rule, folded_into)
+        WHERE folded_into IS NOT NULL;
+    CREATE TRIGGER deliveries_of_a_deleted_article AFTER DELETE ON articles BEGIN
+        DELETE FROM deliveries WHERE article_id = old.id;
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
