@@ -194,12 +194,20 @@ def test_search_across_languages_with_inflections_and_highlights(
             'rel="noopener noreferrer" target="_blank"') in block
 
 
-def test_search_marks_the_syndicated_copy_as_the_same_story(ui: str,
-                                                            docs: dict[str, Article]) -> None:
+def test_search_collapses_the_syndicated_copy_under_its_story(
+        ui: str, docs: dict[str, Article]) -> None:
     reply = search(ui, q="Копейск")
-    ids = hit_ids(reply)
-    assert set(ids) == {docs["ru_wire"].id, docs["ru_copy"].id}
-    assert "same story as #1" in reply.text
+    wire, copy = docs["ru_wire"], docs["ru_copy"]
+    assert hit_ids(reply) == [wire.id]  # one story, led by the first stored copy
+    assert '<span class="total">1</span>' in reply.body
+    assert "2 articles: 1 of them a copy" in reply.text
+    copies = reply.body.split('<details class="copies" id="copies-1">', 1)[1]
+    copies = copies.split("</details>", 1)[0]
+    assert "<summary>1 copy</summary>" in copies
+    assert f'href="/article/{copy.id}"' in copies and f'href="/cluster/{wire.id}"' in copies
+    # the copy's own words find the copy alone, with no copies under it
+    alone = search(ui, q="Подписывайтесь")
+    assert hit_ids(alone) == [copy.id] and "<details" not in alone.body
 
 
 def test_language_source_and_relevant_filters(ui: str, docs: dict[str, Article]) -> None:
@@ -390,7 +398,8 @@ def test_the_same_ui_over_elasticsearch(tmp_path: Path) -> None:
     assert f"{len(docs)} articles" in front.text
     assert f"{sum(a.relevant for a in docs.values())} relevant" in front.text
     assert f'href="/article/{docs["uk"].id}"' in front.body
-    assert set(hit_ids(hits)) == {docs[k].id for k in ("ru_wire", "ru_copy", "ru_other")}
+    assert set(hit_ids(hits)) == {docs[k].id for k in ("ru_wire", "ru_other")}
+    assert f'<li id="copy-{docs["ru_copy"].id}">' in hits.body  # under its story
     assert "<mark>колони" in hits.body
     also = page.body.split("<h2>Also in</h2>", 1)[1].split("</section>", 1)[0]
     assert f'href="/article/{docs["ru_copy"].id}"' in also

@@ -102,9 +102,33 @@ def test_search_page_with_dates_sort_total_and_facets(
     dom = render(f"{base}/search?{query}", tmp_path / "profile", tmp_path / "facets.png")
     assert '<input type="date" name="since" value="2026-01-01"' in dom
     assert '<option value="newest" selected="">' in dom
-    total = int(dom.split('<span class="total">', 1)[1].split("<", 1)[0])
-    assert total >= 2
+    stories = int(dom.split('<span class="total">', 1)[1].split("<", 1)[0])
+    total = int(dom.split('<span class="articles">', 1)[1].split("<", 1)[0])
+    assert total > stories >= 2  # the copies are counted, under their stories
     facet = dom.split('data-facet="lang"', 1)[1].split("</section>", 1)[0]
     counts = [int(n) for n in re.findall(r'<span class="count">(\d+)</span>', facet)]
     assert sum(counts) == total
     assert 'href="/export.csv?' in dom
+
+
+def test_copies_are_collapsed_under_their_story_and_open_in_one_step(
+        site: tuple[str, dict[str, Article]], tmp_path: Path) -> None:
+    base, docs = site
+    wire, copy = docs["ru_wire"], docs["ru_copy"]
+    url = f"{base}/search?{urlencode({'q': 'Копейск'})}"
+    closed = render(url, tmp_path / "profile", tmp_path / "closed.png")
+    details = re.search(r'<details class="copies" id="copies-1"([^>]*)>(.*?)</details>',
+                        closed, re.S)
+    assert details is not None and "open" not in details.group(1)  # collapsed
+    assert "<summary>1 copy</summary>" in details.group(2)
+    assert f'href="/article/{copy.id}"' in details.group(2)
+    assert closed.count('<li class="hit">') == 1 and f'href="/article/{wire.id}"' in closed
+    # following a link to the copy opens its <details>, as a click on "1 copy" does
+    opened = render(f"{url}#copy-{copy.id}", tmp_path / "profile", tmp_path / "open.png")
+    assert re.search(r'<details class="copies" id="copies-1" open="">', opened)
+    # the cluster page lists every member, each linked to its article page
+    page = render(f"{base}/cluster/{wire.id}", tmp_path / "profile", tmp_path / "cluster.png")
+    rows = re.findall(r'<tr class="member[^"]*" id="member-([0-9a-f]{40})">', page)
+    assert sorted(rows) == sorted([wire.id, copy.id])
+    assert f'<a href="/article/{copy.id}" lang="ru">' in page
+    assert png_size(tmp_path / "cluster.png") == (WIDTH, HEIGHT)

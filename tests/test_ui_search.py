@@ -58,10 +58,17 @@ def test_search_json_totals_facets_sort_dates(served: tuple[str, dict[str, Artic
     status, body = _get(base, "/search.json", q=text)
     assert status == 200
     page = json.loads(body)
-    assert page["total"] == len(matching) == len(page["hits"])
+    stories = {a.cluster_id for a in matching}
+    assert page["total"] == len(stories) == len(page["hits"]) < len(matching)
+    assert page["articles"] == len(matching) == sum(1 + len(h["copies"]) for h in page["hits"])
+    assert page["copies"] == len(matching) - len(stories)
+    wire = next(h for h in page["hits"] if h["id"] == docs["ru_wire"].id)
+    assert [c["id"] for c in wire["copies"]] == [docs["ru_copy"].id]
+    assert wire["copies"][0]["page"] == f"/article/{docs['ru_copy'].id}"
+    assert wire["cluster"] == f"/cluster/{docs['ru_wire'].id}"
     assert page["facets"]["source"] == dict(Counter(a.source for a in matching))
     assert page["facets"]["lang"] == dict(Counter(a.lang for a in matching))
-    assert sum(page["facets"]["relevance"].values()) == page["total"]
+    assert sum(page["facets"]["relevance"].values()) == page["articles"]  # facets: articles
     assert page["next"] is None
     assert all(h["id"] and "warc_record_id" in h for h in page["hits"])
     oldest = json.loads(_get(base, "/search.json", q=text, sort="oldest")[1])["hits"]
@@ -78,7 +85,8 @@ def test_search_page_shows_total_facets_export(served: tuple[str, dict[str, Arti
     status, html = _get(base, "/search", since="2026-05-01")  # the dates alone: a search
     assert status == 200
     dated = [a for a in docs.values() if a.published_at]
-    assert f'<span class="total">{len(dated)}</span>' in html
+    assert f'<span class="total">{len({a.cluster_id for a in dated})}</span>' in html
+    assert f'<span class="articles">{len(dated)}</span>' in html
     assert '<input type="date" name="since" value="2026-05-01"' in html
     assert '<option value="relevance" selected>' in html
     assert '<section class="facet" data-facet="translation_status">' in html
@@ -97,7 +105,8 @@ def test_paging_has_no_fixed_last_page(served: tuple[str, dict[str, Article]]) -
     url = "/search.json?" + urlencode({"q": "fetched:<now", "sort": "newest"})
     while url:
         page = json.loads(fetch(base + url).body)
-        seen += [h["id"] for h in page["hits"]]
+        seen += [h["id"] for h in page["hits"]] + [c["id"] for h in page["hits"]
+                                                    for c in h["copies"]]
         url = page["next"]
     assert sorted(seen) == sorted(a.id for a in docs.values())
     status, html = _get(base, "/search", q="fetched:<now", page="30")

@@ -29,6 +29,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from dozor.export import Format, label_value, write_export
+from dozor.ui import archived
 from pipelines.alert.rules import load_rules
 from pipelines.article import Article
 from pipelines.errors import ConfigError, DozorError
@@ -45,6 +46,7 @@ from pipelines.store import (
     SourceHealth,
     StoreError,
 )
+from pipelines.store.base import story_key
 from pipelines.terms.snippets import article_snippet
 
 log = logging.getLogger(__name__)
@@ -138,10 +140,11 @@ class SearchForm:
 @dataclass(slots=True)
 class HitView:
     number: int
-    article: Article
+    article: Article  # the story's lead (pipelines.store.base.as_stories)
     snippet: Markup
     matched_terms: list[str]
-    same_story_as: int | None  # the number of an earlier hit of the same cluster
+    copies: list[Article]  # the other articles of its cluster the search matches
+    cluster: str  # its cluster id: the /cluster/<id> page
 
 
 @dataclass(slots=True)
@@ -193,21 +196,22 @@ def html_snippet(article: Article, terms: Iterable[str]) -> Markup:
 
 
 def hit_views(hits: Sequence[SearchHit], first: int) -> list[HitView]:
-    """Views of one page of hits, numbered from first + 1; a hit whose cluster already
-    appeared on this page is flagged as the same story."""
-    seen: dict[str, int] = {}
-    views = []
-    for number, hit in enumerate(hits, first + 1):
-        article = hit.article
-        original = seen.setdefault(article.cluster_id or article.id, number)
-        views.append(HitView(
-            number=number,
-            article=article,
-            snippet=html_snippet(article, hit.matched_terms),
-            matched_terms=hit.matched_terms,
-            same_story_as=original if original != number else None,
-        ))
-    return views
+    """Views of one page of stories (collapsed hits), numbered from first + 1."""
+    return [HitView(number=number, article=hit.article,
+                    snippet=html_snippet(hit.article, hit.matched_terms),
+                    matched_terms=hit.matched_terms, copies=hit.copies,
+                    cluster=story_key(hit.article))
+            for number, hit in enumerate(hits, first + 1)]
+
+
+def member_json(article: Article) -> dict[str, Any]:
+    """A copy or cluster member as the JSON endpoints list it."""
+    return {"id": article.id, "title": article.title, "url": article.url,
+            "source": article.source, "lang": article.lang,
+            "published_at": article.published_at.isoformat() if article.published_at else None,
+            "fetched_at": article.fetched_at.isoformat(),
+            "stored_at": article.stored_at.isoformat() if article.stored_at else None,
+            "page": f"/article/{article.id}"}
 
 
 def _param(params: dict[str, list[str]], name: str) -> str:
@@ -226,15 +230,18 @@ LABEL_VALUES = {"relevant": True, "not_relevant": False, "clear": None}
 
 
 LATENCY_DAYS = 7
-FEED_ENTRIES = 50  # newest stories of a rule's Atom feed
+FEED_ENTRIES = 50  # newest stories of a rule's or a search's Atom feed
+CLUSTER_PAGE = 1000  # members a cluster page lists
 
 
 class AnalystUI:
     """WSGI application over `store`; `languages` are the configured ones."""
 
     def __init__(self, store: UIStore, languages: Sequence[str],
-                 alerts: Path | None = None, labeller: Labeller | None = None) -> None:
+                 alerts: Path | None = None, labeller: Labeller | None = None,
+                 warc_dir: Path | None = None) -> None:
         self.store = store
+        self.warc_dir = warc_dir  # the WARC archive the archived copies are read from
         self.labeller = labeller
         self.alerts = alerts  # the rules file whose rules have Atom feeds
         self.languages = list(dict.fromkeys([*languages, "other"]))
@@ -285,8 +292,14 @@ class AnalystUI:
                 return self.search(params)
             if path == "/search.json":
                 return self.search_json(params)
+            if path == "/search.atom":
+                return self.search_feed(params)
+            if path.startswith("/cluster/"):
+                return self.cluster(path.removeprefix("/cluster/"))
             if path in EXPORTS:
                 return self.export(params, EXPORTS[path])
+            if path.startswith("/article/") and path.endswith(("/archive", "/archive.warc")):
+                return self.archived(path.removeprefix("/article/"), params)
             if path.startswith("/article/") and path.endswith(".json"):
                 return self.article_json(path.removeprefix("/article/").removesuffix(".json"))
             if path.startswith("/article/"):
@@ -368,13 +381,36 @@ class AnalystUI:
         rule = rules.get(name)
         if rule is None:
             return self.error(HTTPStatus.NOT_FOUND, f"There is no alert rule {name!r}.")
-        hits = self.store.search(rule.query, limit=FEED_ENTRIES, sort="newest")
+        return self.feed(rule.query, feed_id=f"urn:dozor:rule:{rule.name}", title=rule.title,
+                         subtitle=f"Dozor alert rule {rule.name}: {rule.spec.query}",
+                         self_url=f"/rules/{rule.name}.atom")
+
+    def search_feed(self, params: dict[str, list[str]]) -> Page:
+        """Any search as an Atom feed of its newest matches: the search page's URL with
+        /search.atom for /search (the page and sort parameters do not apply)."""
+        form = self._form(params)
+        form.page, form.sort = 1, "relevance"
+        try:
+            query = form.query()
+        except QueryError as exc:
+            raise BadRequest(str(exc)) from None
+        address = form.url()
+        return self.feed(query, feed_id=f"urn:dozor:search:{address}",
+                         title=f"Dozor search: {form.q.strip() or address}",
+                         subtitle=f"The newest matches of the Dozor search {address}",
+                         self_url=form.url(path="/search.atom"), page_url=address)
+
+    def feed(self, query: Query, *, feed_id: str, title: str, subtitle: str, self_url: str,
+             page_url: str | None = None) -> Page:
+        """An Atom feed of the newest FEED_ENTRIES articles `query` matches."""
+        hits = self.store.search(query, limit=FEED_ENTRIES, sort="newest")
         articles = [h.article for h in hits]
         stamps = [a.published_at or a.stored_at or a.fetched_at for a in articles]
         updated = max([s for s in stamps if s] or [datetime.now(UTC)])
-        body = self.env.get_template("rule.atom.xml").render(
-            rule=rule, entries=list(zip(articles, stamps, strict=True)), updated=updated,
-            now=datetime.now(UTC))
+        body = self.env.get_template("feed.atom.xml").render(
+            feed_id=feed_id, title=title, subtitle=subtitle, self_url=self_url,
+            page_url=page_url, entries=list(zip(articles, stamps, strict=True)),
+            updated=updated, now=datetime.now(UTC))
         return Page(HTTPStatus.OK, body.encode("utf-8"), "application/atom+xml; charset=utf-8")
 
     def search(self, params: dict[str, list[str]]) -> Page:
@@ -395,8 +431,9 @@ class AnalystUI:
         try:
             query = form.query()
             first = (form.page - 1) * PER_PAGE
-            # one hit beyond the page says whether there is a next one
-            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort)
+            # one story beyond the page says whether there is a next one
+            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort,
+                                     collapse=True)
         except QueryError as exc:
             context["problem"] = _problem(exc, form.q)
             return self.render("search.html", HTTPStatus.BAD_REQUEST, **context)
@@ -409,24 +446,30 @@ class AnalystUI:
         context["export_urls"] = {fmt.value: form.url(path=path, page=1)
                                   for path, fmt in EXPORTS.items()}
         context["json_url"] = form.url(path="/search.json")
+        context["feed_url"] = form.url(path="/search.atom", page=1, sort="")
         return self.render("search.html", **context)
 
     def search_json(self, params: dict[str, list[str]]) -> Page:
-        """The search page as JSON: total, facets, the page's hits (export fields, rank,
-        snippet) and the next page's URL."""
+        """The search page as JSON: the totals (stories, articles, copies), facets (of
+        articles), the page's stories (export fields, rank, snippet, their copies) and the
+        next page's URL."""
         form = self._form(params)
         try:
             query = form.query()
             first = (form.page - 1) * PER_PAGE
-            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort)
+            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort,
+                                     collapse=True)
         except QueryError as exc:
             return _json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         summary = self.store.summarise(query)
         return _json(HTTPStatus.OK, {
             "query": query.text, "sort": form.sort, "page": form.page, "offset": first,
-            "total": summary.total, "facets": summary.facets,
+            "total": summary.stories, "articles": summary.total,
+            "copies": summary.total - summary.stories, "facets": summary.facets,
             "hits": [{**h.article.export(), "rank": round(h.rank, 6), "snippet": h.snippet,
-                      "query_terms": h.matched_terms, "page": f"/article/{h.article.id}"}
+                      "query_terms": h.matched_terms, "page": f"/article/{h.article.id}",
+                      "cluster": f"/cluster/{story_key(h.article)}",
+                      "copies": [member_json(c) for c in h.copies]}
                      for h in hits[:PER_PAGE]],
             "next": form.url(path="/search.json", page=form.page + 1)
             if len(hits) > PER_PAGE else None,
@@ -460,6 +503,22 @@ class AnalystUI:
         return _json(HTTPStatus.OK, {**article.export(), "possible": article.possible,
                                      "same_story": members})
 
+    def cluster(self, name: str) -> Page:
+        """Every article of a near-duplicate cluster (/cluster/<id>, or .json)."""
+        cluster_id = name.removesuffix(".json")
+        members = self.store.cluster_members(cluster_id, CLUSTER_PAGE) \
+            if _ARTICLE_ID.fullmatch(cluster_id) else []
+        if name.endswith(".json"):
+            if not members:
+                return _json(HTTPStatus.NOT_FOUND, {"error": f"no cluster has the id {cluster_id}"})
+            return _json(HTTPStatus.OK, {"cluster_id": cluster_id, "articles": len(members),
+                                         "members": [member_json(m) for m in members]})
+        if not members:
+            return self.error(HTTPStatus.NOT_FOUND, f"No cluster has the id {cluster_id}.")
+        lead = next((m for m in members if m.id == cluster_id), members[0])
+        return self.render("cluster.html", cluster_id=cluster_id, lead=lead, members=members,
+                           limit=CLUSTER_PAGE)
+
     def article(self, article_id: str, params: dict[str, list[str]] | None = None) -> Page:
         article = self.store.get(article_id) if _ARTICLE_ID.fullmatch(article_id) else None
         if article is None:
@@ -473,6 +532,37 @@ class AnalystUI:
         return self.render("article.html", article=article, also_in=members,
                            label=label_value(label), can_label=self.labeller is not None,
                            **self._timeline(article, params or {}))
+
+    def archived(self, path: str, params: dict[str, list[str]]) -> Page:
+        """An archived answer of the article (?record=<WARC-Record-ID>) as it was received,
+        sandboxed; `<id>/archive.warc`: the WARC record itself, as a download."""
+        article_id, _, kind = path.partition("/")
+        article = self.store.get(article_id) if _ARTICLE_ID.fullmatch(article_id) else None
+        if article is None:
+            return self.error(HTTPStatus.NOT_FOUND, f"No stored article has the id {article_id}.")
+        history = self._timeline(article, {})
+        records = archived.article_records(article, history["versions"], history["events"])
+        record_id = _param(params, "record")
+        if record_id not in records:
+            return self.error(HTTPStatus.NOT_FOUND,
+                              f"The article has no archived record {record_id!r}.")
+        if self.warc_dir is None:
+            return self.error(HTTPStatus.NOT_FOUND, "This UI reads no WARC archive.")
+        try:
+            record = archived.read_record(archived.inside(records[record_id], self.warc_dir),
+                                          record_id)
+        except archived.ArchiveUnavailable as exc:
+            return self.error(HTTPStatus.NOT_FOUND, f"The archived copy cannot be served: {exc}")
+        name = f"dozor-{article.id[:12]}-{record_id.strip('<>').rsplit(':', 1)[-1][:12]}"
+        if kind == "archive.warc":
+            return Page(HTTPStatus.OK, record.raw, "application/warc", [
+                ("Content-Disposition", f'attachment; filename="{name}.warc"')])
+        shown = archived.shown_type(record.content_type)
+        # its own unique origin: no script of the archived page runs, nothing of it loads
+        disposition = "inline" if shown else "attachment"
+        return Page(HTTPStatus.OK, record.body, shown or "application/octet-stream", [
+            ("Content-Security-Policy", "sandbox"),
+            ("Content-Disposition", f'{disposition}; filename="{name}"')])
 
     def label(self, environ: WSGIEnvironment, article_id: str) -> Page:
         """The one write: an analyst's relevant / not relevant label, or its removal.
@@ -538,7 +628,8 @@ FacetRow = tuple[str, int, str | None]
 
 def _facet_urls(form: SearchForm, summary: SearchSummary) -> dict[str, list[FacetRow]]:
     """Per facet, (value, count, the search narrowed to it or None): language and source
-    narrow through the form's own fields, relevance through its checkboxes."""
+    narrow through the form's own fields, relevance through its checkboxes, an event by
+    `event:` added to the query."""
     out: dict[str, list[FacetRow]] = {}
     for name, counts in summary.facets.items():
         rows: list[FacetRow] = []
@@ -548,6 +639,9 @@ def _facet_urls(form: SearchForm, summary: SearchSummary) -> dict[str, list[Face
                 narrowed = {name: value}
             elif name == "relevance" and value in ("relevant", "possible"):
                 narrowed = {value: "1"}
+            elif name == "event":
+                narrowed = {"q": f"({form.q.strip()}) AND event:{value}" if form.q.strip()
+                            else f"event:{value}"}
             rows.append((value, count, form.url(page=1, **narrowed) if narrowed else None))
         out[name] = rows
     return out
