@@ -37,6 +37,7 @@ class Entry:
     published: datetime | None = None
     title: str | None = None
     lang: str | None = None
+    linked_from: tuple[str, ...] = ()  # the Telegram posts linking to it (`follow_links`)
 
 
 @dataclass

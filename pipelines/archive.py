@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 # Framing the crawler has already undone: the page's body is de-chunked and decoded.
 _FRAMING_HEADERS = frozenset({"transfer-encoding", "content-encoding", "content-length"})
-_HINTS = ("source_lang", "feed_lang", "feed_title", "feed_published", "first_seen", "domains")
+_HINTS = ("source_lang", "feed_lang", "feed_title", "feed_published", "first_seen", "domains",
+          "linked_from")
 
 
 class PageMeta(TypedDict, total=False):
@@ -57,6 +58,7 @@ class PageMeta(TypedDict, total=False):
     first_seen: str  # ISO 8601: when a feed/sitemap/listing listed it, before the fetch
     domains: list[str]  # the source's domains (ASCII): where the page and its canonical may be
     depth: int  # a sitemap's nesting below the source's own sitemap
+    linked_from: list[str]  # a followed link (`follow_links`): the posts linking to it
     # source health (crawler.health): the listed URL a document counts for, the
     # validators of its answer until the callback has read it, why a channel is unavailable
     health_url: str
@@ -125,6 +127,7 @@ def page_from(meta: PageMeta, final_url: str, status: int, headers: dict[str, st
         source_domains=tuple(meta.get("domains") or ()),
         warc_file=warc_file,
         warc_record_id=warc_record_id,
+        linked_from=tuple(meta.get("linked_from") or ()),
     )
 
 

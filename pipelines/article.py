@@ -37,7 +37,8 @@ EXPORT_FIELDS = (
     "cluster_id",
 )
 # what `dozor export --json` adds for a Telegram post (an article with a `channel`)
-POST_EXPORT_FIELDS = ("channel", "post_id", "views", "forwarded_from", "links")
+POST_EXPORT_FIELDS = ("channel", "post_id", "views", "forwarded_from", "links",
+                      "relevant_via")
 # what every export row carries besides: the record's id first, its WARC record last
 EXPORT_ID = "id"
 EXPORT_WARC_FIELDS = ("warc_file", "warc_record_id")
@@ -78,6 +79,10 @@ class RawPage:
     source_domains: tuple[str, ...] = ()
     warc_file: str | None = None
     warc_record_id: str | None = None
+    # `follow_links`: a post's links being fetched as articles (canonical URLs), and the
+    # posts (canonical URLs) a followed article was fetched for
+    follows: tuple[str, ...] = ()
+    linked_from: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str:
@@ -153,6 +158,9 @@ class Article:
     views: int | None = None
     forwarded_from: str | None = None
     links: list[str] = field(default_factory=list)
+    # a post relevant via the article it links to (`follow_links`): that article's
+    # canonical URL, the reason the post is relevant
+    relevant_via: str | None = None
 
     # revisits (pipelines.revisit): taken down (404/410, sent home, "article removed", a
     # deleted post; its last text kept), the kinds of the events it has had (what

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import dedup, extract, language, models, relevance, translate
+from pipelines import dedup, extract, language, linked, models, relevance, translate
 from pipelines.article import Article, RawPage
 from pipelines.config.config import Config
 from pipelines.pool import StagePool, done_future, worker_count
@@ -119,7 +119,11 @@ class Pipeline:
         """The stages that need the store, on what `submit` gave for `pages`."""
         articles, seconds = analysed
         result = BatchResult(pages=len(pages), seconds=dict(seconds))
-        kept = [a for a in articles if a.relevant or a.source not in self.keep_relevant_only]
+        # posts judged on the articles they link to (`follow_links`); a post whose links
+        # are fetched is kept whatever `keep: relevant` says
+        following, decided = linked.judge_posts(articles, pages, self.store)
+        kept = [a for a in articles
+                if a.relevant or a.id in following or a.source not in self.keep_relevant_only]
         result.dropped = len(articles) - len(kept)
         if result.dropped:
             kept_ids = {a.id for a in kept}
@@ -135,9 +139,9 @@ class Pipeline:
         for article in kept:
             article.derived_version = DERIVED_VERSION
         with _timed(result.seconds, "store"):
-            written = self.store.write(kept)
+            written = self.store.write(kept + decided)
         result.articles = len(kept)
-        result.relevant = sum(a.relevant for a in kept)
+        result.relevant = sum(a.relevant for a in kept) + len(decided)
         result.new_ids = written.new
         result.spooled = written.spooled
         self._add(result)

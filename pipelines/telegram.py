@@ -68,6 +68,25 @@ def post_link(url: str) -> str | None:
     return post_url(match[1], int(match[2])) if match else None
 
 
+def web_links(links: list[str]) -> list[str]:
+    """The links of a post a `follow_links` source fetches as articles: web pages, not
+    Telegram's own."""
+    return [url for url in links if post_link(url) is None and urlsplit(url).hostname != "t.me"]
+
+
+def followed_articles(links: list[str]) -> tuple[str, ...]:
+    """The canonical URLs of the web articles a post links to (unusable links left out)."""
+    out: dict[str, None] = {}
+    for url in web_links(links):
+        try:
+            canonical = canonicalize(url)
+        except BadURL:
+            continue
+        if canonical.startswith(("http://", "https://")):
+            out[canonical] = None
+    return tuple(out)
+
+
 def parse_views(text: str | None) -> int | None:
     """'12.3K' -> 12300, '1.2M' -> 1200000, '845' -> 845."""
     match = _VIEWS.search(text or "")
@@ -275,9 +294,11 @@ def parse_post_html(fragment: bytes | str, base: str = CANONICAL_BASE) -> Post |
 
 def post_page(post: Post, source: str, fetched_from: str, fetched_at: datetime,
               source_lang: str | None = None, warc_file: str | None = None,
-              warc_record_id: str | None = None, channel_lang: str | None = None) -> RawPage:
+              warc_record_id: str | None = None, channel_lang: str | None = None,
+              follows: tuple[str, ...] = ()) -> RawPage:
     """The RawPage of one post: its widget, under the post's canonical URL. `channel_lang`
-    (`channel_language` of the page it was read from) is the post's `feed_lang`."""
+    (`channel_language` of the page it was read from) is the post's `feed_lang`; `follows`
+    the articles it links to that the crawl fetches (`follow_links`)."""
     return RawPage(
         url=post.url,
         final_url=fetched_from,
@@ -292,6 +313,7 @@ def post_page(post: Post, source: str, fetched_from: str, fetched_at: datetime,
         feed_published=post.published_at,
         warc_file=warc_file,
         warc_record_id=warc_record_id,
+        follows=follows,
     )
 
 

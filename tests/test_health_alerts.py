@@ -36,15 +36,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def mailer(smtp: SmtpServer, timeout: float = 30.0) -> SmtpMailer:
     return SmtpMailer(SmtpSettings("127.0.0.1", smtp.port, timeout=timeout))
 

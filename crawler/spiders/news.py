@@ -236,6 +236,8 @@ class NewsSpider(DozorSpider):
                 # where this article may be: redirects and its canonical URL are held to it
                 "domains": [site_domain(url)] if anywhere else sorted(scope.domains),
             }
+            if entry.linked_from:
+                article["linked_from"] = list(entry.linked_from)
             yield Request(url, callback=self.parse_article, errback=self.failed,
                           meta={"dozor": article})
 

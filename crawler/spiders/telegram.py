@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -34,9 +33,10 @@ from pipelines.store import Store
 from pipelines.telegram import (
     ChannelPage,
     channel_language,
+    followed_articles,
     parse_channel_page,
-    post_link,
     post_page,
+    web_links,
 )
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class TelegramChannels:
         archived = response.meta.get("dozor_warc")
         fetched_at: datetime = archived.date if archived else utcnow()
         old = new = 0
-        linked: list[Entry] = []
+        linked: dict[str, list[str]] = {}  # each web link, the posts linking to it
         usual = channel_language(page)  # every post on the page, stored ones too
         for post in page.posts:
             if post.post_id <= newest_stored:
@@ -139,13 +139,15 @@ class TelegramChannels:
             new += 1
             if post.edited:
                 self.stats.inc_value("dozor/telegram_edited")
+            follows: tuple[str, ...] = ()
             if meta["source"] in self.follow_sources:
-                linked += [Entry(url, post.published_at) for url in post.links
-                           if post_link(url) is None and urlsplit(url).hostname != "t.me"]
+                follows = followed_articles(post.links)
+                for url in web_links(post.links):
+                    linked.setdefault(url, []).append(post.url)
             yield post_page(post, meta["source"], response.url, fetched_at,
                             meta.get("source_lang"),
                             archived.file if archived else None,
-                            archived.record_id if archived else None, usual)
+                            archived.record_id if archived else None, usual, follows)
         stats = self.stats
         stats.inc_value("dozor/telegram_pages")
         stats.inc_value("dozor/telegram_posts", new)
@@ -159,7 +161,10 @@ class TelegramChannels:
                  "%d days, %s skipped", meta["source"], response.url, len(page.posts), new,
                  len(seen), old, self.max_age.days, sum(page.skipped.values()))
         if linked:
-            yield from self.follow(response, linked)
+            dates = {p.url: p.published_at for p in page.posts}
+            yield from self.follow(response, [Entry(url, dates[posts[0]],
+                                                    linked_from=tuple(posts))
+                                              for url, posts in linked.items()])
         if page.before and not newest_stored and not reached_old:
             yield self._page_request(meta, channel, page.before)
 

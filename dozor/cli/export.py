@@ -50,7 +50,7 @@ def export(
     """Stored articles, in the order stored: id, url, canonical_url, source, lang, title,
     text, title_en, text_en, published_at, fetched_at, relevant, score, matched_terms,
     translation_status, cluster_id (a Telegram post adds channel, post_id, views,
-    forwarded_from, links), warc_file, warc_record_id."""
+    forwarded_from, links, relevant_via), warc_file, warc_record_id."""
     if as_json and fmt is not Format.jsonl:
         raise fail("--json is JSON Lines: give either --json or --format csv")
     filters = bool(query.strip() or since or until or source or relevant_only)

@@ -69,6 +69,7 @@ COLUMNS: dict[str, str] = {
     "views": "int",
     "forwarded_from": "text",
     "links": "json",
+    "relevant_via": "text",
     "removed": "bool",
     "events": "json",
     "change": "json",
@@ -323,9 +324,10 @@ MIGRATIONS: tuple[str, ...] = (
         labelled_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
-    # 15: the delivery log also carries the health notices (pipelines.alert.health),
-    # whose ids are no article's: the foreign key gives way to a trigger that still
-    # drops an article's deliveries with it. The table is rebuilt, every delivery kept.
+    # 15: the delivery log also carries the health notices (pipelines.alert.health,
+    # keys starting with '#'), whose ids are no article's: the foreign key gives way to
+    # triggers that still refuse a rule's delivery of an unknown article and drop an
+    # article's deliveries with it. The table is rebuilt, every delivery kept.
     f"""
     CREATE TABLE deliveries_v15 (
         rule TEXT NOT NULL,
@@ -357,6 +359,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER deliveries_of_a_deleted_article AFTER DELETE ON articles BEGIN
         DELETE FROM deliveries WHERE article_id = old.id;
     END;
+    CREATE TRIGGER deliveries_of_known_articles BEFORE INSERT ON deliveries
+    WHEN new.rule NOT LIKE '#%'
+        AND NOT EXISTS (SELECT 1 FROM articles WHERE id = new.article_id) BEGIN
+        SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such article');
+    END;
+    """,
+    # 16: a Telegram post relevant via the article it links to: that article's URL
+    """
+    ALTER TABLE articles ADD COLUMN relevant_via TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
