@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from pipelines.article import EXPORT_FIELDS, EXPORT_ID, EXPORT_WARC_FIELDS
 from pipelines.dedup import dedup
 from pipelines.store.sqlite import SQLiteStore
 from tests.support.articles import corpus
+from tests.support.cli import run_dozor
 
 runner = CliRunner()
 
@@ -151,3 +153,18 @@ def test_export_is_json_lines_by_default_and_needs_a_writable_target(db: Path,
     result = runner.invoke(app, ["export", "--db", str(db), "--json", "--output",
                                  str(tmp_path / "missing-dir" / "out.jsonl")])
     assert result.exit_code == 2 and "cannot write" in result.stderr
+
+
+def test_search_on_sqlite_never_loads_the_elasticsearch_client(db: Path) -> None:
+    """The client and the elastic backend cost most of a short command's start; only
+    --es or ELASTICSEARCH_URL should pay for them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ELASTIC", "DOZOR"))}
+    env["PYTHONPROFILEIMPORTTIME"] = "1"  # every module imported, one line each on stderr
+    result = run_dozor(["search", "колонии", "--db", str(db), "--json"], env)
+    assert {h["source"] for h in lines(result.stdout)} == {"ria", "ural-news", "meduza"}
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+              if line.startswith("import time:")}
+    assert "pipelines.store.sqlite" in loaded
+    elastic = {m for m in loaded if m.split(".")[0] in ("elasticsearch", "elastic_transport")
+               or m.startswith("pipelines.store.elastic")}
+    assert elastic == set()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
 from rich.table import Table
 
 from dozor.cli.app import EsOption, app, config_of, console, fail
 from index_config import DEFAULT_PREFIX, IndexNames
-from index_config.install import Change, SetupError, import_kibana, install_elasticsearch
-from pipelines.store.elastic import Credentials, connect, describe, safe_url
+
+if TYPE_CHECKING:
+    from index_config.install import Change
 
 ANALYZER_CHOICES = {"auto": None, "plugin": True, "fallback": False}
 
@@ -39,6 +39,13 @@ def setup(
     it created or updated and leaves the rest alone. Credentials come from
     ELASTIC_API_KEY or ELASTIC_USERNAME/ELASTIC_PASSWORD, a private CA from
     ELASTIC_CA_CERTS (Kibana: KIBANA_CA_CERTS, else the same)."""
+    # the Elasticsearch client loads only for this command: every other one starts
+    # without it on SQLite
+    from elasticsearch import ApiError, TransportError
+
+    from index_config.install import SetupError, import_kibana, install_elasticsearch
+    from pipelines.store.elastic import Credentials, connect, describe, safe_url
+
     if ukrainian not in ANALYZER_CHOICES:
         raise fail(f"--ukrainian-analyzer takes auto, plugin or fallback, not {ukrainian!r}")
     config = config_of(ctx)
