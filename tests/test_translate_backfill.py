@@ -3,6 +3,7 @@ installed; resumable (--limit stops part way) and idempotent."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -156,3 +157,40 @@ def test_runtime_needs_neither_torch_nor_stanza(tmp_path: Path,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done | Mother and son. Wagner! | minisbd (ru.onnx)"
+
+
+def test_backfill_through_the_stage_pool_stores_what_it_does_alone(
+        tmp_path: Path, mt_packages: dict[str, Path]) -> None:
+    """More than one chunk pending: terms are analysed in the pool's worker while the
+    next chunk is translated, and every article is stored as without a pool."""
+    from pipelines.backfill import CHUNK, translate_pending
+    from pipelines.config.config import Config
+    from pipelines.models import models_dir
+    from pipelines.pool import StagePool
+
+    assert dozor("models", "install", "--file", str(mt_packages["ru"])).exit_code == 0
+    translator, _ = load_translator(TranslationSettings(), ["ru"],
+                                    models_dir(Config.from_env()))
+    sentences = ["Заключённых завербовали в колониях.", "Мать и сын получили письмо.",
+                 "Солдаты вернулись домой."]
+    stored: dict[str, list[tuple[str, str, str]]] = {}
+    for name, pool in (("alone", None), ("pool", StagePool(1, preload=["pipelines.backfill"]))):
+        store = open_store(db=tmp_path / f"{name}.db")
+        try:
+            store.write([Article(url=f"https://news.example/{n}",
+                                 canonical_url=f"https://news.example/{n}", source="example",
+                                 lang="ru", fetched_at=utcnow(), title=f"Суд {n}",
+                                 text=sentences[n % 3], relevant=True,
+                                 translation_status="pending")
+                         for n in range(CHUNK + 8)])
+            with pool or contextlib.nullcontext():
+                chunks = list(translate_pending(store, translator, CHUNK + 8, pool))
+            assert [len(c) for c in chunks] == [CHUNK, 8]
+            stored[name] = sorted((a.id, a.text_en or "", a.terms)
+                                  for a in store.iter_articles())
+        finally:
+            store.close()
+    assert stored["pool"] == stored["alone"]
+    assert all(text_en for _, text_en, _ in stored["pool"])
+    # the English words are in the terms: the first sentence's 14 copies
+    assert sum("recruit" in terms.split() for *_, terms in stored["pool"]) == 14
