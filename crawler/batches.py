@@ -18,6 +18,9 @@ from pipelines.urls import canonicalize
 log = logging.getLogger(__name__)
 
 FATAL_STAT = "dozor/fatal"
+# pages fetched and through the stages, per source (+ the source's name): the progress
+FETCHED_PREFIX = "dozor/fetched/"
+PROCESSED_PREFIX = "dozor/processed/"
 
 
 class PageProcessor(Protocol):
@@ -71,6 +74,8 @@ class BatchPipeline:
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, RawPage):
+            # dozor/pages is their sum
+            self.crawler.stats.inc_value(FETCHED_PREFIX + item.source)
             self.pending.append(item)
             if len(self.pending) >= self.size:
                 self.flush()
@@ -139,6 +144,8 @@ class BatchPipeline:
             return
         if done:
             stats.inc_value("dozor/batches")
+            for page in batch:
+                stats.inc_value(PROCESSED_PREFIX + page.source)
         else:
             stats.inc_value("dozor/batches_failed")
             stats.inc_value("dozor/pages_failed", len(batch))

@@ -16,6 +16,7 @@ from scrapy.settings import Settings
 from crawler.batches import FATAL_STAT, PageProcessor
 from crawler.health import HealthLog
 from crawler.netguard import parse_networks
+from crawler.progress import PROGRESS_SETTING, Shared
 from crawler.settings import apply_config, setting_or_env
 from crawler.spiders.check import DocumentCheck, SourcesCheckSpider
 from crawler.spiders.news import NewsSpider
@@ -23,6 +24,7 @@ from crawler.spiders.revisit import RevisitSpider
 from pipelines.archive import check_archive_dir
 from pipelines.config.config import Config
 from pipelines.config.sources import Source
+from pipelines.progress import Reporter
 from pipelines.revisit import Revisions
 from pipelines.store import DatabaseUnusable
 from pipelines.store.history import RevisitTarget
@@ -64,7 +66,8 @@ _STATUS_PREFIX = "downloader/response_status_count/"
 _started = False
 
 
-def _settings(config: Config, allow_private_network: bool, log_level: str | None) -> Settings:
+def _settings(config: Config, allow_private_network: bool, log_level: str | None,
+              progress: Reporter | None = None) -> Settings:
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     apply_config(settings, config)
@@ -72,6 +75,8 @@ def _settings(config: Config, allow_private_network: bool, log_level: str | None
         settings.set("DOZOR_ALLOW_PRIVATE_NETWORK", True, priority="cmdline")
     if log_level:
         settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    if progress is not None:
+        settings.set(PROGRESS_SETTING, Shared(progress), priority="cmdline")
     # a bad CIDR is a ConfigError now, not a failure deep inside the crawl
     parse_networks(setting_or_env(settings, "DOZOR_ALLOWED_NETWORKS"))
     return settings
@@ -107,9 +112,9 @@ class Revisit:
 
 
 def revisit(job: Revisit, config: Config, allow_private_network: bool = False, *,
-            log_level: str | None = None) -> dict[str, int]:
+            log_level: str | None = None, progress: Reporter | None = None) -> dict[str, int]:
     """Fetch `job.targets` again (`dozor revisit`)."""
-    settings = _settings(config, allow_private_network, log_level)
+    settings = _settings(config, allow_private_network, log_level, progress)
     if settings.getbool("DOZOR_ARCHIVE"):
         check_archive_dir(config.paths.warc)
     return figures(_run(settings, RevisitSpider, targets=job.targets, revisions=job.revisions))
@@ -129,13 +134,14 @@ def figures(stats: dict[str, Any]) -> dict[str, int]:
 def crawl(sources: Sequence[Source], pipeline: PageProcessor, config: Config,
           allow_private_network: bool = False, *, log_level: str | None = None,
           notices: list[str] | None = None,
-          health: HealthLog | None = None, then: Revisit | None = None) -> dict[str, int]:
+          health: HealthLog | None = None, then: Revisit | None = None,
+          progress: Reporter | None = None) -> dict[str, int]:
     """Crawl `sources` once, feeding fetched pages to `pipeline.process` in batches.
 
     Problems the analyst should hear of (a Telegram channel without a preview, ...) are
     appended to `notices`, one line each; what each feed, sitemap, listing and channel
-    answered goes to `health`."""
-    settings = _settings(config, allow_private_network, log_level)
+    answered goes to `health`; how the crawl (and `then`) goes, to `progress`."""
+    settings = _settings(config, allow_private_network, log_level, progress)
     if settings.getbool("DOZOR_ARCHIVE"):
         check_archive_dir(config.paths.warc)  # before the crawl, not on every response
     stats = _run(settings, NewsSpider, sources=list(sources), pipeline=pipeline,

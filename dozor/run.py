@@ -26,7 +26,8 @@ from pipelines.config.config import Config
 from pipelines.config.sources import load_sources
 from pipelines.health import HealthRecord, advance, due_sources
 from pipelines.pool import ordered
-from pipelines.process import BatchResult, build_pipeline
+from pipelines.process import BatchResult, Pipeline, build_pipeline
+from pipelines.progress import Count, Reporter, Snapshot
 from pipelines.relevance import TopicProfile, load_topic
 from pipelines.revisit import Revisions, RevisitReport
 from pipelines.store import History, SourceHealth, Store, StoreError
@@ -61,8 +62,10 @@ def run_cycle(
     topic_file: Path | None = None,
     log_level: str | None = None,
     due_only: bool = False,
+    progress: Reporter | None = None,
 ) -> CycleReport:
-    """`due_only`: only the sources whose next poll is due (adaptive polling)."""
+    """`due_only`: only the sources whose next poll is due (adaptive polling); how the
+    crawl, its translation and the revisits go, to `progress`."""
     sources = load_sources(sources_file or paths.default_sources())
     keep = frozenset(s.name for s in sources if s.keep == "relevant")
     pipeline, notices = build_pipeline(store, config, keep, topic_file)
@@ -83,11 +86,12 @@ def run_cycle(
     health = HealthLog(previous)
     # the stored articles whose revisit is due, crawled after the sources
     job = revisit_job(store, config, pipeline.profile)
+    shown = WithTranslation(progress, pipeline) if progress else None
     try:
         report.crawl = crawl(sources, pipeline, config,
                              allow_private_network=allow_private_network,
                              log_level=log_level, notices=report.messages, health=health,
-                             then=job)
+                             then=job, progress=shown)
     finally:
         pipeline.close()  # the stage workers: the alerts below match in this process
     report.batches = pipeline.totals
@@ -108,6 +112,26 @@ def run_cycle(
                                         mailer_for(config), mail_from(config.env))
     report.alerts = notify(store, rules_file, pipeline.totals.new_ids, config)
     return report
+
+
+@dataclass
+class WithTranslation:
+    """A reporter's crawl snapshots with the articles translated of those to translate:
+    translation is a stage of each batch, so the crawl's figures do not have it."""
+
+    reporter: Reporter
+    pipeline: Pipeline
+
+    @property
+    def interval(self) -> float:
+        return self.reporter.interval
+
+    def __call__(self, snapshot: Snapshot) -> None:
+        totals = self.pipeline.totals
+        if snapshot.work == "crawl" and self.pipeline.translator is not None:
+            snapshot = snapshot.adding(Count("translated", totals.translated,
+                                             totals.to_translate))
+        self.reporter(snapshot)
 
 
 def record_health(store: SourceHealth, health: HealthLog, config: Config,
@@ -139,7 +163,8 @@ def revisit_job(store: Store, config: Config, profile: TopicProfile, source: str
 def revisit_cycle(store: Store, config: Config, alerts_file: Path | None = None,
                   source: str | None = None, everything: bool = False,
                   allow_private_network: bool = False, topic_file: Path | None = None,
-                  log_level: str | None = None) -> tuple[RevisitReport, AlertReport | None]:
+                  log_level: str | None = None, progress: Reporter | None = None
+                  ) -> tuple[RevisitReport, AlertReport | None]:
     """`dozor revisit`: fetch the due (or every) stored article again, record what
     changed, then alert on the events."""
     job = revisit_job(store, config, load_topic(topic_file or config.paths.topic), source,
@@ -148,7 +173,8 @@ def revisit_cycle(store: Store, config: Config, alerts_file: Path | None = None,
         raise StoreError("revisits need the SQLite store (--db): the Elasticsearch store "
                          "keeps no article history yet")
     if job.targets:
-        run_revisits(job, config, allow_private_network, log_level=log_level)
+        run_revisits(job, config, allow_private_network, log_level=log_level,
+                     progress=progress)
     alerts = notify(store, alerts_file or paths.default_alerts(), [], config)
     return job.revisions.report, alerts
 
@@ -164,16 +190,29 @@ class ReprocessReport:
 
 
 def reprocess_archive(pipeline: PageProcessor, config: Config, warc: Path | None = None,
-                      only: frozenset[str] | None = None) -> ReprocessReport:
+                      only: frozenset[str] | None = None,
+                      progress: Reporter | None = None) -> ReprocessReport:
     """Run the archived article pages (a WARC file or directory, default: the archive)
     through the stages again, in crawl-sized batches, without the network; with `only`,
-    just the pages of those WARC record ids (`pipelines.process.stale_records`)."""
+    just the pages of those WARC record ids (`pipelines.process.stale_records`). After
+    each batch `progress` hears the WARC files read of all and the pages processed (of
+    the records asked for, with `only`)."""
     crawl_settings = config.settings.crawl
     report = ReprocessReport()
+    files = warc_files(warc or config.paths.warc)
+
+    def tell(final: bool = False) -> None:
+        if progress is not None:
+            done = report.pages - report.pages_failed
+            progress(Snapshot("reprocess", "pages", (
+                Count("processed", done, len(only) if only is not None else None),
+                Count("WARC files", report.files, len(files)),
+                *([Count("failed", report.pages_failed)] if report.pages_failed else [])),
+                final=final))
 
     def batches() -> Iterator[list[RawPage]]:
         batch: list[RawPage] = []
-        for path in warc_files(warc or config.paths.warc):
+        for path in files:
             report.files += 1
             for page in read_pages(path, crawl_settings.download_maxsize,
                                    crawl_settings.max_age_days):
@@ -195,10 +234,13 @@ def reprocess_archive(pipeline: PageProcessor, config: Config, warc: Path | None
                    in ordered(batches(), pipeline.submit, 2 * max(1, pipeline.workers)))
     else:
         results = ((batch, process_batch(pipeline, batch)) for batch in batches())
+    tell()
     for batch, done in results:
         if done:
             report.batches += 1
         else:
             report.batches_failed += 1
             report.pages_failed += len(batch)
+        tell()
+    tell(final=True)
     return report

@@ -17,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dozor.cli.app import app, config_of, console, fail
+from dozor.cli.options import PROGRESS_INTERVAL, ProgressIntervalOption, ProgressOption
+from dozor.cli.progress import progress_shown
 from dozor.cli.search import results_table
 from dozor.demo.server import DemoServer
 from pipelines.query import parse_query
@@ -75,6 +77,8 @@ def demo(
                      "this folder (default: a temporary folder, removed afterwards).",
                      file_okay=False),
     ] = None,
+    progress: ProgressOption = True,
+    progress_interval: ProgressIntervalOption = PROGRESS_INTERVAL,
 ) -> None:
     """Crawl a small bundled news site (ru/uk/en) on 127.0.0.1 end to end, offline, and
     show what Dozor found: languages, on-topic stories, a search, the alert email."""
@@ -107,8 +111,9 @@ def demo(
                           highlight=False)
             store = open_store(db=work / "demo.db")
             try:
-                with console.status("Crawling, extracting, classifying, indexing…"):
-                    report = run_cycle(store, config, sources_file=sources, log_level="ERROR")
+                with progress_shown(ctx, progress, progress_interval) as reporter:
+                    report = run_cycle(store, config, sources_file=sources, log_level="ERROR",
+                                       progress=reporter)
                 crawl = report.crawl
                 console.print(f"Fetched {crawl.get('pages', 0)} pages "
                               f"({crawl.get('requests', 0)} requests), stored "

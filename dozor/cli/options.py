@@ -23,6 +23,14 @@ PrivateOption = Annotated[bool, typer.Option(
     "metadata addresses stay refused). DOZOR_ALLOWED_NETWORKS=CIDR,... allows just those.")]
 VerboseOption = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Log the crawl as it goes (Scrapy's INFO level).")]
+ProgressOption = Annotated[bool, typer.Option(
+    "--progress/--no-progress",
+    help="Show how the work goes on stderr: a live display on a terminal, else a line "
+    "every --progress-interval seconds (a JSON log record with --log-format json).")]
+ProgressIntervalOption = Annotated[float, typer.Option(
+    "--progress-interval", min=0.1, metavar="SECONDS",
+    help="Seconds between progress lines when stderr is not a terminal.")]
+PROGRESS_INTERVAL = 30.0
 
 
 SinceOption = Annotated[str | None, typer.Option(

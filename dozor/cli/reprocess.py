@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, fail, store_from
-from dozor.cli.options import SourcesOption, TopicOption
+from dozor.cli.options import (
+    PROGRESS_INTERVAL,
+    ProgressIntervalOption,
+    ProgressOption,
+    SourcesOption,
+    TopicOption,
+)
+from dozor.cli.progress import progress_shown
 from dozor.cli.run import new_by_language
 from dozor.lock import run_lock
 from pipelines.config import paths
@@ -30,6 +37,8 @@ def reprocess(
         "--stale", help="Only the pages whose stored articles older code made (their "
         "derived_version is not this Dozor's): terms and dedup signatures are rebuilt.")
     ] = False,
+    progress: ProgressOption = True,
+    progress_interval: ProgressIntervalOption = PROGRESS_INTERVAL,
 ) -> None:
     """Rebuild articles from archived pages, without the network, through every stage."""
     # start-up cost: the stages (language, translation models) load only when used
@@ -44,7 +53,8 @@ def reprocess(
         pipeline, notices = build_pipeline(store, config, keep)
         only = stale_records(store) if stale else None
         try:
-            report = reprocess_archive(pipeline, config, warc, only)
+            with progress_shown(ctx, progress, progress_interval) as reporter:
+                report = reprocess_archive(pipeline, config, warc, only, reporter)
         except FileNotFoundError as exc:
             raise fail(str(exc)) from None
         finally:

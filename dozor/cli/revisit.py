@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, store_from
-from dozor.cli.options import AlertsOption, PrivateOption, VerboseOption, log_level
+from dozor.cli.options import (
+    PROGRESS_INTERVAL,
+    AlertsOption,
+    PrivateOption,
+    ProgressIntervalOption,
+    ProgressOption,
+    VerboseOption,
+    log_level,
+)
+from dozor.cli.progress import progress_shown
 from dozor.lock import run_lock
 from pipelines.alert import load_rules
 from pipelines.config import paths
@@ -27,6 +36,8 @@ def revisit(
     es: EsOption = None,
     allow_private_network: PrivateOption = False,
     verbose: VerboseOption = False,
+    progress: ProgressOption = True,
+    progress_interval: ProgressIntervalOption = PROGRESS_INTERVAL,
 ) -> None:
     """Fetch stored articles again (those due on the revisit schedule, or --all): a new
     version when the title, text or date changed, an event when an article was edited,
@@ -40,10 +51,11 @@ def revisit(
     config = config_of(ctx)
     load_rules(alerts or paths.default_alerts())
     with run_lock(config.paths.data, "dozor revisit", store_options(config, db, es)["db"]), \
-            store_from(config, db, es) as store:
+            store_from(config, db, es) as store, \
+            progress_shown(ctx, progress, progress_interval) as reporter:
         report, alert_report = revisit_cycle(store, config, alerts, source, all_,
                                              allow_private_network,
-                                             log_level=log_level(verbose))
+                                             log_level=log_level(verbose), progress=reporter)
     console.print(report.line(), highlight=False)
     if alert_report is not None:
         for line in alert_report.lines():

@@ -11,13 +11,17 @@ from rich.table import Table
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, store_from
 from dozor.cli.options import (
+    PROGRESS_INTERVAL,
     AlertsOption,
     PrivateOption,
+    ProgressIntervalOption,
+    ProgressOption,
     SourcesOption,
     TopicOption,
     VerboseOption,
     log_level,
 )
+from dozor.cli.progress import progress_shown
 from dozor.lock import run_lock
 from pipelines.alert import load_rules
 from pipelines.config import paths
@@ -103,6 +107,8 @@ def run(
     due: Annotated[bool, typer.Option(
         "--due", help="Crawl only the sources whose next poll is due (adaptive polling: "
         "`dozor sources status` shows when each is).")] = False,
+    progress: ProgressOption = True,
+    progress_interval: ProgressIntervalOption = PROGRESS_INTERVAL,
 ) -> None:
     """One cycle: crawl every source, extract, classify, translate, index, send alerts.
 
@@ -128,9 +134,10 @@ def run(
     # not after it with the run's stories waiting for a fixed file
     load_rules(alerts or paths.default_alerts(), sources=names)
     with run_lock(config.paths.data, "dozor run", store_options(config, db, es)["db"]), \
-            store_from(config, db, es) as store:
+            store_from(config, db, es) as store, \
+            progress_shown(ctx, progress, progress_interval) as reporter:
         report = run_cycle(store, config, sources, alerts, allow_private_network,
-                           log_level=log_level(verbose), due_only=due)
+                           log_level=log_level(verbose), due_only=due, progress=reporter)
         table = new_by_language(store, report.batches.new_ids)
 
     totals, figures = report.batches, report.crawl

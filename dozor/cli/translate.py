@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from dozor.cli.app import (
     DbOption,
@@ -17,8 +16,11 @@ from dozor.cli.app import (
     fail,
     store_from,
 )
+from dozor.cli.options import PROGRESS_INTERVAL, ProgressIntervalOption, ProgressOption
+from dozor.cli.progress import progress_shown
 from pipelines.backfill import count_pending, requeue_failed, translate_pending
 from pipelines.models import models_dir
+from pipelines.progress import Count, Snapshot
 from pipelines.translate import load_translator
 
 
@@ -31,6 +33,8 @@ def translate(
         "--limit", min=1, help="Translate at most this many articles in this run.")] = None,
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="Also retry articles whose translation failed.")] = False,
+    progress: ProgressOption = True,
+    progress_interval: ProgressIntervalOption = PROGRESS_INTERVAL,
 ) -> None:
     """Translate stored articles left pending (e.g. stored before a model was installed).
 
@@ -54,13 +58,20 @@ def translate(
         total = count_pending(store, set(translator.pairs))
         if limit is not None:
             total = min(total, limit)
-        with Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task("translate", total=total)
+        with progress_shown(ctx, progress, progress_interval) as reporter:
+            def tell(final: bool = False) -> None:
+                if reporter is not None:
+                    failed = [Count("failed", counts["failed"])] if counts["failed"] else []
+                    reporter(Snapshot("translate", "articles", (
+                        Count("translated", sum(counts.values()), total), *failed),
+                        final=final))
+
+            tell()
             for chunk in translate_pending(store, translator, total):
                 for article in chunk:
                     counts[article.translation_status] += 1
-                bar.advance(task, len(chunk))
+                tell()
+            tell(final=True)
     console.print(
         f"translated {counts['done']}, failed {counts['failed']}, skipped {counts['skipped']} "
         f"(not selected by translation.mode: {settings.translation.mode})",
