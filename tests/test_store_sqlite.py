@@ -5,6 +5,7 @@ both backends in tests/contracts/."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sqlite3
 import threading
@@ -145,6 +146,49 @@ def test_opens_a_v1_file_and_migrates_it(db: Path) -> None:
     with SQLiteStore(db) as store:
         assert store.schema_version() == SCHEMA_VERSION
         assert store.count() == 1
+
+
+def test_upgrade_to_keys_by_digest_keeps_every_dedup_key(db: Path) -> None:
+    """A file built by migrations 1-16 (band keys as text against article ids): after the
+    upgrade every key still finds its articles, from the digest table alone."""
+    raw = sqlite3.connect(db, isolation_level=None)
+    for number in range(16):
+        for statement in statements(MIGRATIONS[number]):
+            raw.execute(statement)
+        raw.execute(f"PRAGMA user_version = {number + 1}")
+    now = FETCHED.isoformat()
+    keys = {"a1": ["00:aa", "01:bb", "lead:cc"], "a2": ["01:bb", "c02:dd"]}
+    for n, (article_id, bands) in enumerate(keys.items()):
+        raw.execute(
+            "INSERT INTO articles(id, url, canonical_url, source, fetched_at, title, text, "
+            "lang, terms, content_hash, cluster_id, lsh_bands, published_at, stored_at) "
+            "VALUES (?, ?, ?, 'old', ?, 'Колония', 'Старый текст', 'ru', "
+            "'колония старый текст', ?, ?, ?, ?, ?)",
+            (article_id, f"https://old.example/{n}", f"https://old.example/{n}", now,
+             f"h{n}", article_id, json.dumps(bands), now, now))
+        raw.executemany("INSERT INTO article_bands(band, article_id) VALUES (?, ?)",
+                        [(band, article_id) for band in bands])
+    raw.close()
+
+    with SQLiteStore(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_schema")}
+        assert "article_bands" not in tables
+        assert store._db.execute("SELECT count(*) FROM article_keys").fetchone()[0] == 5
+        for key, owners in [("00:aa", ["a1"]), ("01:bb", ["a1", "a2"]), ("lead:cc", ["a1"]),
+                            ("c02:dd", ["a2"]), ("02:ee", [])]:
+            found = store.dup_candidates([], [key])
+            assert sorted(c.id for c in found) == owners, key
+            assert all(c.lsh_bands == keys[c.id] for c in found)
+        # a rewrite replaces the article's keys, a new article adds its own
+        old = store.get("a1")
+        old.lsh_bands = ["00:ff"]
+        new = article("https://new.example/1", "Новая", "текст", lang="ru", source="new")
+        new.lsh_bands = ["00:aa"]
+        store.write([old, new])
+        assert [c.id for c in store.dup_candidates([], ["00:aa"])] == [new.id]
+        assert [c.id for c in store.dup_candidates([], ["00:ff"])] == ["a1"]
+        assert store._db.execute("SELECT count(*) FROM article_keys").fetchone()[0] == 4
 
 
 def test_upgrade_keeps_the_delivery_log_and_alerts_no_old_story(db: Path) -> None:

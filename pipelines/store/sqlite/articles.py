@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pipelines.article import Article, utcnow
 from pipelines.store.base import StoreStats, WriteResult, check_statuses, chunks
-from pipelines.store.sqlite.codec import row_to_article, title_terms, to_column
+from pipelines.store.sqlite.codec import key_digest, row_to_article, title_terms, to_column
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 from pipelines.store.sqlite.schema import COLUMNS
 
@@ -57,12 +57,18 @@ class SQLiteArticles(SQLiteConnection):
                     for a in batch
                 ),
             )
+            numbers: dict[str, int] = {}
+            for ids in chunks([a.id for a in batch], CHUNK):
+                rows = db.execute(
+                    f"SELECT id, n FROM articles WHERE id IN ({marks(len(ids))})", ids
+                )
+                numbers.update((r["id"], r["n"]) for r in rows)
             db.executemany(
-                "DELETE FROM article_bands WHERE article_id = ?", ((i,) for i in result.updated)
+                "DELETE FROM article_keys WHERE n = ?", ((numbers[i],) for i in result.updated)
             )
             db.executemany(
-                "INSERT OR IGNORE INTO article_bands(band, article_id) VALUES (?, ?)",
-                ((band, a.id) for a in batch for band in a.lsh_bands),
+                "INSERT OR IGNORE INTO article_keys(key, n) VALUES (?, ?)",
+                ((key_digest(key), numbers[a.id]) for a in batch for key in a.lsh_bands),
             )
             return result
 

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from pipelines.store.base import DupCandidate, chunks
-from pipelines.store.sqlite.codec import decode_minhash
+from pipelines.store.sqlite.codec import decode_minhash, key_digest
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 
 
@@ -42,13 +42,13 @@ class SQLiteDuplicates(SQLiteConnection):
                     chunk,
                 )
             )
-        bands = list(dict.fromkeys(lsh_bands))
-        for chunk in chunks(bands, CHUNK):
+        keys = list(dict.fromkeys(key_digest(k) for k in lsh_bands))
+        for chunk in chunks(keys, CHUNK):
             collect(
                 self._query(
-                    f"SELECT DISTINCT {columns} FROM article_bands AS b "
-                    f"JOIN articles AS a ON a.id = b.article_id "
-                    f"WHERE b.band IN ({marks(len(chunk))})",
+                    f"SELECT DISTINCT {columns} FROM article_keys AS k "
+                    f"JOIN articles AS a ON a.n = k.n "
+                    f"WHERE k.key IN ({marks(len(chunk))})",
                     chunk,
                 )
             )

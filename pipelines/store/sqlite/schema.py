@@ -369,6 +369,24 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE articles ADD COLUMN relevant_via TEXT;
     """,
+    # 17: the dedup key lookup holds each key as a 64-bit digest (codec.key_digest,
+    # registered on the connection as key_digest) against the article's row number,
+    # instead of the key's text against the 40-character id twice (table and index):
+    # a fifth of the size, every key kept. Date filters and date-sorted searches read
+    # an index of publication dates.
+    """
+    CREATE TABLE article_keys (
+        key INTEGER NOT NULL,
+        n INTEGER NOT NULL REFERENCES articles(n) ON DELETE CASCADE,
+        PRIMARY KEY (key, n)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO article_keys(key, n)
+        SELECT key_digest(b.band), a.n FROM article_bands AS b
+        JOIN articles AS a ON a.id = b.article_id;
+    DROP TABLE article_bands;
+    CREATE INDEX article_keys_article ON article_keys(n);
+    CREATE INDEX articles_published ON articles(published_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
