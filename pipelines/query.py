@@ -466,6 +466,12 @@ class Query:
                 out.append(node.text)
         return sorted(out)
 
+    def wildcard_warnings(self, where: str) -> list[str]:
+        """What loading the query says of each of its unmatchable wildcards; `where`
+        names the file and rule it comes from."""
+        return [f"{where}: the wildcard {wildcard} fits no known word and can only match "
+                "by chance; write the word itself" for wildcard in self.unmatchable_wildcards()]
+
     def fts5_candidates(self, column: str | None = None) -> str | None:
         """An FTS5 MATCH expression over the normalised terms that every matching
         article satisfies (an OR of terms and prefixes), or None when no positive term

@@ -163,10 +163,8 @@ def load_topic(path: Path | str) -> TopicProfile:
                 f"{path}: rules[{i}] ({rule.name}) → query{at}: {exc.reason} "
                 f"at line {exc.line}, column {exc.column} of the query"
             ) from None
-        for wildcard in query.unmatchable_wildcards():
-            log.warning("%s: rules[%d] (%s): the wildcard %s fits no known word and can "
-                        "only match by chance; write the word itself", path, i, rule.name,
-                        wildcard)
+        for warning in query.wildcard_warnings(f"{path}: rules[{i}] ({rule.name})"):
+            log.warning("%s", warning)
         rules.append(CompiledRule(rule.name, rule.weight, query, rule.window))
     return TopicProfile(spec.name, spec.title or spec.name, tuple(spec.languages),
                         spec.threshold, tuple(rules), spec.possible_threshold)

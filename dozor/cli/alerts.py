@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, fail, store_from
-from dozor.cli.options import AlertsOption
+from dozor.cli.options import AlertsOption, SourcesOption
+from dozor.cli.rulefiles import alert_rules
 from dozor.lock import LOCK_BUSY_EXIT, run_lock
 from pipelines.alert import (
     AlertReport,
-    Rule,
-    load_rules,
     mailer_for,
     queue_matches,
     send_pending,
@@ -27,7 +25,6 @@ from pipelines.alert.mailer import mail_from
 from pipelines.alert.review import stored_matches
 from pipelines.alert.rules import enabled
 from pipelines.article import utcnow
-from pipelines.config import paths
 from pipelines.config.backend import store_options
 from pipelines.store.base import Delivery
 
@@ -36,16 +33,12 @@ app.add_typer(alerts_app, name="alerts")
 
 
 
-def _rules(alerts: Path | None) -> list[Rule]:
-    return load_rules(alerts or paths.default_alerts())
-
-
 @alerts_app.command("list")
 def list_rules(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = None,
-               es: EsOption = None) -> None:
+               es: EsOption = None, sources: SourcesOption = None) -> None:
     """The rules, their recipients and how many stories wait for each."""
     config = config_of(ctx)
-    rules = _rules(alerts)
+    rules = alert_rules(alerts, sources)
     with store_from(config, db, es, read_only=True) as store:
         # one pending delivery per story: syndicated copies are folded into theirs
         waiting = Counter(d.rule for d in store.pending_deliveries())
@@ -78,6 +71,7 @@ def test_rule(
     alerts: AlertsOption = None,
     db: DbOption = None,
     es: EsOption = None,
+    sources: SourcesOption = None,
     limit: Annotated[int, typer.Option(help="Matching stories to list (newest first).")] = 20,
     preview: Annotated[
         bool, typer.Option("--preview", help="Print the digest `alerts send` would send now.")
@@ -85,7 +79,7 @@ def test_rule(
 ) -> None:
     """What RULE matches among the stored articles now, and its pending digest. Sends nothing."""
     config = config_of(ctx)
-    rules = {r.name: r for r in _rules(alerts)}
+    rules = {r.name: r for r in alert_rules(alerts, sources)}
     rule = rules.get(rule_name)
     if rule is None:
         raise fail(f"no rule {rule_name!r}; the rules are: {', '.join(rules) or 'none'}")
@@ -141,7 +135,7 @@ def _delivery(d: Delivery | None) -> str:
 
 @alerts_app.command("send")
 def send(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = None,
-         es: EsOption = None) -> None:
+         es: EsOption = None, sources: SourcesOption = None) -> None:
     """Send every rule's pending digest now: what a failed send left for the next run,
     and the matches of stories a stopped run stored but never matched.
 
@@ -150,7 +144,7 @@ def send(ctx: typer.Context, alerts: AlertsOption = None, db: DbOption = None,
     a run holds the lock, or another process the delivery log's lock (Elasticsearch).
     """
     config = config_of(ctx)
-    rules = _rules(alerts)
+    rules = alert_rules(alerts, sources)
     report = AlertReport()
     with run_lock(config.paths.data, "dozor alerts send", store_options(config, db, es)["db"]), \
             store_from(config, db, es) as store:

@@ -17,9 +17,8 @@ from dozor.cli.options import (
     log_level,
 )
 from dozor.cli.progress import progress_shown
+from dozor.cli.rulefiles import alert_rules
 from dozor.lock import run_lock
-from pipelines.alert import load_rules
-from pipelines.config import paths
 from pipelines.config.backend import store_options
 
 
@@ -49,7 +48,8 @@ def revisit(
     from dozor.run import revisit_cycle  # start-up cost: Scrapy loads only to crawl
 
     config = config_of(ctx)
-    load_rules(alerts or paths.default_alerts())
+    # against DOZOR_SOURCES, else the shipped sources file
+    alert_rules(alerts, None)
     with run_lock(config.paths.data, "dozor revisit", store_options(config, db, es)["db"]), \
             store_from(config, db, es) as store, \
             progress_shown(ctx, progress, progress_interval) as reporter:

@@ -10,6 +10,7 @@ import typer
 
 from dozor.cli.app import DbOption, EsOption, app, config_of, fail
 from dozor.cli.options import AlertsOption, SourcesOption
+from dozor.cli.rulefiles import alert_rules
 from dozor.cli.worker import RedisOption, redis_url
 from dozor.schedule import (
     CycleRunner,
@@ -18,7 +19,6 @@ from dozor.schedule import (
     run_command,
     run_schedule,
 )
-from pipelines.alert import load_rules
 from pipelines.config import paths
 from pipelines.config.sources import load_sources
 
@@ -66,9 +66,9 @@ def schedule(
         return _lead(ctx, url, es, every, cron, sources, cycles)
     trigger = make_trigger(cron, every)
     limit = parse_duration(timeout, "--timeout") if timeout else None
-    # a typo in a config file fails now, not at every tick
-    load_sources(sources or paths.default_sources())
-    load_rules(alerts or paths.default_alerts())
+    # a typo in a config file, or a rule naming a source it lacks, fails now, not at
+    # every tick
+    alert_rules(alerts, sources)
 
     run_args: list[str] = ["--due"] if due else []
     for option, value in (("--sources", sources), ("--alerts", alerts), ("--db", db)):

@@ -9,6 +9,7 @@ evaluate exactly the same thing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,8 @@ from pipelines.article import Article
 from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
 from pipelines.errors import ConfigError
 from pipelines.query import Query, QueryError, parse_query
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -294,7 +297,7 @@ def load_rules(path: Path | str, sources: Collection[str] | None = None) -> list
             rules.append(replace(_COMPILED[key], **shared))
             continue
         try:
-            rules.append(replace(_COMPILED.setdefault(key, compile_rule(spec)), **shared))
+            rule = _COMPILED.setdefault(key, compile_rule(spec))
         except QueryError as exc:
             line = exc.text.splitlines()[exc.line - 1] if exc.text.strip() else ""
             raise ConfigError(
@@ -302,6 +305,10 @@ def load_rules(path: Path | str, sources: Collection[str] | None = None) -> list
                 f"at line {exc.line}, column {exc.column}\n    {line}\n    "
                 + " " * (exc.column - 1) + "^"
             ) from None
+        # said once per process, when the rule is compiled
+        for warning in rule.query.wildcard_warnings(f"{path}: rules[{index}] ({spec.name})"):
+            log.warning("%s", warning)
+        rules.append(replace(rule, **shared))
     return rules
 
 
