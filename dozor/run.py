@@ -30,7 +30,7 @@ from pipelines.process import BatchResult, Pipeline, build_pipeline
 from pipelines.progress import Count, Reporter, Snapshot
 from pipelines.relevance import TopicProfile, load_topic
 from pipelines.revisit import Revisions, RevisitReport
-from pipelines.store import History, SourceHealth, Store, StoreError
+from pipelines.store import SourceHealth, Store
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def run_cycle(
     finally:
         pipeline.close()  # the stage workers: the alerts below match in this process
     report.batches = pipeline.totals
-    if job is not None and job.targets:
+    if job.targets:
         report.revisits = job.revisions.report
     rules_file = alerts_file or paths.default_alerts()
     alerting = load_health(rules_file)
@@ -150,11 +150,9 @@ def record_health(store: SourceHealth, health: HealthLog, config: Config,
 
 
 def revisit_job(store: Store, config: Config, profile: TopicProfile, source: str | None = None,
-                everything: bool = False) -> Revisit | None:
+                everything: bool = False) -> Revisit:
     """The stored articles due for a revisit (`everything`: all whose schedule is not
-    done), or None on a store without the History role."""
-    if not isinstance(store, History):
-        return None
+    done)."""
     delays = config.settings.revisit.delays
     targets = store.revisit_targets(utcnow(), delays, source, everything)
     return Revisit(targets, Revisions(store, profile, delays, tuple(config.settings.languages)))
@@ -169,9 +167,6 @@ def revisit_cycle(store: Store, config: Config, alerts_file: Path | None = None,
     changed, then alert on the events."""
     job = revisit_job(store, config, load_topic(topic_file or config.paths.topic), source,
                       everything)
-    if job is None:
-        raise StoreError("revisits need the SQLite store (--db): the Elasticsearch store "
-                         "keeps no article history yet")
     if job.targets:
         run_revisits(job, config, allow_private_network, log_level=log_level,
                      progress=progress)

@@ -86,6 +86,18 @@ class IndexNames:
         return f"{self.prefix}-labels"
 
     @property
+    def versions(self) -> str:
+        return f"{self.prefix}-versions"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}-events"
+
+    @property
+    def revisits(self) -> str:
+        return f"{self.prefix}-revisits"
+
+    @property
     def article_component(self) -> str:
         return f"{self.prefix}-article"
 
@@ -178,6 +190,12 @@ def health_index() -> dict[str, Any]:
 
 def labels_index() -> dict[str, Any]:
     return load("labels.json")
+
+
+def history_indices(names: IndexNames) -> dict[str, dict[str, Any]]:
+    """The revisits' side indices (pipelines.store.elastic.history), by name."""
+    return {names.versions: load("versions.json"), names.events: load("events.json"),
+            names.revisits: load("revisits.json")}
 
 
 def kibana_id(names: IndexNames, file_id: str) -> str:

@@ -278,6 +278,8 @@ def install_elasticsearch(
             ensure_index(es, names.seen, cfg.seen_index()),
             ensure_index(es, names.health, cfg.health_index()),
             ensure_index(es, names.labels, cfg.labels_index()),
+            *(ensure_index(es, name, body)
+              for name, body in cfg.history_indices(names).items()),
         ]
     except ApiError as exc:
         raise SetupError(f"Elasticsearch refused the set-up: {api_reason(exc)}") from exc

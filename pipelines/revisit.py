@@ -32,13 +32,17 @@ from pipelines.terms.normalisation import analyse
 
 GONE_STATUSES = frozenset({404, 410})
 # what a page that replaced its article says, in the languages Dozor reads; only looked
-# for in a short text (a long article may well quote such a phrase)
+# for in a short text (a long article may well quote such a phrase). Stems, since the
+# noun is declined ("Страница не найдена", "Сторінку не знайдено"), and one word may
+# come between ("Статья была удалена", "The page you requested could not be found").
 GONE_PHRASES = re.compile(
-    r"(page|article|story|post)\s+(not\s+found|(has\s+been|was)\s+(removed|deleted))"
-    r"|no\s+longer\s+available"
-    r"|(страниц[аы]|стать[яи]|материал|новость|публикаци[яи])\s+(не\s+найден|удал[её]н)"
-    r"|(сторінк[аи]|статт[яі]|матеріал|новин[аи]|публікаці[яї])\s+"
-    r"(не\s+знайдено|видален)",
+    r"\b(page|article|story|post|content)\s+(\w+\s+){0,2}?(not\s+found|could\s+not\s+be\s+found"
+    r"|(has\s+been|was)\s+(removed|deleted|taken\s+down))"
+    r"|\bno\s+longer\s+available"
+    r"|\b(страниц|стать|материал|новост|публикаци|запис)\w*\s+(\w+\s+)?"
+    r"(не\s+найден|удал[её]н|не\s+существует|больше\s+не\s+доступн|снят)"
+    r"|\b(сторінк|статт|матеріал|новин|публікаці|запис)\w*\s+(\w+\s+)?"
+    r"(не\s+знайден|видален|не\s+існує|більше\s+не\s+доступн|знят)",
     re.IGNORECASE,
 )
 GONE_TEXT_LIMIT = 600  # characters: longer texts are articles, not "gone" notices

@@ -354,10 +354,10 @@ def test_cli_setup_with_credentials_from_the_environment(
         result = runner.invoke(app, ["setup", "--es", es.url])
         assert result.exit_code == 0, result.output
         assert "created" in result.output and "imported" in result.output
-        assert "12 changed, 0 unchanged" in result.output
+        assert "15 changed, 0 unchanged" in result.output
         again = runner.invoke(app, ["setup", "--es", es.url])
         assert again.exit_code == 0, again.output
-        assert "1 changed, 11 unchanged" in again.output  # only the Kibana import repeats
+        assert "1 changed, 14 unchanged" in again.output  # only the Kibana import repeats
         assert es.problems == [] and kb.problems == []
         monkeypatch.setenv("ELASTIC_PASSWORD", "wrong")
         refused = runner.invoke(app, ["setup", "--es", es.url])

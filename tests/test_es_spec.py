@@ -26,11 +26,11 @@ from tests.support.es_spec_capture import ENV, Capture, typed_constants, typescr
 SPEC = REPO.parent / "shared" / "es-spec" / "types-9.3.ts"
 TSC_DIR = REPO / "tests" / "tsc"
 TSC = TSC_DIR / "node_modules" / ".bin" / "tsc"
-# every module whose tests talk to the loopback Elasticsearch
+# every module whose tests talk to the loopback Elasticsearch (relative to tests/)
 ES_MODULES = ("test_es_setup.py", "test_es_store.py", "test_es_percolator.py",
               "test_es_spool.py", "test_es_cli.py", "test_alert_crash.py",
               "test_alert_recovery.py", "test_ui.py", "test_es_cluster.py",
-              "test_es_delivery_lock.py")
+              "test_es_delivery_lock.py", "test_revisit_es.py", "contracts/test_history.py")
 
 # started when the suite imports this module, before any test runs
 IN_PROCESS = Capture().start()
@@ -50,7 +50,8 @@ def _tsc() -> Path:
 
 def _exchanges(session: pytest.Session, tmp_path: Path) -> tuple[list, list[str]]:
     """What the ES tests exchanged with the fake, and every protocol problem it saw."""
-    ran = {Path(str(item.fspath)).name for item in session.items}
+    ran = {Path(str(item.fspath)).relative_to(REPO / "tests").as_posix()
+           for item in session.items}
     if ran >= set(ES_MODULES):
         return list(IN_PROCESS.exchanges.values()), list(FakeElasticsearch.all_problems)
     out = tmp_path / "exchanges.jsonl"

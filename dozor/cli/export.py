@@ -12,7 +12,6 @@ import typer
 from dozor.cli.app import DbOption, EsOption, app, config_of, err_console, fail, store_from
 from dozor.cli.options import SinceOption, SourceFilterOption, UntilOption, filtered_query
 from dozor.export import Format, write_export
-from pipelines.store import History
 
 
 @app.command()
@@ -60,10 +59,7 @@ def export(
     if versions and fmt is not Format.jsonl:
         raise fail("--versions is JSON Lines only")
     with store_from(config_of(ctx), db, es, read_only=True) as store:
-        if versions and not isinstance(store, History):
-            raise fail("--versions needs the SQLite store (--db): Elasticsearch keeps no "
-                       "article history yet")
-        history = store if versions and isinstance(store, History) else None
+        history = store if versions else None
         labels = store.labels()
         if output is None:
             write_export(sys.stdout, store.iter_articles(), compiled, fmt, history, labels)

@@ -11,13 +11,12 @@ from dozor.cli.app import DbOption, EsOption, app, config_of, console, store_fro
 from pipelines.article import article_id
 from pipelines.errors import DozorError
 from pipelines.revisit import sentence_diff, share_changed, word_diff
-from pipelines.store import History
 from pipelines.store.history import Version
 from pipelines.urls import BadURL, canonicalize
 
 
 class NoHistory(DozorError):
-    """No stored article at that URL, or a store without history."""
+    """No stored article at that URL."""
 
 
 def version_doc(v: Version, previous: Version | None) -> dict[str, Any]:
@@ -49,8 +48,6 @@ def history(
     except BadURL as exc:
         raise NoHistory(f"not a usable URL: {exc}") from None
     with store_from(config, db, es) as store:
-        if not isinstance(store, History):
-            raise NoHistory("history needs the SQLite store (--db)")
         article = store.get(ident)
         if article is None:
             raise NoHistory(f"no stored article at {url}")

@@ -19,8 +19,8 @@ from dozor.cli.app import (
     store_from,
 )
 from dozor.cli.options import AlertsOption
-from dozor.cli.rulefiles import alert_rules
 from dozor.ui.server import access_log, is_loopback, make_ui_server, url_of
+from pipelines.alert.rules import load_rules
 from pipelines.config import paths
 
 
@@ -40,9 +40,7 @@ def serve(
     config = config_of(ctx)
     languages = config.settings.languages
     alerts = alerts or paths.default_alerts()
-    # a bad file (or a rule naming a source DOZOR_SOURCES or the shipped sources file
-    # lacks) fails now, not on a feed reader's first request
-    alert_rules(alerts, None)
+    load_rules(alerts)  # a bad file fails now, not on a feed reader's first request
     if not is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] --host {host} is not a loopback address: anyone who "
@@ -51,7 +49,8 @@ def serve(
     with store_from(config, db, es, read_only=True) as store:
         try:
             server = make_ui_server(store, host, port, languages, alerts,
-                                    labeller=lambda: store_from(config, db, es))
+                                    labeller=lambda: store_from(config, db, es),
+                                    warc_dir=config.paths.warc)
         except OSError as exc:
             raise fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
         # the access log goes to stderr, one line per request (as JSON with --log-format)

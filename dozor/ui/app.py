@@ -29,6 +29,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from dozor.export import Format, label_value, write_export
+from dozor.ui import archived
 from pipelines.alert.rules import load_rules
 from pipelines.article import Article
 from pipelines.errors import ConfigError, DozorError
@@ -77,6 +78,11 @@ SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
 ]
+
+
+# An archived page, in a sandbox of its own (a unique origin, no script runs, no form
+# submits) from which nothing loads: the source never learns the copy was looked at.
+ARCHIVED_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 class BadRequest(DozorError, ValueError):
@@ -237,8 +243,10 @@ class AnalystUI:
     """WSGI application over `store`; `languages` are the configured ones."""
 
     def __init__(self, store: UIStore, languages: Sequence[str],
-                 alerts: Path | None = None, labeller: Labeller | None = None) -> None:
+                 alerts: Path | None = None, labeller: Labeller | None = None,
+                 warc_dir: Path | None = None) -> None:
         self.store = store
+        self.warc_dir = warc_dir  # the WARC archive the archived copies are read from
         self.labeller = labeller
         self.alerts = alerts  # the rules file whose rules have Atom feeds
         self.languages = list(dict.fromkeys([*languages, "other"]))
@@ -256,8 +264,9 @@ class AnalystUI:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         page = self.respond(environ)
-        headers = [("Content-Type", page.content_type),
-                   ("Content-Length", str(len(page.body))), *SECURITY_HEADERS, *page.headers]
+        own = {name.lower() for name, _ in page.headers}  # a page may set its own policy
+        headers = [("Content-Type", page.content_type), ("Content-Length", str(len(page.body))),
+                   *(h for h in SECURITY_HEADERS if h[0].lower() not in own), *page.headers]
         start_response(f"{page.status.value} {page.status.phrase}", headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
 
@@ -295,6 +304,8 @@ class AnalystUI:
                 return self.cluster(path.removeprefix("/cluster/"))
             if path in EXPORTS:
                 return self.export(params, EXPORTS[path])
+            if path.startswith("/article/") and path.endswith(("/archive", "/archive.warc")):
+                return self.archived(path.removeprefix("/article/"), params)
             if path.startswith("/article/") and path.endswith(".json"):
                 return self.article_json(path.removeprefix("/article/").removesuffix(".json"))
             if path.startswith("/article/"):
@@ -527,6 +538,36 @@ class AnalystUI:
         return self.render("article.html", article=article, also_in=members,
                            label=label_value(label), can_label=self.labeller is not None,
                            **self._timeline(article, params or {}))
+
+    def archived(self, path: str, params: dict[str, list[str]]) -> Page:
+        """An archived answer of the article (?record=<WARC-Record-ID>) as it was received,
+        sandboxed; `<id>/archive.warc`: the WARC record itself, as a download."""
+        article_id, _, kind = path.partition("/")
+        article = self.store.get(article_id) if _ARTICLE_ID.fullmatch(article_id) else None
+        if article is None:
+            return self.error(HTTPStatus.NOT_FOUND, f"No stored article has the id {article_id}.")
+        history = self._timeline(article, {})
+        records = archived.article_records(article, history["versions"], history["events"])
+        record_id = _param(params, "record")
+        if record_id not in records:
+            return self.error(HTTPStatus.NOT_FOUND,
+                              f"The article has no archived record {record_id!r}.")
+        if self.warc_dir is None:
+            return self.error(HTTPStatus.NOT_FOUND, "This UI reads no WARC archive.")
+        try:
+            record = archived.read_record(archived.inside(records[record_id], self.warc_dir),
+                                          record_id)
+        except archived.ArchiveUnavailable as exc:
+            return self.error(HTTPStatus.NOT_FOUND, f"The archived copy cannot be served: {exc}")
+        name = f"dozor-{article.id[:12]}-{record_id.strip('<>').rsplit(':', 1)[-1][:12]}"
+        if kind == "archive.warc":
+            return Page(HTTPStatus.OK, record.raw, "application/warc", [
+                ("Content-Disposition", f'attachment; filename="{name}.warc"')])
+        shown = archived.shown_type(record.content_type)
+        disposition = "inline" if shown else "attachment"
+        return Page(HTTPStatus.OK, record.body, shown or "application/octet-stream", [
+            ("Content-Security-Policy", ARCHIVED_POLICY),
+            ("Content-Disposition", f'{disposition}; filename="{name}"')])
 
     def label(self, environ: WSGIEnvironment, article_id: str) -> Page:
         """The one write: an analyst's relevant / not relevant label, or its removal.

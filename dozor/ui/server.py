@@ -106,8 +106,10 @@ def url_of(server: UIServer) -> str:
 
 def make_ui_server(store: UIStore, host: str, port: int,
                    languages: Sequence[str], alerts: Path | None = None,
-                   labeller: Labeller | None = None) -> UIServer:
+                   labeller: Labeller | None = None, warc_dir: Path | None = None
+                   ) -> UIServer:
     """A server for the UI over `store`, bound (port 0: any free port) but not yet
     serving; raises OSError when the address cannot be bound. `alerts`: the rules file
-    whose rules get Atom feeds."""
-    return UIServer(AnalystUI(store, languages, alerts, labeller), host, port)
+    whose rules get Atom feeds; `warc_dir`: the WARC archive the archived copies are
+    served from (none without it)."""
+    return UIServer(AnalystUI(store, languages, alerts, labeller, warc_dir), host, port)

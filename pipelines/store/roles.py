@@ -172,27 +172,6 @@ class Labels(Protocol):
     def labels(self, ids: Iterable[str] | None = None) -> dict[str, bool]: ...
 
 
-# what the consumers that need several roles take
-@runtime_checkable
-class Ingest(ArticlesWriter, Frontier, DuplicateCandidates, ArticlesReader, Protocol):
-    """The stages: stored batches, the frontier, and duplicates among stored articles."""
-
-
-@runtime_checkable
-class AlertStore(AlertInbox, DeliveryLog, Protocol):
-    """The alerts: what awaits the rules, and the delivery log of what they matched."""
-
-
-@runtime_checkable
-class Store(ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates, TranslationQueue,
-            AlertInbox, DeliveryLog, SourceHealth, Labels, Closeable, Protocol):
-    """Every role: what `open_store` returns."""
-
-
-ROLES: tuple[type, ...] = (ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates,
-                           TranslationQueue, AlertInbox, DeliveryLog, SourceHealth, Labels)
-
-
 @runtime_checkable
 class History(Protocol):
     """Revisits (pipelines.revisit) and `dozor history`: when each article is due again,
@@ -210,3 +189,25 @@ class History(Protocol):
     def events(self, article_id: str) -> list[Event]: ...
     def unmatched_events(self) -> list[Event]: ...
     def queue_event(self, event_n: int, article_id: str, rules: Iterable[str]) -> list[str]: ...
+
+
+# what the consumers that need several roles take
+@runtime_checkable
+class Ingest(ArticlesWriter, Frontier, DuplicateCandidates, ArticlesReader, Protocol):
+    """The stages: stored batches, the frontier, and duplicates among stored articles."""
+
+
+@runtime_checkable
+class AlertStore(AlertInbox, DeliveryLog, Protocol):
+    """The alerts: what awaits the rules, and the delivery log of what they matched."""
+
+
+@runtime_checkable
+class Store(ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates, TranslationQueue,
+            AlertInbox, DeliveryLog, SourceHealth, Labels, History, Closeable, Protocol):
+    """Every role: what `open_store` returns."""
+
+
+ROLES: tuple[type, ...] = (ArticlesReader, ArticlesWriter, Frontier, DuplicateCandidates,
+                           TranslationQueue, AlertInbox, DeliveryLog, SourceHealth, Labels,
+                           History)

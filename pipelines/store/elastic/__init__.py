@@ -17,6 +17,7 @@ from pipelines.store.elastic.dedup import ElasticDuplicates
 from pipelines.store.elastic.deliveries import ElasticDeliveryLog
 from pipelines.store.elastic.frontier import ElasticFrontier
 from pipelines.store.elastic.health import ElasticHealth
+from pipelines.store.elastic.history import ElasticHistory
 from pipelines.store.elastic.labels import ElasticLabels
 from pipelines.store.elastic.search import ElasticSearch
 from pipelines.store.elastic.translation import ElasticTranslation
@@ -27,6 +28,6 @@ __all__ = ["ALERT_STATE", "BulkSettings", "Credentials", "ElasticStore", "connec
 
 
 class ElasticStore(ElasticWrites, ElasticArticles, ElasticSearch, ElasticFrontier,
-                   ElasticDuplicates, ElasticTranslation, ElasticAlertInbox, ElasticDeliveryLog,
-                   ElasticHealth, ElasticLabels):
+                   ElasticDuplicates, ElasticTranslation, ElasticAlertInbox, ElasticHistory,
+                   ElasticDeliveryLog, ElasticHealth, ElasticLabels):
     """Dozor's indices in one cluster; see `pipelines.store.roles` for the contract."""
