@@ -19,8 +19,8 @@ from dozor.cli.app import (
     store_from,
 )
 from dozor.cli.options import AlertsOption
+from dozor.cli.rulefiles import alert_rules
 from dozor.ui.server import access_log, is_loopback, make_ui_server, url_of
-from pipelines.alert.rules import load_rules
 from pipelines.config import paths
 
 
@@ -40,7 +40,9 @@ def serve(
     config = config_of(ctx)
     languages = config.settings.languages
     alerts = alerts or paths.default_alerts()
-    load_rules(alerts)  # a bad file fails now, not on a feed reader's first request
+    # a bad file (or a rule naming a source DOZOR_SOURCES or the shipped sources file
+    # lacks) fails now, not on a feed reader's first request
+    alert_rules(alerts, None)
     if not is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] --host {host} is not a loopback address: anyone who "
