@@ -5,23 +5,30 @@ and `dozor reprocess` draws rich's live display on a pseudo-terminal."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import pty
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import typer
 import yaml
+from typer.core import TyperCommand
 
+from dozor.cli.progress import PlainProgress, progress_shown
 from dozor.demo.server import DemoServer
 from pipelines import models
 from pipelines.article import Article
+from pipelines.progress import Count, Snapshot
 from pipelines.store import open_store
 from tests.conftest import REPO
 
@@ -117,6 +124,11 @@ def test_revisit_progress_as_json_log_records(crawled: Crawled) -> None:
     assert checked == due
     assert progress[-1]["message"].startswith(
         f"progress: revisit done: checked {due} of {due} revisits"), progress[-1]
+    # the figures themselves, for a log collector
+    assert progress[-1]["progress"] == {
+        "work": "revisit", "unit": "revisits", "final": True, "parts": {},
+        "counts": [{"label": "checked", "done": due, "total": due}]}
+    assert all(r["progress"]["counts"][0]["done"] <= due for r in progress)
     assert "━" not in result.stderr  # no live display among the records
 
 
@@ -144,5 +156,41 @@ def test_reprocess_on_a_terminal_draws_rich_progress(crawled: Crawled) -> None:
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode("utf-8", errors="replace"))
     assert "\x1b[" in screen.decode(errors="replace")  # drawn with terminal controls
     assert "━" in text  # rich's bars
-    assert re.search(rf"reprocess processed\s.*━.*\b{pages}/\?", text), text[-2000:]
+    # the last frame: the records processed (the total unknown until the end) and files read
+    assert re.search(rf"reprocess processed\s.*━.*\b{pages}/{pages}\b", text), text[-2000:]
+    files = len(list((Path(crawled.env["DOZOR_DATA_DIR"]) / "warc").glob("*.warc.gz")))
+    assert re.search(rf"WARC files\s.*━.*\b{files}/{files}\b", text), text[-2000:]
     assert "progress: " not in text  # no plain lines on a terminal
+
+
+def test_plain_lines_keep_to_the_interval_and_short_work_stays_quiet() -> None:
+    stream = io.StringIO()
+    log = logging.getLogger("tests.progress")
+    handler = logging.StreamHandler(stream)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        reporter = PlainProgress(0.05, log)
+
+        def snap(done: int, final: bool = False) -> Snapshot:
+            return Snapshot("reprocess", "pages", (Count("processed", done, 9),), final=final)
+
+        reporter(snap(0))
+        reporter(snap(1, final=True))  # over within one interval: the summary says it all
+        assert stream.getvalue() == ""
+        reporter(snap(0))
+        reporter(snap(2))  # too soon for a line
+        time.sleep(0.06)
+        reporter(snap(5))
+        reporter(snap(9, final=True))
+    finally:
+        log.removeHandler(handler)
+    first, last = stream.getvalue().splitlines()
+    assert first.startswith("progress: reprocess: processed 5 of 9 pages; ")
+    assert last.startswith("progress: reprocess done: processed 9 of 9 pages; ")
+
+
+def test_no_progress_gives_no_reporter() -> None:
+    with progress_shown(typer.Context(TyperCommand("demo")), False, 0.1) as reporter:
+        assert reporter is None

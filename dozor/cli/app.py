@@ -47,6 +47,8 @@ class JsonLogFormatter(logging.Formatter):
                "message": record.getMessage()}
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
+        if isinstance(progress := getattr(record, "progress", None), dict):
+            doc["progress"] = progress  # a progress line's figures (dozor.cli.progress)
         return json.dumps(doc, ensure_ascii=False)
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 
 import typer
 from rich.progress import (
@@ -73,7 +74,8 @@ class PlainProgress:
             return
         else:
             self.shown[snapshot.work] = now
-        self.log.info(describe(snapshot, now - started))
+        # the figures too, for a JSON log record's readers
+        self.log.info(describe(snapshot, now - started), extra={"progress": asdict(snapshot)})
 
 
 class LiveProgress:
@@ -99,8 +101,10 @@ class LiveProgress:
         seconds = time.monotonic() - self.started.setdefault(work, time.monotonic())
         for i, count in enumerate(snapshot.counts):
             rate = f"{count.done / seconds:.1f} {snapshot.unit}/s" if i == 0 and seconds else ""
+            # once the work is over an open count is complete: its bar stops pulsing
+            total = count.done if count.total is None and snapshot.final else count.total
             self._show((work, count.label), f"{work} {count.label}" if i == 0 else
-                       f"  {count.label}", count.done, count.total, rate)
+                       f"  {count.label}", count.done, total, rate)
         for name, figs in snapshot.parts.items():
             self._show((work, "part", name), f"  {name}", figs[-1],
                        figs[0] if len(figs) > 1 else None)
