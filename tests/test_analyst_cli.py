@@ -11,11 +11,8 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import pytest
 from typer.testing import CliRunner
@@ -27,6 +24,7 @@ from pipelines.dedup import dedup
 from pipelines.query import parse_query
 from pipelines.store.sqlite import SQLiteStore
 from tests.support.articles import FETCHED, corpus
+from tests.support.cli import wait_until_serving
 from tests.support.smtpserver import free_port
 
 runner = CliRunner()
@@ -141,13 +139,7 @@ def test_log_format_json_writes_one_object_per_record(tmp_path: Path, db: Path) 
          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "DOZOR_DATA_DIR": str(tmp_path / "data")})
     try:
-        for _ in range(100):
-            try:
-                with urlopen(f"http://127.0.0.1:{port}/search.json?q=prison", timeout=5) as r:
-                    assert r.status == 200
-                break
-            except URLError:
-                time.sleep(0.1)
+        wait_until_serving(f"http://127.0.0.1:{port}/search.json?q=prison", server)
     finally:
         server.terminate()
         _, err = server.communicate(timeout=30)

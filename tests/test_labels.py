@@ -9,13 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from urllib.error import HTTPError, URLError
+from urllib.error import HTTPError
 from urllib.parse import urlencode
-from urllib.request import HTTPRedirectHandler, Request, build_opener, urlopen
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 import pytest
 
@@ -25,6 +24,7 @@ from pipelines.store.sqlite import SQLiteStore
 from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
 from tests.support.alerts import backend_store, store_articles
 from tests.support.articles import corpus
+from tests.support.cli import wait_until_serving
 from tests.support.smtpserver import free_port
 from tests.test_ui import fetch, running_ui
 
@@ -117,12 +117,7 @@ def test_dozor_serve_labels_a_story_from_its_page(tmp_path: Path) -> None:
         env={**os.environ, "DOZOR_DATA_DIR": str(tmp_path / "data")})
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                with urlopen(f"{base}/", timeout=5):
-                    break
-            except URLError:
-                time.sleep(0.1)
+        wait_until_serving(f"{base}/", server)
         with SQLiteStore(db, read_only=True) as reader:
             _label_over_http(base, reader, docs["ru_wire"].id)
     finally:
