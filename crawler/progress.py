@@ -1,9 +1,9 @@
 """Progress of a crawl, sent to the reporter its starter gave (Scrapy's LogStats pattern).
 
 `crawler.runner` puts a `pipelines.progress.Reporter` into the settings as
-DOZOR_PROGRESS (in a `Shared`); without one (`scrapy crawl news`, the sources check) the extension is
-not configured. Every `reporter.interval` seconds, and once when the spider closes,
-the reporter gets a snapshot: pages fetched and through the stages, per source, for
+DOZOR_PROGRESS (in a `Shared`); without one (`scrapy crawl news`, the sources check)
+the extension is not configured. Every `reporter.interval` seconds, and once when the
+spider closes, the reporter gets a snapshot: pages fetched and through the stages, per source, for
 the news crawl; revisits done of those due for the revisit crawl.
 """
 
