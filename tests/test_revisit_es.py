@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from typer.testing import CliRunner
@@ -19,12 +21,13 @@ from pipelines.article import Article, article_id
 from pipelines.revisit import removal_reason
 from pipelines.store.history import RevisitTarget
 from pipelines.urls import canonicalize
-from tests.fakes.elasticsearch import FakeElasticsearch
+from tests.fakes.elasticsearch import FakeElasticsearch, fast_store
 from tests.support.cli import run_dozor
 from tests.support.crawl_harness import write_sources
 from tests.support.httpserver import NewsServer
 from tests.support.smtpserver import SmtpServer
 from tests.test_revisit import RULES, _env, _flat, page
+from tests.test_ui import fetch, running_ui
 
 runner = CliRunner()
 WIRE = {"body": ("Колонию вербуют на фронт", 1), "section": ("Заключённых вербуют в отряды", 2),
@@ -145,6 +148,22 @@ def test_history_and_export_versions_over_elasticsearch(revisited: EsRevisits) -
                                 revisited.es.url], env=revisited.env)
     assert sorted(json.loads(line)["url"] for line in found.output.splitlines()) == sorted(
         [revisited.url["section"], revisited.url["said"]])
+
+
+def test_the_ui_timeline_and_archived_copies_over_elasticsearch(revisited: EsRevisits,
+                                                                tmp_path: Path) -> None:
+    body_id = article_id(canonicalize(revisited.url["body"]))
+    warc = Path(revisited.env["DOZOR_DATA_DIR"]) / "warc"
+    with fast_store(revisited.es.url, tmp_path / "spool") as store, \
+            running_ui(store, warc_dir=warc) as base:
+        versions = store.versions(body_id)
+        page = fetch(f"{base}/article/{body_id}?a=1&b=2")
+        assert page.status == 200 and "Timeline" in page.text
+        assert "<ins>Администрация колонии отказалась от комментариев.</ins>" in page.body
+        archived = fetch(f"{base}/article/{body_id}/archive"
+                         f"?record={quote(versions[1].warc_record_id, safe='')}")
+    assert archived.status == 200 and "отказалась от комментариев" in archived.body
+    assert archived.headers["Content-Security-Policy"].startswith("sandbox;")
 
 
 TARGET = RevisitTarget("x", "https://news.example/2026/11/story.html", "s",
