@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
@@ -88,6 +88,14 @@ if tonumber(ARGV[3]) > 0 then
 end
 return 0
 """
+# this worker's slot tokens still downloading: their deadlines (and their set's) on
+_EXTEND_TOKENS = """
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return #ARGV - 1
+"""
 
 
 class ReliableQueue(PriorityQueue):
@@ -136,6 +144,11 @@ class ReliableQueue(PriorityQueue):
         pipe = self.server.pipeline()
         pipe.zrem(self.leases_key, data).hdel(self.scores_key, data)
         pipe.execute()
+
+    def release(self, data: bytes) -> None:
+        """Stop extending a lease: its request goes back to the queue once it lapses."""
+        with self._lock:
+            self.held.discard(data)
 
     def extend(self) -> None:
         """Push this worker's lease deadlines on: it is alive and still fetching them."""
@@ -198,8 +211,17 @@ class AckOnStore:
 
     def _acking(self, call: Callable[..., Any]) -> Callable[..., Any]:
         def run(pages: list[Any], *args: Any) -> Any:
-            result = call(pages, *args)
             queue = self.queue()
+            try:
+                result = call(pages, *args)
+            except Exception:
+                # not stored (the store out of reach mid-batch): the pages are fetched
+                # again, by any worker, once their leases lapse
+                for page in pages:
+                    lease = self.leases.pop(page.url, None)
+                    if lease is not None:
+                        queue.release(lease)
+                raise
             for page in pages:
                 lease = self.leases.pop(page.url, None)
                 try:
@@ -306,14 +328,41 @@ class GlobalPoliteness:
         settings = crawler.settings
         self.server = get_redis_from_settings(settings)
         self._acquire = self.server.register_script(_ACQUIRE)
+        self._extend = self.server.register_script(_EXTEND_TOKENS)
         self.concurrency = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
         self.delay = settings.getfloat("DOWNLOAD_DELAY")
         self.slots = settings.getdict("DOWNLOAD_SLOTS")
-        self.lease_ms = int(1000 * (settings.getfloat("DOWNLOAD_TIMEOUT") + 30))
+        # a token lives as long as a lease on the frontier and is renewed likewise while
+        # its download runs: a SIGKILLed worker's slots free within that time, not after
+        # a whole download timeout (every other worker would wait for them meanwhile)
+        self.lease_ms = int(1000 * settings.getfloat("DOZOR_VISIBILITY_TIMEOUT"))
+        # no download outlives its timeout: a token held longer was never given back
+        self.longest = settings.getfloat("DOWNLOAD_TIMEOUT") + 30
+        self.held: dict[str, tuple[str, float]] = {}  # token -> (its slot's set, taken at)
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        threading.Thread(target=self._beat, name="politeness-heartbeat", daemon=True).start()
+        crawler.signals.connect(self.stopping.set, signal=signals.engine_stopped)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> GlobalPoliteness:
         return cls(crawler)
+
+    def _beat(self) -> None:
+        # a thread, as the frontier's heartbeat: stages in the reactor thread block it
+        while not self.stopping.wait(self.lease_ms / 3000):
+            with self._lock:
+                now = time.monotonic()
+                for token in [t for t, (_, at) in self.held.items() if now - at > self.longest]:
+                    del self.held[token]
+                by_slot: dict[str, list[str]] = {}
+                for token, (key, _) in self.held.items():
+                    by_slot.setdefault(key, []).append(token)
+            try:
+                for key, tokens in by_slot.items():
+                    self._extend(keys=[key], args=[self.lease_ms, *tokens])
+            except redis.RedisError as exc:
+                log.error("Redis unreachable (%s): politeness slots not extended", exc)
 
     def _limits(self, slot: str) -> tuple[int, float]:
         own = self.slots.get(slot) or {}
@@ -339,10 +388,14 @@ class GlobalPoliteness:
 
             await maybe_deferred_to_future(deferLater(reactor, wait / 1000))
         request.meta["dozor_polite"] = (keys[0], token)
+        with self._lock:
+            self.held[token] = (keys[0], time.monotonic())
 
     def _release(self, request: Request) -> None:
         held = request.meta.pop("dozor_polite", None)
         if held is not None:
+            with self._lock:
+                self.held.pop(held[1], None)
             try:
                 self.server.zrem(*held)
             except redis.RedisError:

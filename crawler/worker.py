@@ -33,7 +33,7 @@ def frontier_settings(redis_url: str, visibility_timeout: float) -> dict[str, ob
 def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, redis_url: str,
          worker_id: str, *, allow_private_network: bool = False, log_level: str | None = None,
          health: HealthLog | None = None, idle_exit: float | None = None,
-         on_idle: Callable[[], None] | None = None,
+         on_idle: Callable[[], bool] | None = None,
          visibility_timeout: float = VISIBILITY_TIMEOUT) -> dict[str, int]:
     """Crawl from the frontier; the figures when it stops."""
     settings = _settings(config, allow_private_network, log_level)

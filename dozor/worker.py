@@ -25,7 +25,7 @@ from crawler.health import HealthLog
 from crawler.worker import VISIBILITY_TIMEOUT, work
 from dozor.run import record_health
 from pipelines.alert import notify
-from pipelines.alert.rules import load_health
+from pipelines.alert.rules import HealthAlerts, load_health
 from pipelines.article import utcnow
 from pipelines.config import paths
 from pipelines.config.backend import store_options
@@ -33,8 +33,9 @@ from pipelines.config.config import Config
 from pipelines.config.sources import load_sources
 from pipelines.errors import DozorError
 from pipelines.health import due_sources
-from pipelines.process import build_pipeline
+from pipelines.process import Pipeline, build_pipeline
 from pipelines.store import SourceHealth, Store, StoreError, open_store
+from pipelines.store.elastic.writes import ElasticWrites
 
 log = logging.getLogger("dozor.worker")
 
@@ -108,23 +109,12 @@ def run_worker(config: Config, redis_url: str, es: str | None, *,
         pipeline, notices = build_pipeline(store, config, keep, topic_file)
         for notice in notices:
             log.warning("%s", notice)
+        if pipeline.pool is not None:
+            # before the reactor: a pool started by the first batch blocks the crawl
+            pipeline.pool.start()
         health = HealthLog(store.health_records() if isinstance(store, SourceHealth) else ())
-        alerting = load_health(rules_file)
-        done = 0  # pipeline.totals.new_ids already put through the rules
-
-        def settle() -> None:
-            """What the frontier's last pages brought: health records and alerts."""
-            nonlocal done
-            if isinstance(store, SourceHealth) and health.outcomes:
-                records = record_health(store, health, config, alerting)
-                health.previous.update({r.key: r for r in records})
-                health.outcomes.clear()
-            new_ids = pipeline.totals.new_ids[done:]
-            done += len(new_ids)
-            if new_ids:
-                alerts = notify(store, rules_file, new_ids, config)
-                report.alerts_sent += len(alerts.sent) if alerts is not None else 0
-
+        settle = _Settle(store, pipeline, health, config, load_health(rules_file), rules_file,
+                         report)
         try:
             report.crawl = work(sources, pipeline, config, redis_url, worker_id,
                                 allow_private_network=allow_private_network,
@@ -137,6 +127,58 @@ def run_worker(config: Config, redis_url: str, es: str | None, *,
     finally:
         store.close()
     return report
+
+
+class _Settle:
+    """What the frontier's last pages brought, when the worker is idle: articles an
+    unreachable Elasticsearch left in the spool (retried with backoff), health records
+    and alerts. Called it answers True while something waits for Elasticsearch: the
+    worker does not stop on an empty frontier then."""
+
+    def __init__(self, store: Store, pipeline: Pipeline, health: HealthLog, config: Config,
+                 alerting: HealthAlerts | None, rules_file: Path, report: WorkerReport) -> None:
+        self.store, self.pipeline, self.health = store, pipeline, health
+        self.config, self.alerting, self.rules_file, self.report = (config, alerting,
+                                                                    rules_file, report)
+        self.done = 0  # pipeline.totals.new_ids already put through the rules
+        self.replayed: list[str] = []  # stored from the spool, not through the rules yet
+        self.retry_at = 0.0
+        self.delay = 1.0
+
+    def __call__(self) -> bool:
+        if time.monotonic() < self.retry_at:
+            return True
+        try:
+            left = self._replay()
+            if isinstance(self.store, SourceHealth) and self.health.outcomes:
+                records = record_health(self.store, self.health, self.config, self.alerting)
+                self.health.previous.update({r.key: r for r in records})
+                self.health.outcomes.clear()
+            totals = self.pipeline.totals.new_ids
+            new_ids = list(dict.fromkeys(self.replayed + totals[self.done:]))
+            if new_ids:
+                alerts = notify(self.store, self.rules_file, new_ids, self.config)
+                self.report.alerts_sent += len(alerts.sent) if alerts is not None else 0
+            self.done, self.replayed = len(totals), []
+        except StoreError as exc:
+            left, why = 1, str(exc).splitlines()[0]
+        else:
+            why = f"{left} spooled batch(es) still refused"
+        if not left:
+            self.delay = 1.0
+            return False
+        log.error("%s; retrying in %.0f s", why, self.delay)
+        self.retry_at = time.monotonic() + self.delay
+        self.delay = min(self.delay * 2, 60.0)
+        return True
+
+    def _replay(self) -> int:
+        """Spooled batches left after storing what the spool holds."""
+        if not isinstance(self.store, ElasticWrites):
+            return 0
+        result, left = self.store.replay_spool()
+        self.replayed += result.new
+        return left
 
 
 def _open_store(config: Config, es: str | None) -> Store:

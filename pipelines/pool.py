@@ -92,6 +92,15 @@ class StagePool:
                                              initializer=_start_worker,
                                              initargs=(os.getpid(), setup, args))
 
+    def start(self) -> None:
+        """Every worker process up now, not at the first batch. Started lazily, the first
+        `submit` blocks its caller until the fork server has imported the stages: seconds
+        on an idle machine, far more with several crawlers starting on the same cores,
+        and a crawl submitting from its reactor thread stops downloading, answering and
+        renewing anything meanwhile. One submit per worker spawns them all."""
+        for future in [self._executor.submit(os.getpid) for _ in range(self.workers)]:
+            future.result()
+
     def submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
         return self._executor.submit(fn, *args)
 

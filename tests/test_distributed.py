@@ -1,17 +1,24 @@
-"""`dozor worker` x N on a real redis-server (AOF on) and the loopback Elasticsearch,
-against a generated site on 127.0.0.1 whose every request is counted: every article
-stored once, none fetched twice; a worker SIGKILLed mid-crawl and Redis SIGKILLed and
-restarted from its append-only file, and still every article stored once."""
+"""`dozor worker` x N, each with its stage pool (stage_workers: 2), on a real redis-server
+(AOF on), the loopback Elasticsearch and aiosmtpd, against generated sites on 127.0.0.1
+whose every request is counted and timed: every article stored once, none fetched twice,
+each story mailed once whichever worker matched it, one request at a time per host and
+Telegram's delay over all workers; a worker SIGKILLed mid-crawl, Redis SIGKILLed and
+restarted from its append-only file, Elasticsearch gone mid-run and back, and still
+every article stored once.
+
+One redis-server, Elasticsearch and SMTP server serve the module (Redis flushed per test,
+each test's articles have numbers of their own); every wait polls for its condition."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,71 +26,115 @@ import pytest
 import redis
 import yaml
 
+from dozor.worker import enqueue_due
 from pipelines.archive import warc_files
+from pipelines.article import Article
 from pipelines.store import open_store
 from tests.conftest import REPO
 from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.support.cli import run_dozor
-from tests.support.frontier import MISSING, REDIS_SERVER, GeneratedSite, RedisServer
+from tests.support.frontier import (
+    MISSING,
+    REDIS_SERVER,
+    GeneratedSite,
+    RedisServer,
+    article_html,
+)
+from tests.support.smtpserver import SmtpServer
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=MISSING)
+
+VISIBILITY = "4"  # seconds: a killed worker's requests and politeness slots come back soon
+
+
+@dataclass
+class Infra:
+    work: Path
+    redis: RedisServer
+    es: FakeElasticsearch
+    smtp: SmtpServer
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    work = tmp_path_factory.mktemp("frontier")
+    red = RedisServer(work / "redis").start()
+    es = FakeElasticsearch().start()
+    smtp = SmtpServer().start()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DOZOR_", "ELASTIC", "KIBANA"))}
+    env.update(DOZOR_ALLOWED_NETWORKS="127.0.0.1/32", **smtp.env())
+    try:
+        run_dozor(["setup", "--es", es.url], env)
+        yield Infra(work, red, es, smtp, env)
+    finally:
+        red.kill()
+        es.stop()
+        smtp.stop()
 
 
 @dataclass
 class Cluster:
+    """One test's crawl on the module's servers: its site, settings and data folder."""
+
     work: Path
-    redis: RedisServer
-    es: FakeElasticsearch
+    infra: Infra
     site: GeneratedSite
     env: dict[str, str]
     sources: Path
+    alerts: Path
 
-    def worker(self, name: str, *extra: str) -> subprocess.Popen[str]:
+    @property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.infra.redis.url)
+
+    def worker(self, name: str) -> subprocess.Popen[str]:
         log = open(self.work / f"{name}.log", "w")  # noqa: SIM115 (the process keeps it)
         return subprocess.Popen(
-            [sys.executable, "-m", "dozor", "worker", "--redis", self.redis.url, "--es",
-             self.es.url, "--sources", str(self.sources), "--visibility-timeout", "4",
-             "--exit-when-idle", "3", *extra],
+            [sys.executable, "-m", "dozor", "worker", "--redis", self.infra.redis.url,
+             "--es", self.infra.es.url, "--sources", str(self.sources), "--alerts",
+             str(self.alerts), "--visibility-timeout", VISIBILITY, "--exit-when-idle", "2"],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True)
 
     def log(self, name: str) -> str:
         return (self.work / f"{name}.log").read_text()
 
     def schedule(self) -> str:
-        result = run_dozor(["schedule", "--redis", self.redis.url, "--es", self.es.url,
-                            "--sources", str(self.sources), "--every", "1s", "--cycles", "1"],
-                           self.env)
+        result = run_dozor(["schedule", "--redis", self.infra.redis.url, "--es",
+                            self.infra.es.url, "--sources", str(self.sources), "--every", "1s",
+                            "--cycles", "1"], self.env)
         return result.stdout + result.stderr
 
-    def stored_urls(self) -> Counter[str]:
-        store = open_store(es=self.es.url, spool_dir=self.work / "spool")
+    def stored(self) -> list[Article]:
+        """This test's stored articles: its site's pages and Telegram posts."""
+        store = open_store(es=self.infra.es.url, spool_dir=self.work / "spool")
         try:
-            return Counter(a.url for a in store.iter_articles())
+            mine = (self.site.base, *(f"https://t.me/{c}/" for c in self.site.channels))
+            return [a for a in store.iter_articles() if a.url.startswith(mine)]
         finally:
             store.close()
 
+    def stored_urls(self) -> Counter[str]:
+        return Counter(a.url for a in self.stored())
 
-def _cluster(work: Path, count: int, delay: float) -> Iterator[Cluster]:
-    red = RedisServer(work / "redis").start()
-    es = FakeElasticsearch().start()
-    site = GeneratedSite(count, delay).start()
-    sources = work / "sources.yaml"
-    sources.write_text(yaml.safe_dump({"sources": site.sources()}), encoding="utf-8")
-    settings = work / "dozor.yaml"
-    # stages in each worker's process (the cores are the workers'); no adaptive delay
-    settings.write_text("crawl:\n  stage_workers: 0\n  autothrottle: false\n"
-                        "  concurrent_requests_per_domain: 8\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DOZOR_", "ELASTIC", "KIBANA"))}
-    env.update(DOZOR_DATA_DIR=str(work / "data"), DOZOR_CONFIG=str(settings),
-               DOZOR_ALLOWED_NETWORKS="127.0.0.1/32")
-    try:
-        run_dozor(["setup", "--es", es.url], env)
-        yield Cluster(work, red, es, site, env, sources)
-    finally:
-        red.kill()
-        es.stop()
-        site.stop()
+
+def _cluster(infra: Infra, work: Path, site: GeneratedSite, settings: str,
+             sources: list[dict[str, object]], rules: str = "rules: []\n") -> Cluster:
+    redis.Redis.from_url(infra.redis.url).flushall()
+    (work / "sources.yaml").write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
+    (work / "dozor.yaml").write_text(settings, encoding="utf-8")
+    (work / "alerts.yaml").write_text(rules, encoding="utf-8")
+    env = {**infra.env, "DOZOR_DATA_DIR": str(work / "data"),
+           "DOZOR_CONFIG": str(work / "dozor.yaml"), "DOZOR_TELEGRAM_URL": site.base}
+    return Cluster(work, infra, site, env, work / "sources.yaml", work / "alerts.yaml")
+
+
+def _until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.05)
 
 
 def _wait(procs: list[subprocess.Popen[str]], timeout: float = 60) -> None:
@@ -100,61 +151,138 @@ def _wait(procs: list[subprocess.Popen[str]], timeout: float = 60) -> None:
                 proc.wait()
 
 
-def test_workers_share_the_frontier(tmp_path: Path) -> None:
-    for cluster in _cluster(tmp_path, count=120, delay=0.01):
-        workers = [cluster.worker(f"w{i}") for i in range(3)]
-        assert "1 source(s) due put on the frontier: site" in cluster.schedule()
+def _children(pid: int) -> list[str]:
+    """The command lines of `pid`'s child processes."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                out.append(Path(f"/proc/{child}/cmdline").read_text().replace("\0", " "))
+            except OSError:
+                pass  # gone meanwhile
+    return out
+
+
+CHANNELS = ("wire_one", "wire_two", "wire_three", "wire_four")
+TELEGRAM_DELAY = 0.4
+
+
+def test_pooled_workers_share_the_frontier_politely_and_mail_once(
+        infra: Infra, tmp_path: Path) -> None:
+    # each article answer takes 20 ms: two workers fetching at once would overlap
+    with GeneratedSite(60, delay=0.02, first=0, channels=CHANNELS) as site:
+        settings = ("crawl:\n  stage_workers: 2\n  autothrottle: false\n"
+                    "  concurrent_requests_per_domain: 1\n  telegram_concurrency: 1\n"
+                    f"  telegram_delay: {TELEGRAM_DELAY}\n")
+        rules = ("rules:\n  - name: desk\n    query: minister\n    sources: [site]\n"
+                 "    to: [desk@example.org]\n    digest_limit: 500\n")
+        sources = [*site.sources(), {"name": "channels", "telegram": list(CHANNELS)}]
+        cluster = _cluster(infra, tmp_path, site, settings, sources, rules)
+        mailed_before = len(infra.smtp.received)
+        site.gate.clear()  # the feed waits until both workers are up
+        workers = [cluster.worker(f"w{i}") for i in range(2)]
+        _until(lambda: cluster.redis.scard("dozor:workers") or any(
+            w.poll() is not None for w in workers), "a worker reporting")
+        assert enqueue_due(cluster.redis, ["site", "channels"], None) == ["site", "channels"]
+        _until(lambda: cluster.redis.scard("dozor:workers") == 2 or any(
+            w.poll() is not None for w in workers), "two workers reporting")
+        site.gate.set()
+        # each crawls with its stage pool, started before its crawl
+        for worker in workers:
+            assert any("forkserver" in c for c in _children(worker.pid)), cluster.log("w0")
         _wait(workers)
-        assert [w.returncode for w in workers] == [0, 0, 0], cluster.log("w0")
-        hits = cluster.site.article_hits()
-        assert len(hits) == 120 and set(hits.values()) == {1}  # none fetched twice
-        stored = cluster.stored_urls()
-        assert len(stored) == 120 and set(stored.values()) == {1}
-        # each worker's last figures, read from Redis
-        figures = json.loads(run_dozor(["stats", "workers", "--redis", cluster.redis.url,
+        assert [w.returncode for w in workers] == [0, 0], cluster.log("w0") + cluster.log("w1")
+        hits = site.article_hits()
+        assert len(hits) == 60 and set(hits.values()) == {1}  # none fetched twice
+        articles = cluster.stored()
+        stored = Counter(a.url for a in articles)
+        assert len(stored) == 60 + len(CHANNELS) and set(stored.values()) == {1}
+        # each worker's last figures, read from Redis: both crawled
+        figures = json.loads(run_dozor(["stats", "workers", "--redis", infra.redis.url,
                                         "--json"], cluster.env).stdout)
-        assert len(figures) == 3 and sum(int(f["pages"]) for f in figures) == 120
+        assert len(figures) == 2 and all(int(f["pages"]) > 0 for f in figures)
+        assert sum(int(f["pages"]) for f in figures) == len(stored)
         assert all(f["errors"] == "0" and f["queued"] == "0" for f in figures)
+
+        # politeness over both workers: one article request at a time on the host...
+        fetches = site.requests_to("/news/")
+        overlaps = [(a, b) for a, b in zip(fetches, fetches[1:], strict=False) if b[0] < a[1]]
+        assert not overlaps, overlaps[:3]
+        # ... and Telegram's slot: one channel page at a time, the delay between them
+        channel_pages = site.requests_to("/s/")
+        assert len(channel_pages) == len(CHANNELS)
+        gaps = [b[0] - a[0] for a, b in zip(channel_pages, channel_pages[1:], strict=False)]
+        assert min(gaps) >= 0.9 * TELEGRAM_DELAY, gaps
+
+        # every matching story mailed once, whichever worker stored and matched it
+        matching = {i for i in range(60) if b"minister" in article_html(i).lower()}
+        mailed: Counter[int] = Counter()
+        for message in infra.smtp.messages()[mailed_before:]:
+            text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            mailed.update({int(n) for n in re.findall(r"/news/(\d+)\.html", text)})
+        assert set(mailed) == matching and set(mailed.values()) == {1}, mailed
+        # the delivery log in Elasticsearch records each once, sent
+        ids = {a.id for a in articles}
+        deliveries = [d for d in infra.es.docs("dozor-deliveries").values()
+                      if d.get("rule") == "desk" and d.get("article_id") in ids]
+        assert len(deliveries) == len(matching)
+        assert {d["status"] for d in deliveries} == {"sent"}, deliveries[:2]
+
         # the leader's second tick: every source was just polled, none is due
         assert "0 source(s) due" in cluster.schedule()
-        # each worker's WARC folder; all of them together hold every article page
+        # each worker's WARC folder; all of them together are what reprocess reads
         warcs = list((tmp_path / "data" / "warc").rglob("*.warc.gz"))
-        assert len({w.parent for w in warcs}) == len(warcs) >= 1
-        assert set(warc_files(tmp_path / "data" / "warc")) == set(warcs)  # what reprocess reads
+        assert len({w.parent for w in warcs}) == len(warcs) == 2
+        assert set(warc_files(tmp_path / "data" / "warc")) == set(warcs)
 
 
-def test_kill_a_worker_and_redis_mid_crawl(tmp_path: Path) -> None:
-    for cluster in _cluster(tmp_path, count=100, delay=0.05):
+def test_kill_a_worker_redis_and_elasticsearch_mid_crawl(infra: Infra, tmp_path: Path) -> None:
+    with GeneratedSite(100, delay=0.05, first=1000) as site:
+        cluster = _cluster(infra, tmp_path, site, "crawl:\n  stage_workers: 2\n"
+                           "  autothrottle: false\n  concurrent_requests_per_domain: 8\n",
+                           site.sources())
+        server = cluster.redis
         first = cluster.worker("first")
-        cluster.schedule()
-        deadline = time.monotonic() + 40
-        while sum(cluster.site.article_hits().values()) < 20:
-            assert time.monotonic() < deadline and first.poll() is None, cluster.log("first")
-            time.sleep(0.05)
+        _until(lambda: server.scard("dozor:workers") or first.poll() is not None,
+               "the first worker")
+        assert enqueue_due(server, ["site"], None) == ["site"]
+        _until(lambda: sum(site.article_hits().values()) >= 20 or first.poll() is not None,
+               "20 articles fetched")
+        assert first.poll() is None, cluster.log("first")
         first.kill()  # SIGKILL mid-crawl: its requests and unstored pages stay leased
         first.wait()
-        server = redis.Redis.from_url(cluster.redis.url)
         queued = server.zcard("dozor:frontier:requests")
         leased = server.zcard("dozor:frontier:requests:leases")
         assert leased > 0 and queued > 0
-        cluster.redis.kill()  # SIGKILL: what survives is in the append-only file
-        cluster.redis.start()
+        infra.redis.kill()  # SIGKILL: what survives is in the append-only file
+        infra.redis.start()
         assert server.zcard("dozor:frontier:requests") == queued
         assert server.zcard("dozor:frontier:requests:leases") == leased
-        cluster.redis.kill()  # workers started while Redis is away say so, and wait
+        infra.redis.kill()  # workers started while Redis is away say so, and wait
         workers = [cluster.worker(f"w{i}") for i in range(2)]
-        deadline = time.monotonic() + 40
-        while "unreachable" not in cluster.log("w0"):
-            assert time.monotonic() < deadline, cluster.log("w0")
-            time.sleep(0.2)
-        cluster.redis.start()
+        _until(lambda: "unreachable" in cluster.log("w0") and "unreachable" in
+               cluster.log("w1"), "the workers saying Redis is unreachable")
+        infra.redis.start()
+        _until(lambda: "Spider opened" in cluster.log("w0") and "Spider opened" in
+               cluster.log("w1"), "the workers crawling")
+        # and Elasticsearch answers nothing but 503 while they run
+        faults = [infra.es.fail(method, ".", 503, times=10**9) or infra.es.faults[-1]
+                  for method in ("GET", "HEAD", "POST", "PUT", "DELETE")]
+        _until(lambda: "503" in cluster.log("w0") + cluster.log("w1"),
+               "a worker meeting the refusal")
+        for fault in faults:
+            fault.times = 0  # back
         _wait(workers, timeout=90)
+        logs = cluster.log("w0") + cluster.log("w1")
         line = next(x for x in cluster.log("w0").splitlines() if "unreachable" in x)
-        assert f"Redis at {cluster.redis.url} unreachable" in line and "retrying in" in line
+        assert f"Redis at {infra.redis.url} unreachable" in line and "retrying in" in line
         stored = cluster.stored_urls()
         assert len(stored) == 100 and set(stored.values()) == {1}, stored.most_common(3)
-        hits = cluster.site.article_hits()
+        hits = site.article_hits()
         assert len(hits) == 100
-        # fetched again only what the killed worker had in flight or in its unstored batch
-        assert sum(n - 1 for n in hits.values()) <= 16 + 50
+        # fetched again only what the killed worker had in flight or in its unstored
+        # batch, and the batches the refusing Elasticsearch did not take
+        refused = sum(int(n) for n in re.findall(r"a batch of (\d+) pages failed", logs))
+        assert sum(n - 1 for n in hits.values()) <= 16 + 50 + refused
         assert server.zcard("dozor:frontier:requests:leases") == 0
+        assert not list((tmp_path / "data" / "spool").rglob("*.jsonl"))

@@ -46,7 +46,7 @@ class FrontierSpider(NewsSpider):
     name = "frontier"
 
     def __init__(self, *args: Any, worker_id: str | None = None, idle_exit: float | None = None,
-                 on_idle: Callable[[], None] | None = None, **kwargs: Any) -> None:
+                 on_idle: Callable[[], bool] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.idle_exit = idle_exit
         self.on_idle = on_idle  # alerts and health records, in the worker's cycle layer
@@ -117,7 +117,7 @@ class FrontierSpider(NewsSpider):
             requests = self.source_requests(
                 source, feed=self.parse_feed, sitemap=self.parse_sitemap,
                 listing=self.parse_listing, errback=self.failed)
-            requests += self.telegram.requests(source)
+            requests += map(self._own, self.telegram.requests(source))
             for request in requests:
                 self.crawler.engine.crawl(request.replace(dont_filter=True))
 
@@ -150,22 +150,37 @@ class FrontierSpider(NewsSpider):
         self._guard(write)
 
     def _idle(self) -> None:
-        if self.on_idle is not None:
-            self.on_idle()
+        # the worker's layer answers True while its work is not done (stored pages that
+        # wait in a spool for the store): the worker does not stop then
+        busy = self.on_idle() if self.on_idle is not None else False
         now = time.monotonic()
         self.idle_since = self.idle_since or now
-        pending = self._guard(lambda: self._scheduler.server.llen(DUE_KEY))
+        pending = busy or self._guard(lambda: self._scheduler.server.llen(DUE_KEY))
         if self.idle_exit is not None and not pending and now - self.idle_since >= self.idle_exit:
             return  # the frontier stayed empty: this worker may stop
         raise DontCloseSpider
 
     def parse_article(self, response: Any) -> Iterator[Any]:
         """Each page's lease is acknowledged once its batch is stored (AckOnStore)."""
+        return self._keeping(response, super().parse_article(response))
+
+    def parse_telegram(self, response: Any) -> Iterator[Any]:
+        """A channel page: its posts' lease is acknowledged once their batch is stored."""
+        return self._keeping(response, map(self._own, self.telegram.parse(response)))
+
+    def _keeping(self, response: Any, results: Iterator[Any]) -> Iterator[Any]:
         self.idle_since = None
         self.last_page = time.monotonic()
         lease = response.meta.get(LEASE_META)
-        for item in super().parse_article(response):
+        for item in results:
             if lease is not None and isinstance(item, RawPage):
                 self.pipeline.keep(item.url, lease)
                 response.meta[KEPT_META] = True
             yield item
+
+    def _own(self, request: Any) -> Any:
+        """A request whose callback is the spider's: a request in Redis names its callback
+        as a method of the spider, and Telegram's are a helper object's."""
+        if isinstance(request, Request) and request.callback == self.telegram.parse:
+            return request.replace(callback=self.parse_telegram)
+        return request

@@ -61,7 +61,12 @@ def worker(
         raise fail("give --redis URL (or set DOZOR_REDIS_URL)")
     from dozor.worker import run_worker  # start-up cost: Scrapy and the stages
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler()
+    # Scrapy lowers the root logger to NOTSET once it starts: without its own level this
+    # handler would print every DEBUG line, each scraped page whole among them
+    handler.setLevel(logging.INFO)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        handlers=[handler])
     report = run_worker(config_of(ctx), url, es, sources_file=sources, alerts_file=alerts,
                         allow_private_network=allow_private_network, idle_exit=idle_exit,
                         visibility_timeout=visibility_timeout, log_level=log_level(verbose))

@@ -99,6 +99,10 @@ class Spool:
         """Articles waiting in the spool."""
         return sum(len(b.articles) for b in self.batches())
 
+    def batches_waiting(self) -> int:
+        """Batches in the spool (articles, or seen URLs only)."""
+        return len(self._files())
+
     def urls(self) -> set[str]:
         """Canonical URLs of everything spooled: fetched already, so not fetched again."""
         found: set[str] = set()

@@ -11,11 +11,12 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 from dozor.demo.loopback import LoopbackServer, Response
+from dozor.demo.telegram import DemoPost, channel_pages
 
 REDIS_SERVER = shutil.which("redis-server")
 MISSING = ("redis-server not installed (Debian's redis-server package; `make test-install` "
@@ -79,10 +80,19 @@ _WORDS = ("parliament minister budget energy grid harbour railway court election
           "library festival theatre orchestra football coach striker league season").split()
 
 
+def _story(i: int) -> tuple[str, random.Random]:
+    """Story i's title, and the generator its paragraphs go on from."""
+    rng = random.Random(i)
+    return f"Story {i}: " + " ".join(rng.choice(_WORDS) for _ in range(6)), rng
+
+
+def article_title(i: int) -> str:
+    return _story(i)[0]
+
+
 def article_html(i: int) -> bytes:
     """A distinct English article: its own title and paragraphs."""
-    rng = random.Random(i)
-    title = f"Story {i}: " + " ".join(rng.choice(_WORDS) for _ in range(6))
+    title, rng = _story(i)
     paras = "".join(
         "<p>" + " ".join(rng.choice(_WORDS) for _ in range(40)).capitalize()
         + f" (report {i}.{n}).</p>" for n in range(5))
@@ -91,37 +101,66 @@ def article_html(i: int) -> bytes:
 
 
 class GeneratedSite(LoopbackServer):
-    """`count` articles listed in /feed.xml; `delay` seconds per article answer."""
+    """`count` articles (numbers from `first`: sites with other numbers have other
+    texts) listed in /feed.xml, `delay` seconds per article answer; with `channels`,
+    a Telegram stand-in too (DOZOR_TELEGRAM_URL=base): one page of one post each.
+    `timeline` holds every request's (start, end, path), on the monotonic clock; while
+    `gate` is cleared the feed's answer waits (every worker up before any has work)."""
 
-    def __init__(self, count: int, delay: float = 0.0) -> None:
+    def __init__(self, count: int, delay: float = 0.0, first: int = 0,
+                 channels: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.count = count
         self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
+        self.channels = channels
         self.hits: Counter[str] = Counter()
+        self.timeline: list[tuple[float, float, str]] = []
         self._lock = threading.Lock()
-        when = format_datetime(datetime.now(UTC))
+        now = datetime.now(UTC)
+        numbers = range(first, first + count)
         items = "".join(f"<item><title>Story {i}</title><link>{self.base}/news/{i}.html</link>"
-                        f"<pubDate>{when}</pubDate></item>" for i in range(count))
+                        f"<pubDate>{format_datetime(now)}</pubDate></item>" for i in numbers)
         self.feed = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
                      f"<title>site</title><link>{self.base}/</link>{items}</channel></rss>"
                      ).encode()
-        self.pages = {f"/news/{i}.html": article_html(i) for i in range(count)}
+        self.pages = {f"/news/{i}.html": article_html(i) for i in numbers}
+        for n, channel in enumerate(channels):
+            post = DemoPost(1, now - timedelta(minutes=5),
+                            html=f"Channel {channel} reports: {article_title(first + n)}")
+            self.pages.update({path: html.encode() for path, html
+                               in channel_pages(channel, channel, [post]).items()})
 
     def respond(self, path: str) -> Response:
+        started = time.monotonic()
+        try:
+            return self._respond(path)
+        finally:
+            with self._lock:
+                self.timeline.append((started, time.monotonic(), path))
+
+    def _respond(self, path: str) -> Response:
         with self._lock:
             self.hits[path] += 1
         if path == "/feed.xml":
+            self.gate.wait(60)
             return 200, {"Content-Type": "application/rss+xml"}, self.feed
         body = self.pages.get(path)
         if body is None:
             return 404, {"Content-Type": "text/plain"}, b"not found"
-        if self.delay:
+        if self.delay and path.startswith("/news/"):
             time.sleep(self.delay)
         return 200, {"Content-Type": "text/html; charset=utf-8"}, body
 
     def article_hits(self) -> Counter[str]:
         with self._lock:
             return Counter({p: n for p, n in self.hits.items() if p.startswith("/news/")})
+
+    def requests_to(self, prefix: str) -> list[tuple[float, float, str]]:
+        """(start, end, path) of the requests for paths under `prefix`, by start."""
+        with self._lock:
+            return sorted(t for t in self.timeline if t[2].startswith(prefix))
 
     def sources(self) -> list[dict[str, object]]:
         return [{"name": "site", "lang": "en", "feeds": [f"{self.base}/feed.xml"]}]

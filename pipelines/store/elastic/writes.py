@@ -22,6 +22,7 @@ import logging
 from pipelines.article import Article, utcnow
 from pipelines.query import scope_fields
 from pipelines.store.base import StoreError, WriteResult, check_statuses
+from pipelines.store.elastic.breaker import Breaker
 from pipelines.store.elastic.connection import (
     ES_ERRORS,
     RETRY_STATUSES,
@@ -71,6 +72,25 @@ class ElasticWrites(ElasticCore):
             self._defer(leftover, "rejected as overloaded after every retry", result)
         result.new = list(dict.fromkeys(self.spool.take_announced() + result.new))
         return result
+
+    def replay_spool(self) -> tuple[WriteResult, int]:
+        """The spool replayed now, whatever the breaker says (a long-running worker
+        retries on its own backoff rather than at every write): what it stored (`new`:
+        stored for the first time) and how many spooled batches are left."""
+        result = WriteResult()
+        if not self.spool.batches_waiting():
+            return result, 0
+        self.breaker = Breaker()
+        try:
+            self.ensure_indices()
+            self._replay(result)
+        except (Unwritten, *ES_ERRORS) as exc:
+            cause = exc.cause if isinstance(exc, Unwritten) else exc
+            why = self.breaker.went_down(cause)
+            raise StoreError(f"cannot store the spool on Elasticsearch at {self.url}: {why}"
+                             ) from None
+        result.new = list(dict.fromkeys(self.spool.take_announced() + result.new))
+        return result, self.spool.batches_waiting()
 
     def _defer(self, articles: list[Article], cause: BaseException | str,
                result: WriteResult) -> None:
