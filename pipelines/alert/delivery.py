@@ -160,11 +160,15 @@ def queue_matches(store: AlertStore, rules: Sequence[Rule], new_ids: Sequence[st
     for start in range(0, len(ids), MATCH_BATCH):
         chunk = ids[start:start + MATCH_BATCH]
         articles = {a.id: a for a in store.iter_articles(chunk)}
+        matches: dict[str, list[Article]] = {}  # per channel's log key
+        counted: dict[str, str] = {}  # the log key a rule's matches are counted under
         for rule_name, matched in matcher.match(rules, articles.values()).items():
             if matched:
                 for n, channel in enumerate(by_name[rule_name].channels()):
-                    _record(store, channel.log_key, [articles[i] for i in matched], report,
-                            rule_name if n == 0 else None)
+                    matches[channel.log_key] = [articles[i] for i in matched]
+                    if n == 0:
+                        counted[channel.log_key] = rule_name
+        _record(store, matches, counted, report)
         # only once every match of the chunk is in the log
         store.mark_matched(chunk)
     if isinstance(store, History):
@@ -188,23 +192,30 @@ def queue_events(store: History, matcher: AlertMatcher, rules: Sequence[Rule],
             report.queued[name] += 1
 
 
-def _record(store: DeliveryLog, rule: str, matched: list[Article], report: AlertReport,
-            name: str | None) -> None:
-    """Log the matches of one rule's channel (`rule`, its log key): pending, or folded
-    into the story their cluster already has for it (queued or sent, in this batch or
-    before). The report counts them under `name`: once per rule, not per channel."""
-    leads = store.cluster_deliveries(rule, {a.cluster_id for a in matched})
-    folded: dict[str, str] = {}
-    # within the batch, the article that founded its cluster carries the story
-    for article in sorted(matched, key=lambda a: a.id != a.cluster_id):
-        if article.cluster_id:
-            lead = leads.setdefault(article.cluster_id, article.id)
-            if lead != article.id:
-                folded[article.id] = lead
-    added = store.add_deliveries(rule, [a.id for a in matched], folded)
-    if name is not None:
-        report.queued[name] += len(added)
-        report.folded[name] += sum(1 for i in added if i in folded)
+def _record(store: DeliveryLog, matches: dict[str, list[Article]], counted: dict[str, str],
+            report: AlertReport) -> None:
+    """Log the matches of each channel (keyed by its log key): pending, or folded into
+    the story their cluster already has for it (queued or sent, in this batch or
+    before), in one read and one write for all of them. The report counts them under
+    the rule `counted` names for the key: once per rule, not per channel."""
+    if not matches:
+        return
+    leads = store.many_cluster_deliveries(
+        {key: {a.cluster_id for a in matched} for key, matched in matches.items()})
+    folded: dict[str, dict[str, str]] = {}
+    for key, matched in matches.items():
+        folded[key] = {}
+        # within the batch, the article that founded its cluster carries the story
+        for article in sorted(matched, key=lambda a: a.id != a.cluster_id):
+            if article.cluster_id:
+                lead = leads[key].setdefault(article.cluster_id, article.id)
+                if lead != article.id:
+                    folded[key][article.id] = lead
+    added = store.add_many_deliveries(
+        {key: [a.id for a in matched] for key, matched in matches.items()}, folded)
+    for key, name in counted.items():
+        report.queued[name] += len(added[key])
+        report.folded[name] += sum(1 for i in added[key] if i in folded[key])
 
 
 def send_pending(store: AlertStore, rules: Sequence[Rule], mailer: Mailer,

@@ -116,6 +116,13 @@ class DeliveryLog(Protocol):
     # per cluster id, the article whose delivery to `rule` carries the cluster's story
     # (pending, sending or sent; the earliest recorded), for the clusters that have one
     def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]: ...
+    # the same for many rules at once, keyed by rule: one transaction (SQLite) or bulk
+    # request stream (ES) for a whole batch of matches, not one per rule
+    def add_many_deliveries(self, article_ids: Mapping[str, Sequence[str]],
+                            folded_into: Mapping[str, Mapping[str, str]] | None = None,
+                            ) -> dict[str, list[str]]: ...
+    def many_cluster_deliveries(self, cluster_ids: Mapping[str, Iterable[str]],
+                                ) -> dict[str, dict[str, str]]: ...
     # the deliveries of `rule` folded into any of `article_ids`, oldest first
     def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]: ...
     # the deliveries of `rule` to any of `article_ids` already sent, by sent_at

@@ -73,26 +73,35 @@ class ElasticDeliveryLog(ElasticCore):
 
     def add_deliveries(self, rule: str, article_ids: Iterable[str],
                        folded_into: Mapping[str, str] | None = None) -> list[str]:
-        ids = list(dict.fromkeys(article_ids))
+        return self.add_many_deliveries({rule: list(article_ids)},
+                                        {rule: folded_into or {}})[rule]
+
+    def add_many_deliveries(self, article_ids: Mapping[str, Sequence[str]],
+                            folded_into: Mapping[str, Mapping[str, str]] | None = None,
+                            ) -> dict[str, list[str]]:
+        batch = {rule: list(dict.fromkeys(ids)) for rule, ids in article_ids.items()}
         folded = folded_into or {}
         now = utcnow().isoformat()
 
-        def source(article: str) -> dict[str, Any]:
+        def source(rule: str, article: str) -> dict[str, Any]:
             doc = {"rule": rule, "article_id": article, "status": "pending", "attempts": 0,
                    "last_error": None, "message_id": None, "created_at": now,
                    "sent_at": None, "stage": "", "possible_repeat": False}
-            if article in folded:
-                doc.update(status="folded", folded_into=folded[article])
+            lead = folded.get(rule, {}).get(article)
+            if lead:
+                doc.update(status="folded", folded_into=lead)
             return doc
 
+        # one bulk stream for every rule of the batch
         actions = (
             {"_op_type": "create", "_index": self.names.deliveries,
-             "_id": self._delivery_id(rule, i), "_source": source(i)}
-            for i in ids
+             "_id": self._delivery_id(rule, i), "_source": source(rule, i)}
+            for rule, ids in batch.items() for i in ids
         )
+        what = (f"rule {next(iter(batch))!r}" if len(batch) == 1 else f"{len(batch)} rules")
         added: set[str] = set()
         errors = []
-        with self._contact(f"record deliveries for rule {rule!r}"):
+        with self._contact(f"record deliveries for {what}"):
             for ok, item in self._bulk(actions):
                 info = next(iter(item.values()))
                 if ok:
@@ -100,33 +109,47 @@ class ElasticDeliveryLog(ElasticCore):
                 elif info.get("status") != 409:  # 409: already recorded, never twice
                     errors.append(info)
         if errors:
-            raise StoreError(f"cannot record deliveries for rule {rule!r}: "
-                             f"{item_error(errors[0])}")
-        return [i for i in ids if self._delivery_id(rule, i) in added]
+            raise StoreError(f"cannot record deliveries for {what}: {item_error(errors[0])}")
+        return {rule: [i for i in ids if self._delivery_id(rule, i) in added]
+                for rule, ids in batch.items()}
 
     def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
-        """The delivery log holds no cluster ids: the clusters' articles are looked up, then
-        their deliveries to `rule` by id."""
-        clusters = [c for c in dict.fromkeys(cluster_ids) if c]
-        members: dict[str, str] = {}  # article id -> cluster id
-        earliest: dict[str, tuple[str, str]] = {}  # cluster id -> (created_at, article id)
-        with self._contact(f"look up the stories of rule {rule!r}"):
-            for chunk in chunks(clusters, PAGE):
+        return self.many_cluster_deliveries({rule: cluster_ids})[rule]
+
+    def many_cluster_deliveries(self, cluster_ids: Mapping[str, Iterable[str]],
+                                ) -> dict[str, dict[str, str]]:
+        """The delivery log holds no cluster ids: the clusters' articles are looked up
+        once for every rule, then their deliveries to each rule by id."""
+        wanted = {rule: [c for c in dict.fromkeys(clusters) if c]
+                  for rule, clusters in cluster_ids.items()}
+        members: dict[str, list[str]] = {}  # cluster id -> its article ids
+        # (rule, cluster id) -> (created_at, article id)
+        earliest: dict[tuple[str, str], tuple[str, str]] = {}
+        every = list(dict.fromkeys(c for clusters in wanted.values() for c in clusters))
+        what = (f"rule {next(iter(wanted))!r}" if len(wanted) == 1
+                else f"{len(wanted)} rules")
+        with self._contact(f"look up the stories of {what}"):
+            for chunk in chunks(every, PAGE):
                 for hit in self._search_all(self.names.articles,
                                             {"terms": {"cluster_id": list(chunk)}},
                                             [{"id": "asc"}], source=["cluster_id"]):
-                    members[hit["_id"]] = hit["_source"]["cluster_id"]
-            for chunk in chunks(list(members), PAGE):
-                ids = [self._delivery_id(rule, i) for i in chunk]
-                for doc in self.client.mget(index=self.names.deliveries, ids=ids)["docs"]:
+                    members.setdefault(hit["_source"]["cluster_id"], []).append(hit["_id"])
+            keys = [(rule, c, i) for rule, clusters in wanted.items() for c in clusters
+                    for i in members.get(c, [])]
+            for chunk in chunks(keys, PAGE):
+                ids = [self._delivery_id(rule, i) for rule, _, i in chunk]
+                docs = self.client.mget(index=self.names.deliveries, ids=ids)["docs"]
+                for (rule, cluster, _), doc in zip(chunk, docs, strict=True):
                     found = doc.get("_source") if doc.get("found") else None
                     if found is None or found["status"] == "folded":
                         continue
-                    cluster = members[found["article_id"]]
                     key = (found["created_at"], found["article_id"])
-                    if cluster not in earliest or key < earliest[cluster]:
-                        earliest[cluster] = key
-        return {cluster: key[1] for cluster, key in earliest.items()}
+                    if (rule, cluster) not in earliest or key < earliest[rule, cluster]:
+                        earliest[rule, cluster] = key
+        out: dict[str, dict[str, str]] = {rule: {} for rule in cluster_ids}
+        for (rule, cluster), key in earliest.items():
+            out[rule][cluster] = key[1]
+        return out
 
     def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
         ids = list(dict.fromkeys(article_ids))

@@ -18,40 +18,62 @@ class SQLiteDeliveryLog(SQLiteConnection):
 
     def add_deliveries(self, rule: str, article_ids: Iterable[str],
                        folded_into: Mapping[str, str] | None = None) -> list[str]:
-        ids = list(dict.fromkeys(article_ids))
+        return self.add_many_deliveries({rule: list(article_ids)},
+                                        {rule: folded_into or {}})[rule]
+
+    def add_many_deliveries(self, article_ids: Mapping[str, Sequence[str]],
+                            folded_into: Mapping[str, Mapping[str, str]] | None = None,
+                            ) -> dict[str, list[str]]:
+        batch = {rule: list(dict.fromkeys(ids)) for rule, ids in article_ids.items()}
         folded = folded_into or {}
+        pairs = [(rule, i) for rule, ids in batch.items() for i in ids]
         now = iso(utcnow())
 
-        def work(db: sqlite3.Connection) -> list[str]:
-            added = []
-            for article_id in ids:
-                lead = folded.get(article_id)
-                cursor = db.execute(
-                    "INSERT INTO deliveries(rule, article_id, status, folded_into, created_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule, article_id) DO NOTHING",
-                    (rule, article_id, "folded" if lead else "pending", lead, now),
-                )
-                if cursor.rowcount:
-                    added.append(article_id)
+        def work(db: sqlite3.Connection) -> dict[str, list[str]]:
+            logged: set[tuple[str, str]] = set()
+            for chunk in chunks(pairs, CHUNK):
+                logged.update((r[0], r[1]) for r in db.execute(
+                    f"WITH wanted(rule, article_id) AS (VALUES {_pair_marks(len(chunk))}) "
+                    "SELECT d.rule, d.article_id FROM wanted AS w CROSS JOIN deliveries AS d "
+                    "ON d.rule = w.rule AND d.article_id = w.article_id",
+                    [v for pair in chunk for v in pair]))
+            new = [(rule, i) for rule, i in pairs if (rule, i) not in logged]
+            # one statement for the whole batch, in the transaction that read `logged`
+            db.executemany(
+                "INSERT INTO deliveries(rule, article_id, status, folded_into, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(rule, i, "folded" if lead else "pending", lead, now)
+                 for rule, i in new for lead in [folded.get(rule, {}).get(i)]])
+            added: dict[str, list[str]] = {rule: [] for rule in batch}
+            for rule, i in new:
+                added[rule].append(i)
             return added
 
-        return self._transaction(f"record deliveries for rule {rule!r}", work)
+        what = (f"rule {next(iter(batch))!r}" if len(batch) == 1 else f"{len(batch)} rules")
+        return self._transaction(f"record deliveries for {what}", work)
 
     def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
-        clusters = [c for c in dict.fromkeys(cluster_ids) if c]
-        found: dict[str, str] = {}
-        for chunk in chunks(clusters, CHUNK):
+        return self.many_cluster_deliveries({rule: cluster_ids})[rule]
+
+    def many_cluster_deliveries(self, cluster_ids: Mapping[str, Iterable[str]],
+                                ) -> dict[str, dict[str, str]]:
+        pairs = [(rule, c) for rule, clusters in cluster_ids.items()
+                 for c in dict.fromkeys(clusters) if c]
+        found: dict[str, dict[str, str]] = {rule: {} for rule in cluster_ids}
+        for chunk in chunks(pairs, CHUNK):
             # CROSS JOIN keeps this order: the few articles of these clusters, then their
             # deliveries by key, never all the deliveries of a rule
             rows = self._query(
-                "SELECT a.cluster_id, d.article_id FROM articles AS a "
-                "CROSS JOIN deliveries AS d ON d.rule = ? AND d.article_id = a.id "
-                f"WHERE a.cluster_id IN ({marks(len(chunk))}) AND d.status != 'folded' "
-                "ORDER BY d.created_at DESC, d.article_id DESC",
-                [rule, *chunk],
+                f"WITH wanted(rule, cluster_id) AS (VALUES {_pair_marks(len(chunk))}) "
+                "SELECT w.rule, a.cluster_id, d.article_id FROM wanted AS w "
+                "CROSS JOIN articles AS a ON a.cluster_id = w.cluster_id "
+                "CROSS JOIN deliveries AS d ON d.rule = w.rule AND d.article_id = a.id "
+                "WHERE d.status != 'folded' ORDER BY d.created_at DESC, d.article_id DESC",
+                [v for pair in chunk for v in pair],
             )
             # the earliest recorded wins: it comes last
-            found.update((r[0], r[1]) for r in rows)
+            for rule, cluster, article_id in rows:
+                found[rule][cluster] = article_id
         return found
 
     def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
@@ -137,3 +159,7 @@ class SQLiteDeliveryLog(SQLiteConnection):
             "status = 'pending', attempts = attempts + 1, last_error = ?, "
             "possible_repeat = possible_repeat OR ?", (error, outcome_unknown),
         )
+
+
+def _pair_marks(n: int) -> str:
+    return ",".join(["(?, ?)"] * n)
