@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -18,8 +19,10 @@ from dozor.cli.app import (
 )
 from dozor.cli.options import PROGRESS_INTERVAL, ProgressIntervalOption, ProgressOption
 from dozor.cli.progress import progress_shown
+from pipelines import backfill
 from pipelines.backfill import count_pending, requeue_failed, translate_pending
 from pipelines.models import models_dir
+from pipelines.pool import StagePool, worker_count
 from pipelines.progress import Count, Snapshot
 from pipelines.translate import load_translator
 
@@ -58,7 +61,11 @@ def translate(
         total = count_pending(store, set(translator.pairs))
         if limit is not None:
             total = min(total, limit)
-        with progress_shown(ctx, progress, progress_interval) as reporter:
+        # the stage pool of run and reprocess (crawl.stage_workers) analyses the terms of
+        # one chunk while the next is translated: with one chunk there is nothing to overlap
+        workers = worker_count(settings.crawl.stage_workers) if total > backfill.CHUNK else 0
+        pool = StagePool(workers, preload=[backfill.__name__]) if workers else None
+        with pool or nullcontext(), progress_shown(ctx, progress, progress_interval) as reporter:
             def tell(final: bool = False) -> None:
                 if reporter is not None:
                     failed = [Count("failed", counts["failed"])] if counts["failed"] else []
@@ -67,7 +74,7 @@ def translate(
                         final=final))
 
             tell()
-            for chunk in translate_pending(store, translator, total):
+            for chunk in translate_pending(store, translator, total, pool):
                 for article in chunk:
                     counts[article.translation_status] += 1
                 tell()
