@@ -54,37 +54,42 @@ class Kind:
 
     name: str
     query: str
-    bare: str  # {match} stands for the bare FTS5 expression, bound as a parameter
+    bare: str  # the plain SQL, its FTS5 expression (if any) bound as ?1
     match: str | None = None
     sort: str = "relevance"
 
 
-_HIT_FIELDS = "m.n, m.id, m.lang, m.source, m.published_at, f.title, f.text"
-_BARE_FROM = "FROM docs_fts AS f JOIN meta AS m ON m.n = f.rowid"
+# a hit as a search shows it: the row's fields and a passage of its text, around the
+# matched words (FTS5's snippet) or, with no words to match, from the text's start;
+# the best 20 are chosen first, so only they get one
+_FIELDS = "m.n, m.id, m.lang, m.source, m.published_at, f.title"
+_RANKED = "FROM docs_fts AS f JOIN meta AS m ON m.n = f.rowid WHERE docs_fts MATCH ?1"
+
+
+def _matched(where: str = "", order: str = "bm25(docs_fts)") -> str:
+    top = f"SELECT f.rowid {_RANKED} {where} ORDER BY {order} LIMIT 20"
+    return (f"SELECT {_FIELDS}, snippet(docs_fts, 1, '[', ']', '…', 40) {_RANKED} "
+            f"AND f.rowid IN ({top}) ORDER BY {order}")
+
+
+def _listed(where: str) -> str:
+    return (f"SELECT {_FIELDS}, substr(f.text, 1, 240) FROM meta AS m "
+            f"JOIN docs_fts AS f ON f.rowid = m.n WHERE {where} "
+            "ORDER BY m.published_at DESC LIMIT 20")
+
+
 KINDS = (
-    Kind("term", "задержание",
-         f"SELECT {_HIT_FIELDS} {_BARE_FROM} WHERE docs_fts MATCH ? "
-         "ORDER BY bm25(docs_fts) LIMIT 20", match="задержание"),
-    Kind("term OR term", "russia OR ukraine",
-         f"SELECT {_HIT_FIELDS} {_BARE_FROM} WHERE docs_fts MATCH ? "
-         "ORDER BY bm25(docs_fts) LIMIT 20", match="russia OR ukraine"),
-    Kind("phrase", '"уголовное дело"',
-         f"SELECT {_HIT_FIELDS} {_BARE_FROM} WHERE docs_fts MATCH ? "
-         "ORDER BY bm25(docs_fts) LIMIT 20", match='"уголовное дело"'),
+    Kind("term", "задержание", _matched(), match="задержание"),
+    Kind("term OR term", "russia OR ukraine", _matched(), match="russia OR ukraine"),
+    Kind("phrase", '"уголовное дело"', _matched(), match='"уголовное дело"'),
     Kind("field only", "lang:uk AND relevant:false",
-         f"SELECT {_HIT_FIELDS} FROM meta AS m JOIN docs_fts AS f ON f.rowid = m.n "
-         "WHERE m.lang = 'uk' AND m.relevant = 0 ORDER BY m.published_at DESC LIMIT 20"),
+         _listed("m.lang = 'uk' AND m.relevant = 0")),
     Kind("date range", "published:[now-3d TO now-2d]",
-         f"SELECT {_HIT_FIELDS} FROM meta AS m JOIN docs_fts AS f ON f.rowid = m.n "
-         "WHERE m.published_at >= ? AND m.published_at <= ? "
-         "ORDER BY m.published_at DESC LIMIT 20"),
+         _listed("m.published_at >= ? AND m.published_at <= ?")),
     Kind("term + field", "полиция AND lang:ru AND relevant:true",
-         f"SELECT {_HIT_FIELDS} {_BARE_FROM} WHERE docs_fts MATCH ? "
-         "AND m.lang = 'ru' AND m.relevant = 1 ORDER BY bm25(docs_fts) LIMIT 20",
-         match="полиция"),
-    Kind("sort newest", "полиция",
-         f"SELECT {_HIT_FIELDS} {_BARE_FROM} WHERE docs_fts MATCH ? "
-         "ORDER BY m.published_at DESC LIMIT 20", match="полиция", sort="newest"),
+         _matched("AND m.lang = 'ru' AND m.relevant = 1"), match="полиция"),
+    Kind("sort newest", "полиция", _matched(order="m.published_at DESC"),
+         match="полиция", sort="newest"),
 )
 
 _BARE_SCHEMA = """
@@ -223,7 +228,8 @@ def open_bare(path: Path) -> sqlite3.Connection:
 
 def file_size(db: sqlite3.Connection, path: Path) -> int:
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file
-    return path.stat().st_size
+    wal = path.with_name(path.name + "-wal")  # what a reader kept from the checkpoint
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
 def bare_params(kind: Kind, query: Query) -> list[object]:

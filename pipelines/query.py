@@ -4,7 +4,7 @@ One compiled `Query` is evaluated three ways that must agree:
 
 * `Query.matches(article)` in Python (embedded default: topic profile, SQLite alerts);
 * `Query.to_es()` as Elasticsearch query DSL (search and percolator);
-* `Query.fts5_candidates()` to narrow an SQLite FTS5 search before `matches()`.
+* `Query.fts5_match()` to narrow an SQLite FTS5 search before `matches()`.
 
 Syntax
 ------
@@ -63,7 +63,14 @@ from luqum.thread import parse as luqum_parse
 
 from pipelines.article import EVENT_KINDS, TRANSLATION_STATUSES, Article, utcnow
 from pipelines.errors import DozorError
-from pipelines.terms.matching import Pattern, TermDoc, TermError, term_doc, wildcard_regex
+from pipelines.terms.matching import (
+    Pattern,
+    Slot,
+    TermDoc,
+    TermError,
+    term_doc,
+    wildcard_regex,
+)
 from pipelines.terms.normalisation import QUERY_TOKEN_RE, text_terms, title_terms
 
 TERMS_FIELD = "terms"
@@ -355,6 +362,25 @@ def _should(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 # --- the query ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FieldEquals:
+    """A keyword or boolean article field that every match has with this value."""
+
+    field: str
+    value: str | bool
+
+
+@dataclass(frozen=True)
+class DateBetween:
+    """A date article field every match has from `low` to `high` (None: open), bounds
+    included: a superset of the query's own bounds, which may exclude them."""
+
+    field: str
+    low: datetime | None
+    high: datetime | None
+
+
+
 class Query:
     """A compiled query. Build with `parse_query` (or `Query.where`), then narrow it with
     `restrict` and `in_language`: filters join the compiled tree, never the text."""
@@ -484,6 +510,35 @@ class Query:
         expr = " OR ".join(sorted(cover))
         return f"{column} : ({expr})" if column else expr
 
+    def fts5_match(self, column: str | None = None) -> str | None:
+        """An FTS5 MATCH expression every matching article satisfies that follows the
+        query's ANDs, ORs and exact phrases (so it narrows far more than
+        `fts5_candidates`' one cover when a query combines words), or None when no
+        positive term narrows the search. With `column`, restricted to that column."""
+        expr = _fts5_expr(self._root)
+        if expr is None:
+            return None
+        return f"{column} : ({expr})" if column else expr
+
+    def required_filters(self) -> list[FieldEquals | DateBetween]:
+        """Conditions on single-valued fields that every match meets (the query's
+        language and the field and date filters its top-level AND requires), for a
+        store to apply with its own indexes before `matches` decides. Wildcards and
+        `event:` (a multi-valued field) are left to `matches`."""
+        out: list[FieldEquals | DateBetween] = []
+        if self.lang:
+            out.append(FieldEquals("lang", self.lang))
+        pending: list[_Node] = [self._root]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, _And):
+                pending.extend(node.children)
+            elif isinstance(node, _Field) and not node.glob and node.field not in FIELD_ATTRS:
+                out.append(FieldEquals(node.field, node.value))
+            elif isinstance(node, _Dates):
+                out.append(DateBetween(node.field, node.low, node.high))
+        return out
+
     def term_cover(self) -> tuple[frozenset[str], frozenset[str]] | None:
         """The cover `fts5_candidates` searches, as (normalised terms, prefixes): every
         matching article holds one of the terms or a term starting with one of the
@@ -498,6 +553,49 @@ class Query:
             else:
                 terms.add(quoted[1:-1].replace('""', '"'))
         return frozenset(terms), frozenset(prefixes)
+
+
+def _fts5_slot(slot: Slot) -> str | None:
+    """Any of the slot's normalised terms, or its wildcard's prefix; None: anything."""
+    quoted = sorted(_fts5_quote(f) for f in slot.forms)
+    if slot.glob is not None:
+        prefix = _WILDCARD.split(slot.glob, 1)[0]
+        if not prefix:
+            return None
+        quoted.insert(0, _fts5_quote(prefix) + "*")
+    return " OR ".join(quoted) if quoted else None
+
+
+def _fts5_all(parts: list[str | None]) -> str | None:
+    """Every part that narrows (None: none does)."""
+    narrowing = [p for p in parts if p is not None]
+    if len(narrowing) <= 1:
+        return narrowing[0] if narrowing else None
+    return " AND ".join(f"({p})" for p in narrowing)
+
+
+def _fts5_expr(node: _Node) -> str | None:
+    """The FTS5 expression `Query.fts5_match` builds for `node`: each part a superset of
+    the node's matches on the normalised terms; None where a part cannot narrow (a
+    field, a date, NOT)."""
+    if isinstance(node, _Terms):
+        slots = node.pattern.slots
+        if len(slots) > 1 and node.pattern.slop == 0 and all(s.glob is None and s.forms
+                                                             for s in slots):
+            # an exact phrase: one FTS5 phrase per reading of its words
+            return " OR ".join(" + ".join(_fts5_quote(w) for w in words)
+                               for words in itertools.product(*(sorted(s.forms)
+                                                                for s in slots)))
+        # one word, a wildcard or a sloppy phrase: every slot somewhere in the text
+        return _fts5_all([_fts5_slot(s) for s in slots])
+    if isinstance(node, _And):
+        return _fts5_all([_fts5_expr(c) for c in node.children])
+    if isinstance(node, _Or):
+        parts = [_fts5_expr(c) for c in node.children]
+        if any(p is None for p in parts):
+            return None  # a match may hold none of the positive terms
+        return " OR ".join(f"({p})" for p in parts)
+    return None
 
 
 def scope_fields(article: Article) -> dict[str, str]:

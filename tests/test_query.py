@@ -308,6 +308,31 @@ def test_fts5_candidates_are_a_superset(fts: sqlite3.Connection, text: str) -> N
     assert column == found
 
 
+@pytest.mark.parametrize("text", QUERIES)
+def test_fts5_match_is_a_superset_within_the_candidates(fts: sqlite3.Connection,
+                                                        text: str) -> None:
+    query = parse_query(text)
+    expr = query.fts5_match()
+    if expr is None:
+        assert query.fts5_candidates() is None
+        return
+    found = {r[0] for r in fts.execute("SELECT rowid FROM idx WHERE idx MATCH ?", (expr,))}
+    assert _matching(text) <= found, expr
+    # it follows the query, so it never selects more than the one cover does
+    cover = {r[0] for r in fts.execute("SELECT rowid FROM idx WHERE idx MATCH ?",
+                                       (query.fts5_candidates(),))}
+    assert found <= cover, expr
+
+
+def test_fts5_match_follows_ands_and_phrases() -> None:
+    assert parse_query("колонии AND Минобороны").fts5_match("terms") == (
+        'terms : (("колонии" OR "колония") AND ("минобороны"))')
+    assert parse_query("Шторм-Z AND lang:uk").fts5_match() == (
+        '"шторм" + "z" OR "штормовий" + "z"')
+    assert parse_query('"Шторм Z"~2').fts5_match() == '("шторм" OR "штормовий") AND ("z")'
+    assert parse_query("Пригожин OR NOT Минобороны").fts5_match() is None
+
+
 def test_fts5_candidates_narrow() -> None:
     assert parse_query("вербов* AND lang:ru").fts5_candidates() == '"вербов"*'
     assert parse_query("Пригожин OR Минобороны").fts5_candidates() == (

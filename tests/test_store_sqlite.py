@@ -9,6 +9,7 @@ import json
 import re
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,9 +100,10 @@ def test_stats_read_an_index_not_the_rows(store: SQLiteStore) -> None:
 
 
 def test_fts_tokenizer_folds_no_letters(store: SQLiteStore) -> None:
-    # the raw text columns keep й/и (мой/мои), ё/е (всё/все) and every other diacritic
-    # apart (remove_diacritics 0: "cafe" does not find "café")
-    store.write([article("https://example.org/t", "Мой дом и всё", "Кафе café", lang="ru",
+    # the index holds the normalised terms as they are: its tokenizer keeps й/и and every
+    # other diacritic apart (remove_diacritics 0: "cafe" does not find "café"), so the
+    # candidates FTS5 gives are those of the terms themselves
+    store.write([article("https://example.org/t", "Йод и café", "Текст", lang="ru",
                          source="s")])
 
     def raw(expr: str) -> int:
@@ -109,12 +111,14 @@ def test_fts_tokenizer_folds_no_letters(store: SQLiteStore) -> None:
             "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", (expr,)
         ).fetchone()[0]
 
-    assert raw("title : мой") == 1
-    assert raw("title : мои") == 0
-    assert raw("title : всё") == 1
-    assert raw("title : все") == 0
-    assert raw("text : café") == 1
-    assert raw("text : cafe") == 0
+    assert raw("title_terms : йод") == 1
+    assert raw("title_terms : иод") == 0
+    assert raw("terms : café") == 1
+    assert raw("terms : cafe") == 0
+    assert raw("terms : текст") == 1
+    # the raw texts are kept in the rows, not indexed: queries match terms only
+    columns = [d[0] for d in store._db.execute("SELECT * FROM articles_fts LIMIT 0").description]
+    assert columns == ["terms", "title_terms"]
 
 
 def test_opens_a_v1_file_and_migrates_it(db: Path) -> None:
@@ -309,3 +313,25 @@ def test_lookups_use_indexes(store: SQLiteStore, stored: dict[str, Article]) -> 
         # nor all the deliveries of a rule (a log that only grows)
         assert not re.search(r"\b(SCAN|SEARCH) (d|deliveries) USING PRIMARY KEY \(rule=\?\)",
                              plan), (sql, plan)
+
+
+def test_field_and_date_filters_run_in_sql_and_keep_every_match(store: SQLiteStore) -> None:
+    """A query's required fields and dates narrow the rows in SQL; a date stored without
+    a zone (read as UTC) at a range's very bound still matches."""
+    bound = datetime(2026, 1, 31, 8, 0, tzinfo=UTC)
+    docs = [article(f"https://example.org/d{i}", f"Новость {i}", "Текст новости.",
+                    lang=lang, source="s", published=published)
+            for i, (lang, published) in enumerate([
+                ("uk", bound), ("uk", bound.replace(tzinfo=None)),
+                ("uk", bound - timedelta(seconds=1)), ("ru", bound), ("uk", None)])]
+    docs[0].relevant = True
+    store.write(docs)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    found = search(store, "published:[2026-01-31T08:00Z TO 2026-01-31T08:00Z] AND lang:uk")
+    store._db.set_trace_callback(None)
+    assert sorted(h.article.url for h in found) == [docs[0].url, docs[1].url]
+    ranked = next(s for s in statements if s.startswith("SELECT a.n"))
+    assert "a.lang = 'uk'" in ranked and "a.published_at >=" in ranked
+    assert sorted(h.article.url for h in search(store, "lang:uk AND relevant:false")) == [
+        docs[1].url, docs[2].url, docs[4].url]

@@ -34,8 +34,8 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 import pymorphy3
 import snowballstemmer
@@ -128,8 +128,10 @@ def _normal(word: str, cyr_lang: str) -> str:
     return word
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """A word of a text: its character span and normalised term (a tuple: a snippet
+    makes one per word of every hit's text)."""
+
     start: int
     end: int
     term: str  # normalised

@@ -28,10 +28,15 @@ def snippet(
     are not. Whitespace runs become one space.
     """
     esc = escape or (lambda s: s)
-    toks = tokens(text, lang)
+    terms = list(dict.fromkeys(matched_terms))
+    # with nothing to mark, the passage is the text's start and only its words count
+    # (two characters past the width settle whether the last of them goes on)
+    toks = tokens(text if terms else text[:width + 2], lang)
+    if not terms and (not toks or toks[0].end > width):
+        toks = tokens(text, lang)  # a first word longer than the passage
     doc = TermDoc([t.term for t in toks])
     hits: dict[int, int] = {}  # token index -> index of the pattern it belongs to
-    for n, term in enumerate(dict.fromkeys(matched_terms)):
+    for n, term in enumerate(terms):
         try:
             pattern = term_pattern(term)
         except TermError:
@@ -69,7 +74,7 @@ def article_snippet(
     terms = list(matched_terms)
     original = snippet(article.text or article.title, article.lang, terms, mark=_PROBE,
                        escape=escape)
-    if _PROBE[0] not in original and article.text_en:
+    if terms and _PROBE[0] not in original and article.text_en:
         english = snippet(article.text_en, "en", terms, mark=_PROBE, escape=escape)
         if _PROBE[0] in english:
             original = english

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -35,11 +36,15 @@ class SQLiteArticles(SQLiteConnection):
 
         def work(db: sqlite3.Connection) -> WriteResult:
             stored: dict[str, str] = {}
+            old_keys: list[tuple[int, int]] = []  # (key, n) of the rows rewritten
             for ids in chunks([a.id for a in batch], CHUNK):
                 rows = db.execute(
-                    f"SELECT id, stored_at FROM articles WHERE id IN ({marks(len(ids))})", ids
+                    "SELECT id, n, stored_at, lsh_bands FROM articles "
+                    f"WHERE id IN ({marks(len(ids))})", ids
                 )
-                stored.update((r["id"], r["stored_at"]) for r in rows)
+                for r in rows:
+                    stored[r["id"]] = r["stored_at"]
+                    old_keys.extend((key_digest(k), r["n"]) for k in json.loads(r["lsh_bands"]))
             now = utcnow()
             result = WriteResult()
             for article in batch:
@@ -63,9 +68,7 @@ class SQLiteArticles(SQLiteConnection):
                     f"SELECT id, n FROM articles WHERE id IN ({marks(len(ids))})", ids
                 )
                 numbers.update((r["id"], r["n"]) for r in rows)
-            db.executemany(
-                "DELETE FROM article_keys WHERE n = ?", ((numbers[i],) for i in result.updated)
-            )
+            db.executemany("DELETE FROM article_keys WHERE key = ? AND n = ?", old_keys)
             db.executemany(
                 "INSERT OR IGNORE INTO article_keys(key, n) VALUES (?, ?)",
                 ((key_digest(key), numbers[a.id]) for a in batch for key in a.lsh_bands),

@@ -16,13 +16,12 @@ from pipelines.store.base import DELIVERY_STATUSES
 # refused instead of being "migrated".
 APPLICATION_ID = 0x447A6F72  # "Dzor"
 
-# bm25 weights, in the FTS column order below: a hit in a title counts more than one in
-# the body. `title_terms` holds the normalised terms of both titles, so that queries
-# (which match normalised terms) can weigh titles too.
-FTS_COLUMNS = ("title", "text", "title_en", "text_en", "terms", "title_terms")
-BM25_WEIGHTS = (4.0, 1.0, 4.0, 1.0, 1.0, 4.0)
-# queries match normalised terms (pipelines.query), so candidates come from these
-_TERM_COLUMNS = "{terms title_terms}"
+# The full-text index holds the normalised terms (what queries match, pipelines.query):
+# of the whole article and of both titles, whose hits bm25 weighs more. Until migration
+# 18 it also indexed the raw texts, which no query reads.
+FTS_COLUMNS = ("terms", "title_terms")
+BM25_WEIGHTS = (1.0, 4.0)
+_FTS_COLUMNS_V1 = ("title", "text", "title_en", "text_en", "terms", "title_terms")
 
 # Article field -> how it is kept in a column.
 COLUMNS: dict[str, str] = {
@@ -74,20 +73,23 @@ COLUMNS: dict[str, str] = {
     "events": "json",
     "change": "json",
 }
-_FTS_SYNC = f"""
+
+
+def _fts_sync(columns: tuple[str, ...]) -> str:
+    """Triggers that keep the external-content index in step with the articles."""
+    names = ", ".join(columns)
+    new = ", ".join("new." + c for c in columns)
+    old = ", ".join("old." + c for c in columns)
+    return f"""
 CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
-    INSERT INTO articles_fts(rowid, {", ".join(FTS_COLUMNS)})
-    VALUES (new.n, {", ".join("new." + c for c in FTS_COLUMNS)});
+    INSERT INTO articles_fts(rowid, {names}) VALUES (new.n, {new});
 END;
 CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
-    INSERT INTO articles_fts(articles_fts, rowid, {", ".join(FTS_COLUMNS)})
-    VALUES ('delete', old.n, {", ".join("old." + c for c in FTS_COLUMNS)});
+    INSERT INTO articles_fts(articles_fts, rowid, {names}) VALUES ('delete', old.n, {old});
 END;
-CREATE TRIGGER articles_fts_update AFTER UPDATE OF {", ".join(FTS_COLUMNS)} ON articles BEGIN
-    INSERT INTO articles_fts(articles_fts, rowid, {", ".join(FTS_COLUMNS)})
-    VALUES ('delete', old.n, {", ".join("old." + c for c in FTS_COLUMNS)});
-    INSERT INTO articles_fts(rowid, {", ".join(FTS_COLUMNS)})
-    VALUES (new.n, {", ".join("new." + c for c in FTS_COLUMNS)});
+CREATE TRIGGER articles_fts_update AFTER UPDATE OF {names} ON articles BEGIN
+    INSERT INTO articles_fts(articles_fts, rowid, {names}) VALUES ('delete', old.n, {old});
+    INSERT INTO articles_fts(rowid, {names}) VALUES (new.n, {new});
 END;
 """
 
@@ -146,11 +148,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_lang ON articles(lang);
     CREATE INDEX articles_recent ON articles(coalesce(published_at, fetched_at));
     CREATE VIRTUAL TABLE articles_fts USING fts5(
-        {", ".join(FTS_COLUMNS)},
+        {", ".join(_FTS_COLUMNS_V1)},
         content='articles', content_rowid='n',
         tokenize='unicode61 remove_diacritics 0'
     );
-    {_FTS_SYNC}
+    {_fts_sync(_FTS_COLUMNS_V1)}
     CREATE TABLE seen (
         url TEXT PRIMARY KEY,
         seen_at TEXT NOT NULL
@@ -386,6 +388,24 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE article_bands;
     CREATE INDEX article_keys_article ON article_keys(n);
     CREATE INDEX articles_published ON articles(published_at);
+    """,
+    # 18: the full-text index of the normalised terms alone (queries match nothing
+    # else): the raw texts' half of the index and of every write's tokenising goes;
+    # rebuilt from the rows, which keep every text. An article's dedup keys are removed
+    # by their own values (its lsh_bands), so the second index of them goes too.
+    f"""
+    DROP INDEX article_keys_article;
+    DROP TRIGGER articles_fts_insert;
+    DROP TRIGGER articles_fts_delete;
+    DROP TRIGGER articles_fts_update;
+    DROP TABLE articles_fts;
+    CREATE VIRTUAL TABLE articles_fts USING fts5(
+        {", ".join(FTS_COLUMNS)},
+        content='articles', content_rowid='n',
+        tokenize='unicode61 remove_diacritics 0'
+    );
+    INSERT INTO articles_fts(articles_fts) VALUES ('rebuild');
+    {_fts_sync(FTS_COLUMNS)}
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from pipelines.article import Article
-from pipelines.query import Query
+from pipelines.query import FieldEquals, Query
 from pipelines.store.base import (
     FACETS,
     SearchHit,
@@ -21,13 +22,15 @@ from pipelines.store.base import (
     facet_values,
     story_key,
 )
-from pipelines.store.sqlite.codec import row_to_article
+from pipelines.store.sqlite.codec import iso, row_to_article
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 from pipelines.store.sqlite.schema import BM25_WEIGHTS
 from pipelines.terms.snippets import article_snippet
 
 # queries match normalised terms (pipelines.query), so candidates come from these
 _TERM_COLUMNS = "{terms title_terms}"
+# how far a date filter's SQL bounds are widened (see _required_sql)
+_SLACK = timedelta(seconds=1)
 # by publication date, undated articles last, then by fetch time: as Elasticsearch sorts
 # (published_at with missing _last, then fetched_at)
 _BY_DATE = {
@@ -103,12 +106,8 @@ class SQLiteSearch(SQLiteConnection):
     def _matching(self, query: Query, sort: str, page: int) -> Iterator[tuple[Article, float]]:
         """The articles matching `query` in the order `sort` asks, with their bm25 (0.0
         when nothing is looked up in the index); the caller holds the lock."""
-        lang = query.lang
-        match = query.fts5_candidates(column=_TERM_COLUMNS)
-        lang_filter = "AND a.lang = ?" if lang else ""
-        lang_params = [lang] if lang else []
-        # the language index answers (lang, rowid) without reading the row
-        by_lang = "INDEXED BY articles_lang" if lang else ""
+        match = query.fts5_match(column=_TERM_COLUMNS)
+        where, params = _required_sql(query)
         # Ranking reads only row numbers and scores; whole rows are fetched a page at a
         # time, so sorting many candidates never carries their texts along.
         if match:
@@ -116,16 +115,15 @@ class SQLiteSearch(SQLiteConnection):
             order = _BY_DATE.get(sort, "2, a.n DESC")
             ranked = (
                 f"SELECT a.n, bm25(articles_fts, {weights}) FROM articles_fts "
-                f"JOIN articles AS a {by_lang} ON a.n = articles_fts.rowid "
-                f"WHERE articles_fts MATCH ? {lang_filter} ORDER BY {order}"
+                f"JOIN articles AS a ON a.n = articles_fts.rowid "
+                f"WHERE articles_fts MATCH ? {where} ORDER BY {order}"
             )
-            params: list[Any] = [match, *lang_params]
+            params = [match, *params]
         else:
             # nothing to look up in the index (e.g. `lang:uk AND relevant:true`): newest first
             order = _BY_DATE.get(
                 sort, "coalesce(a.published_at, a.fetched_at) DESC, a.n DESC")
-            ranked = f"SELECT a.n, 0.0 FROM articles AS a WHERE 1 {lang_filter} ORDER BY {order}"
-            params = lang_params
+            ranked = f"SELECT a.n, 0.0 FROM articles AS a WHERE 1 {where} ORDER BY {order}"
         try:
             cursor = self._db.execute(ranked, params)
             try:
@@ -146,3 +144,27 @@ class SQLiteSearch(SQLiteConnection):
                 cursor.close()
         except sqlite3.Error as exc:
             raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
+
+
+def _required_sql(query: Query) -> tuple[str, list[Any]]:
+    """The query's required field and date filters as SQL conditions on the indexed
+    columns (`AND ...`), so rows that cannot match are never read; `matches` still
+    decides. Date bounds are widened by a second: a stored date without a zone (read
+    as UTC) compares as text with a bound that has one."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for required in query.required_filters():
+        if isinstance(required, FieldEquals):
+            conditions.append(f"a.{required.field} = ?")
+            value = required.value
+            params.append(int(value) if isinstance(value, bool) else value)
+            continue
+        if required.low is not None:
+            conditions.append(f"a.{required.field} >= ?")
+            params.append(iso(required.low - _SLACK))
+        if required.high is not None:
+            conditions.append(f"a.{required.field} <= ?")
+            params.append(iso(required.high + _SLACK))
+        if required.low is None and required.high is None:
+            conditions.append(f"a.{required.field} IS NOT NULL")
+    return "".join(f" AND {c}" for c in conditions), params
