@@ -3,7 +3,7 @@ constants and checks both apply (the role protocols are in `pipelines.store.role
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -194,3 +194,17 @@ class Delivery:
     # an earlier hand-over of its digest (message_id) ended with the outcome unknown: it
     # goes out again with that Message-ID, marked as a possible repeat
     possible_repeat: bool = False
+
+
+class OneRuleDeliveries:
+    """DeliveryLog's one-rule calls as the one-rule case of the many-rule ones, which the
+    backend defines: add_many_deliveries and many_cluster_deliveries (a batch of matches
+    is recorded in one write)."""
+
+    def add_deliveries(self, rule: str, article_ids: Iterable[str],
+                       folded_into: Mapping[str, str] | None = None) -> list[str]:
+        return self.add_many_deliveries({rule: list(article_ids)},
+                                        {rule: folded_into or {}})[rule]
+
+    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
+        return self.many_cluster_deliveries({rule: cluster_ids})[rule]

@@ -14,6 +14,7 @@ from pipelines.store.base import (
     STAGES,
     Delivery,
     DeliveryLogBusy,
+    OneRuleDeliveries,
     StoreError,
     chunks,
 )
@@ -29,7 +30,7 @@ log = logging.getLogger("pipelines.store.elastic")
 LOCK_ID = "dozor:delivery-lock"
 
 
-class ElasticDeliveryLog(ElasticCore):
+class ElasticDeliveryLog(OneRuleDeliveries, ElasticCore):
     """The DeliveryLog and DeliveryLock roles."""
 
     @contextmanager
@@ -71,11 +72,6 @@ class ElasticDeliveryLog(ElasticCore):
     def _delivery_id(self, rule: str, article: str) -> str:
         return f"{rule}:{article}"
 
-    def add_deliveries(self, rule: str, article_ids: Iterable[str],
-                       folded_into: Mapping[str, str] | None = None) -> list[str]:
-        return self.add_many_deliveries({rule: list(article_ids)},
-                                        {rule: folded_into or {}})[rule]
-
     def add_many_deliveries(self, article_ids: Mapping[str, Sequence[str]],
                             folded_into: Mapping[str, Mapping[str, str]] | None = None,
                             ) -> dict[str, list[str]]:
@@ -112,9 +108,6 @@ class ElasticDeliveryLog(ElasticCore):
             raise StoreError(f"cannot record deliveries for {what}: {item_error(errors[0])}")
         return {rule: [i for i in ids if self._delivery_id(rule, i) in added]
                 for rule, ids in batch.items()}
-
-    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
-        return self.many_cluster_deliveries({rule: cluster_ids})[rule]
 
     def many_cluster_deliveries(self, cluster_ids: Mapping[str, Iterable[str]],
                                 ) -> dict[str, dict[str, str]]:

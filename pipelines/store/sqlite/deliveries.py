@@ -8,18 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.article import utcnow
-from pipelines.store.base import OPEN_DELIVERY, STAGES, Delivery, StoreError, chunks
+from pipelines.store.base import (
+    OPEN_DELIVERY,
+    STAGES,
+    Delivery,
+    OneRuleDeliveries,
+    StoreError,
+    chunks,
+)
 from pipelines.store.sqlite.codec import from_column, iso, row_to_delivery
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 
 
-class SQLiteDeliveryLog(SQLiteConnection):
+class SQLiteDeliveryLog(OneRuleDeliveries, SQLiteConnection):
     """The DeliveryLog role."""
-
-    def add_deliveries(self, rule: str, article_ids: Iterable[str],
-                       folded_into: Mapping[str, str] | None = None) -> list[str]:
-        return self.add_many_deliveries({rule: list(article_ids)},
-                                        {rule: folded_into or {}})[rule]
 
     def add_many_deliveries(self, article_ids: Mapping[str, Sequence[str]],
                             folded_into: Mapping[str, Mapping[str, str]] | None = None,
@@ -51,9 +53,6 @@ class SQLiteDeliveryLog(SQLiteConnection):
 
         what = (f"rule {next(iter(batch))!r}" if len(batch) == 1 else f"{len(batch)} rules")
         return self._transaction(f"record deliveries for {what}", work)
-
-    def cluster_deliveries(self, rule: str, cluster_ids: Iterable[str]) -> dict[str, str]:
-        return self.many_cluster_deliveries({rule: cluster_ids})[rule]
 
     def many_cluster_deliveries(self, cluster_ids: Mapping[str, Iterable[str]],
                                 ) -> dict[str, dict[str, str]]:
