@@ -8,7 +8,9 @@ N article pages (the shared corpus's pages, repeated under distinct URLs) and on
 feed listing them are served from memory on 127.0.0.1 by a threaded server (a few ms
 per page: not the bottleneck). Both crawls run as child processes; CPU is theirs and
 their children's (`os.wait4`), peak memory the largest resident set among them. Run
-with several --pages values (500, 2000, 10000) to see memory stay flat in N.
+with several --pages values (500, 2000, 10000) to see memory stay flat in N, or with
+`--sizes 500,2000,10000`: `dozor run` alone at each size, one after the other in one
+run, with its peak memory against the smallest size's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -73,28 +77,19 @@ def main() -> None:
     parser.add_argument("pages", nargs="?", type=Path, default=DEFAULT_PAGES)
     parser.add_argument("--pages", dest="count", type=int, default=2000)
     parser.add_argument("--no-autothrottle", action="store_true")
+    parser.add_argument("--sizes", type=lambda v: [int(n) for n in v.split(",")],
+                        help="comma-separated page counts: dozor run alone at each")
     args = parser.parse_args()
     if not (args.pages / "manifest.json").exists():
         sys.exit(f"no corpus at {args.pages} (manifest.json missing)")
     bodies = [page.body for _, page in load_pages(args.pages)]
-    python = str(ROOT / ".venv" / "bin" / "python")
-    with BenchSite(bodies, args.count) as site, tempfile.TemporaryDirectory() as tmp:
-        autothrottle = "false" if args.no_autothrottle else "true"
-        settings = Path(tmp, "dozor.yaml")
-        settings.write_text(f"crawl:\n  autothrottle: {autothrottle}\n"
-                            "translation:\n  mode: none\n", encoding="utf-8")
-        sources = Path(tmp, "sources.yaml")
-        sources.write_text(f"sources:\n  - name: bench\n    lang: ru\n"
-                           f"    feeds: [{site.base}/feed.xml]\n", encoding="utf-8")
-        alerts = Path(tmp, "alerts.yaml")
-        alerts.write_text("rules: []\n", encoding="utf-8")
-        env = {**os.environ, "DOZOR_DATA_DIR": str(Path(tmp, "data")),
-               "DOZOR_CONFIG": str(settings)}
-        bare = measure([python, "-m", "bench.bare_spider", f"{site.base}/feed.xml",
-                        autothrottle], env)
-        dozor = measure([python, "-m", "dozor", "run", "--sources", str(sources),
-                         "--alerts", str(alerts), "--allow-private-network", "--verbose"],
-                        env)
+    if args.sizes:
+        memory_by_size(bodies, args.sizes, args.no_autothrottle)
+        return
+    with crawl_setup(bodies, args.count, args.no_autothrottle) as (site, sources, alerts, env):
+        bare = measure([PYTHON, "-m", "bench.bare_spider", f"{site.base}/feed.xml",
+                        "false" if args.no_autothrottle else "true"], env)
+        dozor = measure(dozor_run(sources, alerts), env)
     print(f"{args.count} pages, AutoThrottle {'off' if args.no_autothrottle else 'on'}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     print(f"{'':14}{'wall s':>9}{'CPU s':>9}{'peak MB':>9}")
@@ -107,6 +102,45 @@ def main() -> None:
         if line.startswith(("crawl:", "stage", "  ")) and "DEBUG" not in line:
             print("  dozor | " + line.strip())
 
+
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+@contextmanager
+def crawl_setup(bodies: list[bytes], count: int, no_autothrottle: bool
+                ) -> Iterator[tuple[BenchSite, Path, Path, dict[str, str]]]:
+    """The site of `count` pages, and the settings, sources and alerts files of a run."""
+    with BenchSite(bodies, count) as site, tempfile.TemporaryDirectory() as tmp:
+        settings = Path(tmp, "dozor.yaml")
+        settings.write_text(f"crawl:\n  autothrottle: {'false' if no_autothrottle else 'true'}\n"
+                            "translation:\n  mode: none\n", encoding="utf-8")
+        sources = Path(tmp, "sources.yaml")
+        sources.write_text(f"sources:\n  - name: bench\n    lang: ru\n"
+                           f"    feeds: [{site.base}/feed.xml]\n", encoding="utf-8")
+        alerts = Path(tmp, "alerts.yaml")
+        alerts.write_text("rules: []\n", encoding="utf-8")
+        yield site, sources, alerts, {**os.environ, "DOZOR_DATA_DIR": str(Path(tmp, "data")),
+                                      "DOZOR_CONFIG": str(settings)}
+
+
+def dozor_run(sources: Path, alerts: Path) -> list[str]:
+    return [PYTHON, "-m", "dozor", "run", "--sources", str(sources), "--alerts", str(alerts),
+            "--allow-private-network", "--verbose"]
+
+
+def memory_by_size(bodies: list[bytes], sizes: list[int], no_autothrottle: bool) -> None:
+    """`dozor run` at each size: its peak memory should not grow with the pages."""
+    rows = []
+    for count in sizes:
+        with crawl_setup(bodies, count, no_autothrottle) as (_, sources, alerts, env):
+            wall, cpu, rss, _ = measure(dozor_run(sources, alerts), env)
+        rows.append((count, wall, cpu, rss))
+        print(f"{count:>7} pages: wall {wall:7.1f} s, CPU {cpu:7.1f} s, peak {rss:6.0f} MB",
+              flush=True)
+    smallest = rows[0][3]
+    print(f"{'pages':>7}{'peak MB':>9}{'vs first':>10}  (load {os.getloadavg()[0]:.2f})")
+    for count, _, _, rss in rows:
+        print(f"{count:>7}{rss:9.0f}{rss / smallest:9.2f}x")
 
 if __name__ == "__main__":
     main()
