@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 import tempfile
 from collections import defaultdict
@@ -274,8 +275,12 @@ def evaluate(pages_dir: Path = DEFAULT_PAGES) -> Report:
         by_first[pair.first.name].append(pair)
     kinds: dict[tuple[bool, str], Tally] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # each first story gets its own empty database: a copy of one made (migrated) once
+        empty = Path(tmp) / "empty.db"
+        SQLiteStore(empty).close()
         for n, pairs in enumerate(by_first.values()):
-            outcomes = grouped(pairs[0].first, [p.second for p in pairs], Path(tmp) / f"{n}.db")
+            db = shutil.copyfile(empty, Path(tmp) / f"{n}.db")
+            outcomes = grouped(pairs[0].first, [p.second for p in pairs], db)
             for pair, together in zip(pairs, outcomes, strict=True):
                 tally = kinds.setdefault((pair.copy, pair.kind), Tally())
                 tally.pairs += 1
