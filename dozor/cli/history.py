@@ -10,7 +10,6 @@ import typer
 from dozor.cli.app import DbOption, EsOption, app, config_of, console, store_from
 from pipelines.article import article_id
 from pipelines.errors import DozorError
-from pipelines.revisit import sentence_diff, share_changed, word_diff
 from pipelines.store.history import Version
 from pipelines.urls import BadURL, canonicalize
 
@@ -26,6 +25,9 @@ def version_doc(v: Version, previous: Version | None) -> dict[str, Any]:
         "changed": v.changed, "warc_file": v.warc_file, "warc_record_id": v.warc_record_id,
         "text": v.text}
     if previous is not None:
+        # start-up cost: the revisit stage (extraction, language) loads only for a diff
+        from pipelines.revisit import sentence_diff, share_changed, word_diff
+
         removed, added = sentence_diff(previous.text, v.text)
         doc["diff"] = {"share_changed": share_changed(previous.text, v.text),
                        "removed_sentences": removed, "added_sentences": added,

@@ -20,7 +20,6 @@ from dozor.cli.app import (
 )
 from dozor.cli.options import AlertsOption
 from dozor.cli.rulefiles import alert_rules
-from dozor.ui.server import access_log, is_loopback, make_ui_server, url_of
 from pipelines.config import paths
 
 
@@ -37,6 +36,9 @@ def serve(
     alerts: AlertsOption = None,
 ) -> None:
     """Search and read the index in a web browser: a local, read-only UI (Ctrl-C stops it)."""
+    # start-up cost: the UI (and the extraction it shows revisions with) loads only to serve
+    from dozor.ui.server import access_log, is_loopback, make_ui_server, url_of
+
     config = config_of(ctx)
     languages = config.settings.languages
     alerts = alerts or paths.default_alerts()

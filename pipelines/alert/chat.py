@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import apprise
-
 from pipelines.alert.digest import REPEAT_NOTE, Digest, one_line
 from pipelines.alert.mailer import DeliveryError
 
@@ -38,6 +36,8 @@ def send_chat(url: str, digest: Digest, on_stage: Callable[[str], None],
               repeat: bool = False) -> str:
     """Hand the digest to the channel at `url`; raises DeliveryError when Apprise could
     not (the reason from its log). Returns where it went, secrets hidden."""
+    import apprise  # start-up cost: its plugins load only when a chat digest goes out
+
     channel = apprise.Apprise()
     channel.add(url)
     [plugin] = list(channel)

@@ -16,16 +16,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import apprise
 from pydantic import Field, HttpUrl, field_validator
 
 from pipelines.article import Article
 from pipelines.config.yamlfile import Lang, StrictModel, load_yaml, require_unique_names
 from pipelines.errors import ConfigError
 from pipelines.query import Query, QueryError, parse_query
+
+if TYPE_CHECKING:
+    from apprise import NotifyBase
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +119,7 @@ class AlertRule(StrictModel):
         """E-mail addresses and Apprise URLs (json://, ntfy://, tgram://, slack://...)."""
         urls = [value for value in recipients if is_channel(value)]
         for url in urls:
-            if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+            if _channel(url) is None:
                 raise ValueError(f"not an Apprise URL it can send to: {_private(url)!r}")
         cls._addresses([v for v in recipients if v not in urls])
         return recipients
@@ -144,9 +147,16 @@ def is_channel(recipient: str) -> bool:
     return "://" in recipient
 
 
+def _channel(url: str) -> NotifyBase | None:
+    """Apprise's plugin for `url`, None when it cannot send there."""
+    import apprise  # start-up cost: Apprise and its plugins load only for a chat channel
+
+    return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+
+
 def _private(url: str) -> str:
     """The URL with its tokens and passwords hidden, for messages and reports."""
-    found = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    found = _channel(url)
     return found.url(privacy=True) if found else url.split("://", 1)[0] + "://..."
 
 
