@@ -46,6 +46,7 @@ DUPEFILTER_KEY = "dozor:%(spider)s:dupefilter"
 DUE_KEY = "dozor:due"  # source names, pushed by the leader scheduler
 DUE_SET = "dozor:due:pending"  # the same names, so a source is queued once at a time
 WORKERS_KEY = "dozor:workers"  # set of worker ids; each has a hash dozor:workers:<id>
+TOKEN_LEASE = 10.0  # seconds a politeness slot's token lives unless renewed
 LEASE_META = "dozor_lease"
 REDELIVERED_META = "dozor_redelivered"
 KEPT_META = "dozor_lease_kept"  # the callback handed the lease on (to AckOnStore)
@@ -332,10 +333,11 @@ class GlobalPoliteness:
         self.concurrency = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
         self.delay = settings.getfloat("DOWNLOAD_DELAY")
         self.slots = settings.getdict("DOWNLOAD_SLOTS")
-        # a token lives as long as a lease on the frontier and is renewed likewise while
-        # its download runs: a SIGKILLed worker's slots free within that time, not after
-        # a whole download timeout (every other worker would wait for them meanwhile)
-        self.lease_ms = int(1000 * settings.getfloat("DOZOR_VISIBILITY_TIMEOUT"))
+        # a token lives a few seconds and is renewed while its download runs: a SIGKILLed
+        # worker's slots free within that time, not after a whole download timeout (every
+        # other worker would wait for them meanwhile)
+        self.lease_ms = int(1000 * min(TOKEN_LEASE, settings.getfloat(
+            "DOZOR_VISIBILITY_TIMEOUT")))
         # no download outlives its timeout: a token held longer was never given back
         self.longest = settings.getfloat("DOWNLOAD_TIMEOUT") + 30
         self.held: dict[str, tuple[str, float]] = {}  # token -> (its slot's set, taken at)

@@ -131,9 +131,10 @@ def run_worker(config: Config, redis_url: str, es: str | None, *,
 
 class _Settle:
     """What the frontier's last pages brought, when the worker is idle: articles an
-    unreachable Elasticsearch left in the spool (retried with backoff), health records
-    and alerts. Called it answers True while something waits for Elasticsearch: the
-    worker does not stop on an empty frontier then."""
+    unreachable Elasticsearch left in the spool, health records and alerts, retried with
+    doubling delays while Elasticsearch fails. Answers True while the spool holds
+    articles: the worker does not stop on an empty frontier then (a failed alert or
+    health record does not hold it: the stories keep their mark for the next run)."""
 
     def __init__(self, store: Store, pipeline: Pipeline, health: HealthLog, config: Config,
                  alerting: HealthAlerts | None, rules_file: Path, report: WorkerReport) -> None:
@@ -142,12 +143,13 @@ class _Settle:
                                                                     rules_file, report)
         self.done = 0  # pipeline.totals.new_ids already put through the rules
         self.replayed: list[str] = []  # stored from the spool, not through the rules yet
+        self.left = 0  # spooled batches, at the last try
         self.retry_at = 0.0
         self.delay = 1.0
 
     def __call__(self) -> bool:
         if time.monotonic() < self.retry_at:
-            return True
+            return self.left > 0
         try:
             left = self._replay()
             if isinstance(self.store, SourceHealth) and self.health.outcomes:
@@ -161,24 +163,25 @@ class _Settle:
                 self.report.alerts_sent += len(alerts.sent) if alerts is not None else 0
             self.done, self.replayed = len(totals), []
         except StoreError as exc:
-            left, why = 1, str(exc).splitlines()[0]
+            why = str(exc).splitlines()[0]
         else:
+            if not left:
+                self.delay = 1.0
+                return False
             why = f"{left} spooled batch(es) still refused"
-        if not left:
-            self.delay = 1.0
-            return False
         log.error("%s; retrying in %.0f s", why, self.delay)
         self.retry_at = time.monotonic() + self.delay
         self.delay = min(self.delay * 2, 60.0)
-        return True
+        return self.left > 0
 
     def _replay(self) -> int:
         """Spooled batches left after storing what the spool holds."""
         if not isinstance(self.store, ElasticWrites):
             return 0
-        result, left = self.store.replay_spool()
+        self.left = self.store.spool.batches_waiting()  # unless the replay stores them
+        result, self.left = self.store.replay_spool()
         self.replayed += result.new
-        return left
+        return self.left
 
 
 def _open_store(config: Config, es: str | None) -> Store:

@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from typer.testing import CliRunner
 
+from dozor.cli import app
 from dozor.worker import enqueue_due
 from pipelines.archive import warc_files
 from pipelines.article import Article
@@ -84,6 +86,7 @@ class Cluster:
     env: dict[str, str]
     sources: Path
     alerts: Path
+    procs: list[subprocess.Popen[str]]  # every worker it started
 
     @property
     def redis(self) -> redis.Redis:
@@ -91,11 +94,12 @@ class Cluster:
 
     def worker(self, name: str) -> subprocess.Popen[str]:
         log = open(self.work / f"{name}.log", "w")  # noqa: SIM115 (the process keeps it)
-        return subprocess.Popen(
+        self.procs.append(subprocess.Popen(
             [sys.executable, "-m", "dozor", "worker", "--redis", self.infra.redis.url,
              "--es", self.infra.es.url, "--sources", str(self.sources), "--alerts",
              str(self.alerts), "--visibility-timeout", VISIBILITY, "--exit-when-idle", "2"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True)
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True))
+        return self.procs[-1]
 
     def log(self, name: str) -> str:
         return (self.work / f"{name}.log").read_text()
@@ -119,15 +123,31 @@ class Cluster:
         return Counter(a.url for a in self.stored())
 
 
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[str]]]:
+    """The test's worker processes: none outlives it, whatever it asserted."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _cluster(infra: Infra, work: Path, site: GeneratedSite, settings: str,
-             sources: list[dict[str, object]], rules: str = "rules: []\n") -> Cluster:
+             sources: list[dict[str, object]], rules: str = "rules: []\n", *,
+             started: list[subprocess.Popen[str]]) -> Cluster:
+    if infra.redis.proc is None:  # a failed test may have left it stopped
+        infra.redis.start()
+    infra.es.faults.clear()
     redis.Redis.from_url(infra.redis.url).flushall()
     (work / "sources.yaml").write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
     (work / "dozor.yaml").write_text(settings, encoding="utf-8")
     (work / "alerts.yaml").write_text(rules, encoding="utf-8")
     env = {**infra.env, "DOZOR_DATA_DIR": str(work / "data"),
            "DOZOR_CONFIG": str(work / "dozor.yaml"), "DOZOR_TELEGRAM_URL": site.base}
-    return Cluster(work, infra, site, env, work / "sources.yaml", work / "alerts.yaml")
+    return Cluster(work, infra, site, env, work / "sources.yaml", work / "alerts.yaml",
+                   started)
 
 
 def _until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
@@ -168,7 +188,7 @@ TELEGRAM_DELAY = 0.4
 
 
 def test_pooled_workers_share_the_frontier_politely_and_mail_once(
-        infra: Infra, tmp_path: Path) -> None:
+        infra: Infra, tmp_path: Path, started: list[subprocess.Popen[str]]) -> None:
     # each article answer takes 20 ms: two workers fetching at once would overlap
     with GeneratedSite(60, delay=0.02, first=0, channels=CHANNELS) as site:
         settings = ("crawl:\n  stage_workers: 2\n  autothrottle: false\n"
@@ -177,7 +197,7 @@ def test_pooled_workers_share_the_frontier_politely_and_mail_once(
         rules = ("rules:\n  - name: desk\n    query: minister\n    sources: [site]\n"
                  "    to: [desk@example.org]\n    digest_limit: 500\n")
         sources = [*site.sources(), {"name": "channels", "telegram": list(CHANNELS)}]
-        cluster = _cluster(infra, tmp_path, site, settings, sources, rules)
+        cluster = _cluster(infra, tmp_path, site, settings, sources, rules, started=started)
         mailed_before = len(infra.smtp.received)
         site.gate.clear()  # the feed waits until both workers are up
         workers = [cluster.worker(f"w{i}") for i in range(2)]
@@ -198,8 +218,10 @@ def test_pooled_workers_share_the_frontier_politely_and_mail_once(
         stored = Counter(a.url for a in articles)
         assert len(stored) == 60 + len(CHANNELS) and set(stored.values()) == {1}
         # each worker's last figures, read from Redis: both crawled
-        figures = json.loads(run_dozor(["stats", "workers", "--redis", infra.redis.url,
-                                        "--json"], cluster.env).stdout)
+        shown = CliRunner().invoke(app, ["stats", "workers", "--redis", infra.redis.url,
+                                         "--json"])
+        assert shown.exit_code == 0, shown.output
+        figures = json.loads(shown.output)
         assert len(figures) == 2 and all(int(f["pages"]) > 0 for f in figures)
         assert sum(int(f["pages"]) for f in figures) == len(stored)
         assert all(f["errors"] == "0" and f["queued"] == "0" for f in figures)
@@ -236,11 +258,12 @@ def test_pooled_workers_share_the_frontier_politely_and_mail_once(
         assert set(warc_files(tmp_path / "data" / "warc")) == set(warcs)
 
 
-def test_kill_a_worker_redis_and_elasticsearch_mid_crawl(infra: Infra, tmp_path: Path) -> None:
+def test_kill_a_worker_redis_and_elasticsearch_mid_crawl(
+        infra: Infra, tmp_path: Path, started: list[subprocess.Popen[str]]) -> None:
     with GeneratedSite(100, delay=0.05, first=1000) as site:
         cluster = _cluster(infra, tmp_path, site, "crawl:\n  stage_workers: 2\n"
                            "  autothrottle: false\n  concurrent_requests_per_domain: 8\n",
-                           site.sources())
+                           site.sources(), started=started)
         server = cluster.redis
         first = cluster.worker("first")
         _until(lambda: server.scard("dozor:workers") or first.poll() is not None,
