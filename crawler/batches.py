@@ -12,7 +12,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import Deferred
 
 from pipelines.article import RawPage
-from pipelines.store import DatabaseUnusable, Ingest
+from pipelines.store import DatabaseUnusable, Ingest, StoreError
 from pipelines.urls import canonicalize
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,10 @@ class BatchPipeline:
             stats.inc_value("dozor/pages_failed", len(batch))
 
 
+def _archives(batch: list[RawPage]) -> str:
+    return ", ".join(sorted({p.warc_file for p in batch if p.warc_file})) or "(none)"
+
+
 def process_batch(processor: PageProcessor, batch: list[RawPage],
                   analysed: Future[Any] | None = None) -> bool:
     """Run the stages on one batch (or, with `analysed`, a `PooledProcessor`'s submitted
@@ -163,11 +167,15 @@ def process_batch(processor: PageProcessor, batch: list[RawPage],
             processor.store_batch(batch, analysed.result())
     except DatabaseUnusable:
         raise  # not this batch's fault: no batch can be stored any more
+    except StoreError as exc:
+        # an expected failure (the cluster refused or is out of reach): one line, no trace
+        log.error("a batch of %d pages was not stored (%s); they stay archived in %s "
+                  "for `dozor reprocess`", len(batch), exc, _archives(batch))
+        return False
     except Exception:
         # The pages are in the WARC archive already; `dozor reprocess` runs them again.
-        archives = sorted({p.warc_file for p in batch if p.warc_file})
         log.exception("a batch of %d pages failed in the stages; they stay archived in %s "
-                      "for `dozor reprocess`", len(batch), ", ".join(archives) or "(none)")
+                      "for `dozor reprocess`", len(batch), _archives(batch))
         return False
     # The stages mark what they store by its canonical URL; the URL that was requested
     # and the one redirects ended at must not be fetched again either.
