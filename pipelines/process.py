@@ -41,6 +41,8 @@ class BatchResult:
     dropped: int = 0  # kept out by a source's `keep: relevant`
     new_ids: list[str] = field(default_factory=list)
     spooled: int = 0
+    translated: int = 0
+    to_translate: int = 0  # articles the translation settings select (done, failed, pending)
     # CPU seconds per stage (the analysing stages' in whichever process ran them)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -134,6 +136,8 @@ class Pipeline:
         if self.translator is not None:
             with _timed(result.seconds, "translate"):
                 kept = self.translator.translate(kept)
+                result.translated = sum(a.translation_status == "done" for a in kept)
+                result.to_translate = sum(a.translation_status != "skipped" for a in kept)
                 # only a translated article has new (English) terms
                 analyse([a for a in kept if a.title_en or a.text_en])
         for article in kept:
@@ -155,6 +159,8 @@ class Pipeline:
         t.dropped += result.dropped
         t.new_ids.extend(result.new_ids)
         t.spooled += result.spooled
+        t.translated += result.translated
+        t.to_translate += result.to_translate
         for stage, spent in result.seconds.items():
             t.seconds[stage] = t.seconds.get(stage, 0.0) + spent
 
