@@ -332,6 +332,6 @@ def test_field_and_date_filters_run_in_sql_and_keep_every_match(store: SQLiteSto
     store._db.set_trace_callback(None)
     assert sorted(h.article.url for h in found) == [docs[0].url, docs[1].url]
     ranked = next(s for s in statements if s.startswith("SELECT a.n"))
-    assert "a.lang = 'uk'" in ranked and "a.published_at >=" in ranked
+    assert "a.lang = 'uk'" in ranked and "a.published_at >=" in ranked, ranked
     assert sorted(h.article.url for h in search(store, "lang:uk AND relevant:false")) == [
         docs[1].url, docs[2].url, docs[4].url]

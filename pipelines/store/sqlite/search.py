@@ -107,7 +107,7 @@ class SQLiteSearch(SQLiteConnection):
         """The articles matching `query` in the order `sort` asks, with their bm25 (0.0
         when nothing is looked up in the index); the caller holds the lock."""
         match = query.fts5_match(column=_TERM_COLUMNS)
-        where, params = _required_sql(query)
+        where, params = _required_sql(query, ranked_by_index=match is not None)
         # Ranking reads only row numbers and scores; whole rows are fetched a page at a
         # time, so sorting many candidates never carries their texts along.
         if match:
@@ -146,16 +146,19 @@ class SQLiteSearch(SQLiteConnection):
             raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
 
 
-def _required_sql(query: Query) -> tuple[str, list[Any]]:
+def _required_sql(query: Query, ranked_by_index: bool) -> tuple[str, list[Any]]:
     """The query's required field and date filters as SQL conditions on the indexed
     columns (`AND ...`), so rows that cannot match are never read; `matches` still
     decides. Date bounds are widened by a second: a stored date without a zone (read
-    as UTC) compares as text with a bound that has one."""
+    as UTC) compares as text with a bound that has one. Without an FTS5 lookup, field
+    values are checked on rows read in date order (`+` keeps SQLite from sorting all
+    of a language's rows by its index instead); a date range still reads its index."""
     conditions: list[str] = []
     params: list[Any] = []
+    unindexed = "" if ranked_by_index else "+"
     for required in query.required_filters():
         if isinstance(required, FieldEquals):
-            conditions.append(f"a.{required.field} = ?")
+            conditions.append(f"{unindexed}a.{required.field} = ?")
             value = required.value
             params.append(int(value) if isinstance(value, bool) else value)
             continue
