@@ -18,9 +18,19 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.dupefilters import RFPDupeFilter
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    NotConfigured,
+    ResponseDataLossError,
+)
 from scrapy.http import Headers, Response
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import error as twisted_error
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
@@ -31,6 +41,32 @@ from pipelines.errors import DozorError
 from pipelines.urls import on_domains
 
 log = logging.getLogger(__name__)
+
+
+DOWNLOAD_ERRORS = (CannotResolveHostError, DownloadCancelledError, DownloadConnectionRefusedError,
+                   DownloadFailedError, DownloadTimeoutError, ResponseDataLossError,
+                   twisted_error.ConnectError, twisted_error.TimeoutError)
+
+
+class DownloadErrorLine(logging.Filter):
+    """Scrapy's robots.txt middleware logs a robots.txt it could not download with the
+    download error's traceback. The page behind it fails the same way and gets its own
+    `failed:` line, so such a record keeps its one line; any other error keeps its
+    traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DOWNLOAD_ERRORS):
+            record.exc_info = None
+        return True
+
+
+class RobotsErrorLines:
+    """Extension: puts `DownloadErrorLine` on the robots.txt middleware's logger, once."""
+
+    def __init__(self) -> None:
+        robots = logging.getLogger("scrapy.downloadermiddlewares.robotstxt")
+        if not any(isinstance(f, DownloadErrorLine) for f in robots.filters):
+            robots.addFilter(DownloadErrorLine())
 
 
 class RefusedRequest(DozorError, IgnoreRequest):

@@ -69,7 +69,7 @@ ITEM_PIPELINES = {"crawler.batches.BatchPipeline": 300}
 SPIDER_MIDDLEWARES = {"crawler.health.HealthSpiderMiddleware": 45}
 ADDONS = {"crawler.settings.ConfigAddon": 0}
 # configured only when the crawl's starter gives a progress reporter (DOZOR_PROGRESS)
-EXTENSIONS = {"crawler.progress.ProgressStats": 0}
+EXTENSIONS = {"crawler.progress.ProgressStats": 0, "crawler.middlewares.RobotsErrorLines": 0}
 
 DOZOR_ALLOW_PRIVATE_NETWORK = False
 DOZOR_RETRY_BACKOFF = 1.0  # seconds before the first retry; doubled for each next one

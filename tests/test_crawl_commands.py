@@ -17,6 +17,7 @@ from pipelines.config.settings import CrawlSettings
 from pipelines.store import open_store
 from tests.support.crawl_harness import REPO, TEST_CRAWL, write_sources
 from tests.support.httpserver import NewsServer
+from tests.support.smtpserver import closed_port
 
 LOCAL = {"DOZOR_ALLOWED_NETWORKS": "127.0.0.1/32"}
 PUBLISHED = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
@@ -71,10 +72,12 @@ def test_scrapy_crawl_news_from_the_repository_root(news_server: NewsServer,
 def test_sources_check_reports_status_items_and_newest_date(news_server: NewsServer,
                                                              tmp_path: Path) -> None:
     _site(news_server)
+    down = f"http://127.0.0.1:{closed_port()}/rss.xml"  # its robots.txt cannot be fetched either
     sources = write_sources(tmp_path / "sources.yaml", [
         {"name": "wire", "feeds": [news_server.url("/rss.xml"), news_server.url("/gone.xml")],
          "sitemaps": [news_server.url("/sitemap.xml")]},
         {"name": "metadata", "sitemaps": ["http://169.254.169.254/latest/sitemap.xml"]},
+        {"name": "down", "feeds": [down]},
     ])
     proc = _run([sys.executable, "-m", "dozor", "sources", "check", "--sources", str(sources)],
                 tmp_path, env=LOCAL)
@@ -88,7 +91,9 @@ def test_sources_check_reports_status_items_and_newest_date(news_server: NewsSer
     assert rows[news_server.url("/gone.xml")][3] == "404"
     assert "HTTP 404" in rows[news_server.url("/gone.xml")][7]
     assert "cloud metadata" in rows["http://169.254.169.254/latest/sitemap.xml"][7]
-    assert "2 of 4 feeds/sitemaps/listings answered" in proc.stdout
+    assert "DownloadConnectionRefusedError" in rows[down][7]
+    assert "2 of 5 feeds/sitemaps/listings answered" in proc.stdout
+    assert "Traceback" not in proc.stderr  # Scrapy's robots.txt error is one line too
     assert news_server.fetched("/news/story.html") == 0  # entries are counted, not fetched
 
 
