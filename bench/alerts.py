@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.corpus import DEFAULT_PAGES
-from bench.store import build_articles
+from bench.store import Pool, build_articles
 from pipelines.alert.delivery import AlertReport, queue_matches
 from pipelines.alert.rules import AlertRule, compile_rule
 from pipelines.article import Article
@@ -78,7 +78,7 @@ def main() -> None:
     if not (args.pages / "manifest.json").exists():
         sys.exit(f"no corpus at {args.pages} (manifest.json missing)")
 
-    articles = build_articles(args.pages, args.articles)
+    articles = build_articles(Pool(args.pages), args.articles)
     for a in articles:
         a.cluster_id = a.id
     specs = build_rules(articles, args.rules)
