@@ -226,3 +226,23 @@ def test_the_run_exits_3_when_every_source_fails(tmp_path: Path) -> None:
         assert "Traceback" not in out + result.stderr
     finally:
         server.stop()
+
+
+def test_status_table_keeps_every_column_readable_beside_a_long_error() -> None:
+    """A DNS or TLS error is a long line: its cell wraps instead of taking the width of
+    every other column (on an 80-column terminal they were squeezed to nothing)."""
+    from rich.console import Console
+
+    from dozor.cli.sources_status import status_table
+
+    error = ("CannotResolveHostError: DNS lookup failed: no results for hostname lookup: "
+             "www.example-outlet.org.")
+    console = Console(width=80, record=True)
+    console.print(status_table([HealthRecord("outlet", "https://www.example-outlet.org/rss",
+                                             "feed", "failing", error=error, failures=3)]))
+    lines = console.export_text().splitlines()
+    header = next(line for line in lines if "state" in line)
+    assert all(cell.strip() for cell in header.strip("┃").split("┃")), header
+    body = [line for line in lines if line.startswith("│")]
+    assert body[0].split("│")[1].strip() == "failing"
+    assert "".join(line.split("│")[5].strip() for line in body) == error.replace(" ", "")

@@ -25,7 +25,7 @@ def status_table(records: list[HealthRecord]) -> Table:
     table = Table(expand=True)
     for name in ("state", "source", "kind", "url", "status", "failures", "last attempt",
                  "last success", "last new", "items/day", "bytes", "304", "next due"):
-        table.add_column(name, overflow="fold", no_wrap=name in ("state", "status", "304"))
+        table.add_column(name, overflow="fold", no_wrap=name in ("state", "304"))
     for r in records:
         table.add_row(r.state, r.source, r.kind, r.url + (f" -> {r.final_url}" if r.final_url
                                                           else ""),
