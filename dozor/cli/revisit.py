@@ -45,9 +45,11 @@ def revisit(
     Exit status: 0 when done, 2 for bad options, rules or database, 75 when a run holds
     the lock.
     """
+    config = config_of(ctx)
+    # a bad settings file (revisit.schedule...) fails now, not after the stages loaded
+    _ = config.settings
     from dozor.run import revisit_cycle  # start-up cost: Scrapy loads only to crawl
 
-    config = config_of(ctx)
     # against DOZOR_SOURCES, else the shipped sources file
     alert_rules(alerts, None)
     with run_lock(config.paths.data, "dozor revisit", store_options(config, db, es)["db"]), \
