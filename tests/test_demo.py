@@ -92,6 +92,7 @@ def test_dozor_demo_end_to_end(tmp_path: Path) -> None:
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]  # the progress lines too
 
     assert "Serving the demo news site at http://127.0.0.1:" in out
     found, _, rest = out.partition("dozor search")
