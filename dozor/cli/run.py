@@ -124,15 +124,16 @@ def run(
     # nothing is lost, and a scheduler retrying a "failed" run would crawl again only to
     # meet the same mail server. `dozor alerts send` is the command whose job is mail, so
     # it is the one that exits 1 for it.
-    # start-up cost: Scrapy, Twisted and the stages load only for the commands that crawl
-    from dozor.run import run_cycle
-
     config = config_of(ctx, topic)
     # a bad file fails before the lock
     names = {s.name for s in load_sources(sources or paths.default_sources())}
     # and bad alert rules (one naming a source the run does not crawl) before the crawl,
     # not after it with the run's stories waiting for a fixed file
     load_rules(alerts or paths.default_alerts(), sources=names)
+    # start-up cost: Scrapy, Twisted and the stages load only for the commands that crawl,
+    # and only once the files are known to be good
+    from dozor.run import run_cycle
+
     with run_lock(config.paths.data, "dozor run", store_options(config, db, es)["db"]), \
             store_from(config, db, es) as store, \
             progress_shown(ctx, progress, progress_interval) as reporter:
