@@ -88,7 +88,8 @@ def test_dozor_demo_end_to_end(tmp_path: Path) -> None:
     # sending to this closed port would fail and the outbox would stay empty
     env.update(DOZOR_DATA_DIR=str(tmp_path / "data"), DOZOR_SMTP_HOST="127.0.0.1",
                DOZOR_SMTP_PORT=str(closed_port()), COLUMNS="400")
-    result = subprocess.run([sys.executable, "-m", "dozor", "demo", "--keep", str(keep)],
+    result = subprocess.run([sys.executable, "-m", "dozor", "demo", "--keep", str(keep),
+                             "--progress-interval", "0.5"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
@@ -110,6 +111,14 @@ def test_dozor_demo_end_to_end(tmp_path: Path) -> None:
     assert sorted(by_path) == sorted(s["path"] for s in STORIES)
     assert {p for p, a in by_path.items() if a.relevant} == ON_TOPIC
     assert all(a.lang == LANG[a.source] for a in web)
+    # the demo's crawl reports its progress as dozor run does; its last line is the tally
+    # of what the demo stored
+    done = [line for line in result.stderr.splitlines()
+            if line.startswith("progress: crawl done: ")]
+    n = len(articles)
+    assert len(done) == 1 and done[0].startswith(
+        f"progress: crawl done: fetched {n} pages, processed {n} of {n}, translated "), \
+        result.stderr[-3000:]
     posts = {urlsplit(a.canonical_url).path: a for a in articles if a.channel}
     assert {p: a.lang for p, a in posts.items()} == POSTS
     assert {p for p, a in posts.items() if a.relevant} == ON_TOPIC_POSTS
