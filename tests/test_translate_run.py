@@ -83,8 +83,14 @@ def test_run_without_models_then_backfill(tmp_path: Path, demo_site: Path,
 
     for lang in ("ru", "uk"):
         dozor(tmp_path, "models", "install", "--file", str(mt_packages[lang]))
-    backfill = dozor(tmp_path, "translate", "--db", str(db))
+    backfill = dozor(tmp_path, "translate", "--db", str(db), "--progress-interval", "0.1")
     assert f"translated {len(pending)}, failed 0" in backfill.stdout
+    # its progress on stderr (no terminal: plain lines) ends with the tally
+    done = [line for line in backfill.stderr.splitlines()
+            if line.startswith("progress: translate done: ")]
+    assert len(done) == 1 and done[0].startswith(
+        f"progress: translate done: translated {len(pending)} of {len(pending)}"), \
+        backfill.stderr
     after = {a.id: a for a in stored(db)}
     assert all(after[a.id].translation_status == "done" and after[a.id].text_en
                for a in pending)
