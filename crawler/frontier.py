@@ -9,7 +9,8 @@ any worker, marked as redelivered. A redelivered article the store already has i
 fetched again.
 
 `GlobalPoliteness` holds the per-host concurrency and delay (and the Telegram slot's)
-for every worker at once: the slots are counted in Redis, not per process.
+for every worker at once: the slots are counted in Redis, not per process, and taken by
+`PoliteDownloadHandler` as the download starts.
 
 Keys (spider name `frontier`): dozor:frontier:requests (queue), :leases, :scores,
 :redelivered, :dupefilter; dozor:due (sources `dozor schedule --redis` found due);
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 import redis
 from scrapy import Request, Spider, signals
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
@@ -319,7 +321,7 @@ class FrontierScheduler(Scheduler):
 
 
 class GlobalPoliteness:
-    """Per-slot concurrency and delay over every worker (downloader middleware).
+    """Per-slot concurrency and delay over every worker.
 
     A slot is the request's download slot (Telegram's channel pages share one) or its
     host; the limits are this crawl's CONCURRENT_REQUESTS_PER_DOMAIN and DOWNLOAD_DELAY,
@@ -346,10 +348,6 @@ class GlobalPoliteness:
         threading.Thread(target=self._beat, name="politeness-heartbeat", daemon=True).start()
         crawler.signals.connect(self.stopping.set, signal=signals.engine_stopped)
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> GlobalPoliteness:
-        return cls(crawler)
-
     def _beat(self) -> None:
         # a thread, as the frontier's heartbeat: stages in the reactor thread block it
         while not self.stopping.wait(self.lease_ms / 3000):
@@ -370,7 +368,7 @@ class GlobalPoliteness:
         own = self.slots.get(slot) or {}
         return int(own.get("concurrency", self.concurrency)), float(own.get("delay", self.delay))
 
-    async def process_request(self, request: Request) -> None:
+    async def acquire(self, request: Request) -> None:
         slot = request.meta.get("download_slot") or urlsplit(request.url).hostname or ""
         concurrency, delay = self._limits(slot)
         token = uuid.uuid4().hex
@@ -393,7 +391,7 @@ class GlobalPoliteness:
         with self._lock:
             self.held[token] = (keys[0], time.monotonic())
 
-    def _release(self, request: Request) -> None:
+    def release(self, request: Request) -> None:
         held = request.meta.pop("dozor_polite", None)
         if held is not None:
             with self._lock:
@@ -403,9 +401,22 @@ class GlobalPoliteness:
             except redis.RedisError:
                 pass  # the token expires by itself
 
-    def process_response(self, request: Request, response: Response) -> Response:
-        self._release(request)
-        return response
 
-    def process_exception(self, request: Request, exception: Exception) -> None:
-        self._release(request)
+class PoliteDownloadHandler(HTTP11DownloadHandler):
+    """Scrapy's HTTP(S) handler, downloading once `GlobalPoliteness` gives the slot.
+
+    Taken here, after the downloader's own per-process wait (AutoThrottle's delay, the
+    jitter of DOWNLOAD_DELAY), not in a middleware before it: that wait would come
+    between the slot's start in Redis and the request's, and another worker's next
+    request could start sooner than the delay after it."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.politeness = GlobalPoliteness(crawler)
+
+    async def download_request(self, request: Request) -> Response:
+        await self.politeness.acquire(request)
+        try:
+            return await super().download_request(request)
+        finally:
+            self.politeness.release(request)

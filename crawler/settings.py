@@ -88,6 +88,7 @@ def operational(crawl: CrawlSettings, contact: str | None = None) -> dict[str, A
         "DOWNLOAD_MAXSIZE": crawl.download_maxsize,
         "DOWNLOAD_WARNSIZE": min(crawl.download_maxsize // 2, 32 * 1024 * 1024),
         "RETRY_TIMES": crawl.retry_times,
+        "DOWNLOAD_DELAY": crawl.download_delay,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         # sites that want to reach whoever runs the crawler find the operator's address
         # where the default user agent has the DOZOR_CONTACT placeholder

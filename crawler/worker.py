@@ -38,10 +38,11 @@ def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, red
     """Crawl from the frontier; the figures when it stops."""
     settings = _settings(config, allow_private_network, log_level)
     settings.setdict(frontier_settings(redis_url, visibility_timeout), priority="cmdline")
-    middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
-    # last before the download: a request other middlewares drop takes no slot
-    middlewares["crawler.frontier.GlobalPoliteness"] = 900
-    settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="cmdline")
+    # the politeness slots are taken as the download starts: a request the middlewares
+    # drop takes none
+    handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
+    handlers.update(dict.fromkeys(("http", "https"), "crawler.frontier.PoliteDownloadHandler"))
+    settings.set("DOWNLOAD_HANDLERS", handlers, priority="cmdline")
     # one archive folder per worker: names never collide across hosts, and `dozor
     # reprocess` reads every WARC below the archive
     warc = config.paths.warc / worker_id

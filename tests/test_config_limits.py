@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from crawler.runner import _settings
+from pipelines.config.config import Config
 from pipelines.config.settings import Settings
 from pipelines.config.yamlfile import load_yaml
 from pipelines.errors import ConfigError
@@ -28,14 +30,29 @@ from tests.support.httpserver import NewsServer
     ("crawl", "batch_size", 0, "greater than or equal to 1"),
     ("crawl", "sitemap_depth", 0, "greater than or equal to 1"),
     ("crawl", "source_budget", 0, "greater than or equal to 1"),
+    ("crawl", "download_delay", -0.5, "greater than or equal to 0"),
+    ("crawl", "download_delay", 61, "less than or equal to 60"),
+    ("crawl", "download_delay", "soon", "a valid number"),
 ])
 def test_out_of_range_crawl_settings_are_refused(tmp_path: Path, section: str, field: str,
-                                                 value: int, bound: str) -> None:
+                                                 value: object, bound: str) -> None:
     path = tmp_path / "dozor.yaml"
     path.write_text(yaml.safe_dump({section: {field: value}}))
     with pytest.raises(ConfigError) as caught:
         load_yaml(path, Settings)
     assert f"{section} → {field}: Input should be {bound}" in str(caught.value)
+
+
+def test_the_download_delay_reaches_scrapy(tmp_path: Path) -> None:
+    path = tmp_path / "dozor.yaml"
+    path.write_text("crawl:\n  download_delay: 0.3\n")
+    config = Config.from_env({"DOZOR_DATA_DIR": str(tmp_path), "DOZOR_CONFIG": str(path)})
+    # the Scrapy settings `dozor run` and `dozor worker` crawl with
+    assert _settings(config, False, None).getfloat("DOWNLOAD_DELAY") == 0.3
+    # none set: none, as before the setting existed
+    path.write_text("crawl:\n  retry_times: 1\n")
+    unset = Config.from_env({"DOZOR_DATA_DIR": str(tmp_path), "DOZOR_CONFIG": str(path)})
+    assert _settings(unset, False, None).getfloat("DOWNLOAD_DELAY") == 0
 
 
 def test_unknown_languages_are_refused(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ class CrawlSettings(StrictModel):
     download_timeout: int = Field(30, ge=1, le=3600)  # seconds
     download_maxsize: int = Field(20 * 1024 * 1024, ge=64 * 1024, le=1024 ** 3)  # bytes
     retry_times: int = Field(2, ge=0, le=10)
+    # seconds between two request starts on one host, over every worker of a frontier;
+    # AutoThrottle never goes below it
+    download_delay: float = Field(0, ge=0, le=60)
     autothrottle: bool = True
     # feed/sitemap entries older than this are not fetched
     max_age_days: int = Field(14, ge=1, le=3650)
