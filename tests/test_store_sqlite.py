@@ -315,6 +315,31 @@ def test_lookups_use_indexes(store: SQLiteStore, stored: dict[str, Article]) -> 
                              plan), (sql, plan)
 
 
+def test_date_orders_read_the_publication_index(store: SQLiteStore,
+                                                stored: dict[str, Article]) -> None:
+    """A date range and a search sorted newest read the publication index in order and
+    stop when the page is full: no sort of every candidate row (their dates lie past the
+    texts); ties of a date alone are sorted by fetch time."""
+    for text, sort in (("published:[2026-05-01 TO 2026-05-13]", "relevance"),
+                       ("published:[2026-05-01 TO 2026-05-13]", "newest"),
+                       ("колонии", "newest"), ("колонии AND lang:ru", "newest"),
+                       ("relevant:true", "newest")):
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)
+        hits = search(store, text, sort=sort)
+        store._db.set_trace_callback(None)
+        assert hits, text
+        ranked = [s for s in statements if "ORDER BY" in s and not s.startswith("--")]
+        assert len(ranked) == 1, statements
+        plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + ranked[0]))
+        assert "articles_published" in plan, (text, sort, plan)
+        assert "TEMP B-TREE FOR ORDER BY" not in plan, (text, sort, plan)
+    hits = search(store, "колонии", sort="newest", limit=50)
+    dated = [h.article for h in hits if h.article.published_at]
+    assert dated == sorted(dated, key=lambda a: (a.published_at, a.fetched_at), reverse=True)
+    assert all(h.rank > 0 for h in hits)  # still scored by the index
+
+
 def test_field_and_date_filters_run_in_sql_and_keep_every_match(store: SQLiteStore) -> None:
     """A query's required fields and dates narrow the rows in SQL; a date stored without
     a zone (read as UTC) at a range's very bound still matches."""

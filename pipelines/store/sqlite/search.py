@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from pipelines.article import Article
-from pipelines.query import FieldEquals, Query
+from pipelines.query import DateBetween, FieldEquals, Query
 from pipelines.store.base import (
     FACETS,
     SearchHit,
@@ -32,9 +32,10 @@ _TERM_COLUMNS = "{terms title_terms}"
 # how far a date filter's SQL bounds are widened (see _required_sql)
 _SLACK = timedelta(seconds=1)
 # by publication date, undated articles last, then by fetch time: as Elasticsearch sorts
-# (published_at with missing _last, then fetched_at)
+# (published_at with missing _last, then fetched_at). SQLite sorts NULL lowest, so
+# newest needs no IS NULL term and reads the publication index in order.
 _BY_DATE = {
-    "newest": "a.published_at IS NULL, a.published_at DESC, a.fetched_at DESC, a.n DESC",
+    "newest": "a.published_at DESC, a.fetched_at DESC, a.n DESC",
     "oldest": "a.published_at IS NULL, a.published_at ASC, a.fetched_at ASC, a.n ASC",
 }
 
@@ -110,21 +111,42 @@ class SQLiteSearch(SQLiteConnection):
         where, params = _required_sql(query, ranked_by_index=match is not None)
         # Ranking reads only row numbers and scores; whole rows are fetched a page at a
         # time, so sorting many candidates never carries their texts along.
+        scores_sql = None  # sort newest: bm25 of every candidate, looked up by row
         if match:
             weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-            order = _BY_DATE.get(sort, "2, a.n DESC")
-            ranked = (
-                f"SELECT a.n, bm25(articles_fts, {weights}) FROM articles_fts "
-                f"JOIN articles AS a ON a.n = articles_fts.rowid "
-                f"WHERE articles_fts MATCH ? {where} ORDER BY {order}"
-            )
+            score = f"bm25(articles_fts, {weights})"
+            if sort == "newest":
+                # the publication index read newest first, each row looked up among the
+                # index's candidates: no sort of them all by a date stored past the text
+                ranked = (
+                    f"SELECT a.n, 0.0 FROM articles AS a INDEXED BY articles_published "
+                    f"WHERE a.n IN (SELECT rowid FROM articles_fts WHERE articles_fts "
+                    f"MATCH ?) {where} ORDER BY {_BY_DATE[sort]}"
+                )
+                scores_sql = (f"SELECT rowid, {score} FROM articles_fts "
+                              "WHERE articles_fts MATCH ?")
+            elif where or sort in _BY_DATE:
+                order = _BY_DATE.get(sort, "2, a.n DESC")
+                ranked = (
+                    f"SELECT a.n, {score} FROM articles_fts "
+                    f"JOIN articles AS a ON a.n = articles_fts.rowid "
+                    f"WHERE articles_fts MATCH ? {where} ORDER BY {order}"
+                )
+            else:
+                # nothing asked of the rows: ranked by the index alone, no row looked up
+                ranked = (f"SELECT rowid, {score} FROM articles_fts "
+                          "WHERE articles_fts MATCH ? ORDER BY 2, rowid DESC")
             params = [match, *params]
         else:
-            # nothing to look up in the index (e.g. `lang:uk AND relevant:true`): newest first
-            order = _BY_DATE.get(
-                sort, "coalesce(a.published_at, a.fetched_at) DESC, a.n DESC")
+            # nothing to look up in the index (e.g. `lang:uk AND relevant:true`): newest
+            # first; a required publication date makes that the date's own index order
+            dated = any(isinstance(f, DateBetween) and f.field == "published_at"
+                        for f in query.required_filters())
+            order = _BY_DATE.get(sort, "a.published_at DESC, a.n DESC" if dated else
+                                 "coalesce(a.published_at, a.fetched_at) DESC, a.n DESC")
             ranked = f"SELECT a.n, 0.0 FROM articles AS a WHERE 1 {where} ORDER BY {order}"
         try:
+            scores = dict(self._db.execute(scores_sql, [match])) if scores_sql else None
             cursor = self._db.execute(ranked, params)
             try:
                 while rows_page := cursor.fetchmany(page):
@@ -137,6 +159,8 @@ class SQLiteSearch(SQLiteConnection):
                         )
                     }
                     for n, bm25 in rows_page:
+                        if scores is not None:
+                            bm25 = scores[n]
                         article = row_to_article(rows[n])
                         if query.matches(article):
                             yield article, bm25
