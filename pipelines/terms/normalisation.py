@@ -35,7 +35,7 @@ import re
 import threading
 import unicodedata
 from functools import cache, lru_cache
-from typing import NamedTuple
+from itertools import repeat
 
 import pymorphy3
 import snowballstemmer
@@ -128,15 +128,6 @@ def _normal(word: str, cyr_lang: str) -> str:
     return word
 
 
-class Token(NamedTuple):
-    """A word of a text: its character span and normalised term (a tuple: a snippet
-    makes one per word of every hit's text)."""
-
-    start: int
-    end: int
-    term: str  # normalised
-
-
 @lru_cache(maxsize=200_000)
 def _term(raw: str, cyr_lang: str) -> str:
     """A word as found in a text -> its normalised term ("" if nothing is left)."""
@@ -144,15 +135,17 @@ def _term(raw: str, cyr_lang: str) -> str:
     return _normal(word, cyr_lang) if word else ""
 
 
-def tokens(text: str, lang: str | None) -> list[Token]:
-    """Normalised tokens with their character spans in `text`."""
+def tokens(text: str, lang: str | None) -> tuple[list[re.Match[str]], list[str]]:
+    """The words of `text` that have a normalised term: their matches (character spans)
+    and their terms, in order. Matches rather than an object per word: a snippet asks
+    this of every hit's whole text and reads the spans of a few words only."""
     cyr_lang = _cyrillic_lang(text, lang)
-    out = []
-    for m in TOKEN_RE.finditer(text):
-        term = _term(m.group(), cyr_lang)
-        if term:
-            out.append(Token(m.start(), m.end(), term))
-    return out
+    found = list(TOKEN_RE.finditer(text))
+    terms = list(map(_term, [m.group() for m in found], repeat(cyr_lang)))
+    if "" in terms:  # a word of stress marks alone, say
+        found = [m for m, term in zip(found, terms, strict=True) if term]
+        terms = [term for term in terms if term]
+    return found, terms
 
 
 def normalise(text: str, lang: str | None) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from pipelines.article import Article
 from pipelines.terms.matching import TermDoc, TermError, term_pattern
-from pipelines.terms.normalisation import Token, tokens
+from pipelines.terms.normalisation import tokens
 
 
 def snippet(
@@ -31,11 +31,11 @@ def snippet(
     terms = list(dict.fromkeys(matched_terms))
     # with nothing to mark, the passage is the text's start and only its words count
     # (two characters past the width settle whether the last of them goes on)
-    toks = tokens(text if terms else text[:width + 2], lang)
-    if not terms and (not toks or toks[0].end > width):
-        toks = tokens(text, lang)  # a first word longer than the passage
-    doc = TermDoc([t.term for t in toks])
-    hits: dict[int, int] = {}  # token index -> index of the pattern it belongs to
+    words, word_terms = tokens(text if terms else text[:width + 2], lang)
+    if not terms and (not words or words[0].end() > width):
+        words, word_terms = tokens(text, lang)  # a first word longer than the passage
+    doc = TermDoc(word_terms)
+    hits: dict[int, int] = {}  # word index -> index of the pattern it belongs to
     for n, term in enumerate(terms):
         try:
             pattern = term_pattern(term)
@@ -44,14 +44,15 @@ def snippet(
         for occurrence in pattern.occurrences(doc):
             for p in occurrence:
                 hits.setdefault(p, n)
-    start, end = _best_window(text, toks, hits, width)
+    start, end = _best_window(text, words, hits, width)
     out = ["…" if start > 0 else ""]
     cursor = start
-    for i, tok in enumerate(toks):
-        if i in hits and start <= tok.start and tok.end <= end:
-            out.append(esc(_squash(text[cursor:tok.start])))
-            out.append(mark[0] + esc(text[tok.start:tok.end]) + mark[1])
-            cursor = tok.end
+    for i in sorted(hits):
+        word_start, word_end = words[i].span()
+        if start <= word_start and word_end <= end:
+            out.append(esc(_squash(text[cursor:word_start])))
+            out.append(mark[0] + esc(text[word_start:word_end]) + mark[1])
+            cursor = word_end
     out.append(esc(_squash(text[cursor:end])))
     out.append("…" if end < len(text.rstrip()) else "")
     return "".join(out).strip()
@@ -85,29 +86,29 @@ def _squash(s: str) -> str:
     return re.sub(r"\s+", " ", s)
 
 
-def _best_window(text: str, toks: list[Token], hits: dict[int, int],
+def _best_window(text: str, words: list[re.Match[str]], hits: dict[int, int],
                  width: int) -> tuple[int, int]:
     """Character span of the window (word-aligned) with the most distinct matched
     terms, then the most matched words; the text's start when nothing matched."""
-    if not toks:
+    if not words:
         return 0, min(len(text), width)
     order = sorted(hits)
-    hit_starts = [toks[j].start for j in order]
+    hit_starts = [words[j].start() for j in order]
     best, best_key = 0, (-1, -1)
     for i in order or [0]:
         # start a little before the first hit so it reads in context
         first = i
-        while first > 0 and toks[i].start - toks[first - 1].start < width // 5:
+        while first > 0 and words[i].start() - words[first - 1].start() < width // 5:
             first -= 1
-        begin = toks[first].start
+        begin = words[first].start()
         inside = [j for j in order[bisect_left(hit_starts, begin):
                                    bisect_right(hit_starts, begin + width)]
-                  if toks[j].end <= begin + width]
+                  if words[j].end() <= begin + width]
         key = (len({hits[j] for j in inside}), len(inside))
         if key > best_key:
             best, best_key = first, key
-    start = toks[best].start if best > 0 else 0
+    start = words[best].start() if best > 0 else 0
     last = best
-    while last + 1 < len(toks) and toks[last + 1].end - start <= width:
+    while last + 1 < len(words) and words[last + 1].end() - start <= width:
         last += 1
-    return start, toks[last].end
+    return start, words[last].end()

@@ -64,7 +64,9 @@ def from_column(kind: str, value: Any) -> Any:
 
 
 def row_to_article(row: sqlite3.Row) -> Article:
-    return Article(**{name: from_column(kind, row[name]) for name, kind in COLUMNS.items()})
+    # one pass over the row: a Row looks a name up by comparing it with each column's
+    values = dict(zip(row.keys(), row, strict=True))
+    return Article(**{name: from_column(kind, values[name]) for name, kind in COLUMNS.items()})
 
 
 def row_to_delivery(row: sqlite3.Row) -> Delivery:

@@ -60,7 +60,10 @@ class SQLiteSearch(SQLiteConnection):
         to_skip = offset
         seen: set[str] = set()  # collapse: the clusters already ranked
         with self._lock:
-            for article, bm25 in self._matching(query, sort, page=max(limit, 50)):
+            # rows past the first limit + offset are read only when the query's
+            # matcher turned some down
+            for article, bm25 in self._matching(query, sort, page=max(limit, 50),
+                                                first=limit + offset):
                 if collapse:
                     if story_key(article) in seen:
                         continue
@@ -104,9 +107,11 @@ class SQLiteSearch(SQLiteConnection):
         return SearchSummary(total, {k: dict(c.most_common()) for k, c in counts.items()},
                              stories=len(stories))
 
-    def _matching(self, query: Query, sort: str, page: int) -> Iterator[tuple[Article, float]]:
+    def _matching(self, query: Query, sort: str, page: int,
+                  first: int | None = None) -> Iterator[tuple[Article, float]]:
         """The articles matching `query` in the order `sort` asks, with their bm25 (0.0
-        when nothing is looked up in the index); the caller holds the lock."""
+        when nothing is looked up in the index), read `first` rows then `page` rows at
+        a time; the caller holds the lock."""
         match = query.fts5_match(column=_TERM_COLUMNS)
         where, params = _required_sql(query, ranked_by_index=match is not None)
         # Ranking reads only row numbers and scores; whole rows are fetched a page at a
@@ -149,7 +154,9 @@ class SQLiteSearch(SQLiteConnection):
             scores = dict(self._db.execute(scores_sql, [match])) if scores_sql else None
             cursor = self._db.execute(ranked, params)
             try:
-                while rows_page := cursor.fetchmany(page):
+                size = first or page
+                while rows_page := cursor.fetchmany(size):
+                    size = page
                     numbers = [n for n, _ in rows_page]
                     rows = {
                         r["n"]: r
