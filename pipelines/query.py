@@ -55,6 +55,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from luqum import tree
@@ -117,8 +118,60 @@ class QueryError(DozorError, ValueError):
 # --- compiled nodes -----------------------------------------------------------------
 
 
+class Batch(Protocol):
+    """A batch of articles indexed for `Query.select`: article sets are bit masks over
+    the batch's positions (bit i: the i-th article)."""
+
+    everything: int
+
+    def article(self, i: int) -> Article: ...
+    def doc(self, i: int) -> TermDoc: ...
+    def slot_mask(self, slot: Slot) -> int:
+        """The articles holding a term `slot` accepts (`TermDoc.has`)."""
+        ...
+    def values(self, attr: str) -> dict[str, int]:
+        """Per str() of a value of the article field `attr` (None left out; each value
+        of a list), the articles having it."""
+        ...
+    def truths(self, attr: str) -> dict[bool, int]:
+        """Per truth of a value of `attr` (each value of a list), the articles having it."""
+        ...
+
+
+def positions(mask: int) -> Iterator[int]:
+    """The batch positions in `mask`, in order."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def _each(node: _Node, batch: Batch, within: int) -> int:
+    """The articles of `within` that `node` matches, asked one by one."""
+    found = 0
+    for i in positions(within):
+        if node.evaluate(batch.doc(i), batch.article(i)):
+            found |= 1 << i
+    return found
+
+
+def _cost(node: _Node) -> int:
+    """0 for what `select` answers from the batch's index alone, 1 for what it asks of
+    articles one by one (phrases, title:/text:, dates): the cheap first narrows the rest."""
+    if isinstance(node, _And | _Or):
+        return max(map(_cost, node.children))
+    if isinstance(node, _Not):
+        return _cost(node.child)
+    if isinstance(node, _Terms):
+        return int(bool(node.scope) or len(node.pattern.slots) > 1)
+    return int(isinstance(node, _Dates))
+
+
 class _Node(Protocol):
     def evaluate(self, doc: TermDoc, article: Article) -> bool: ...
+    def select(self, batch: Batch, within: int) -> int:
+        """The articles of `within` it matches: those `evaluate` says true of."""
+        ...
     def possible(self, doc: TermDoc, article: Article) -> bool: ...
     def es(self) -> dict[str, Any]: ...
     def cover(self) -> frozenset[str] | None: ...
@@ -151,6 +204,17 @@ class _Terms:
         return self.pattern.found_in(doc)
 
     possible = evaluate
+
+    def select(self, batch: Batch, within: int) -> int:
+        if self.scope:
+            return _each(self, batch, within)
+        for slot in self.pattern.slots:  # a phrase needs each of its words
+            within &= batch.slot_mask(slot)
+            if not within:
+                return 0
+        if len(self.pattern.slots) == 1:
+            return within
+        return _each(self, batch, within)
 
     def es(self) -> dict[str, Any]:
         field = SCOPE_FIELDS[self.scope] if self.scope else TERMS_FIELD
@@ -215,6 +279,20 @@ class _Field:
 
     possible = evaluate
 
+    def select(self, batch: Batch, within: int) -> int:
+        attr = FIELD_ATTRS.get(self.field, self.field)
+        if isinstance(self.value, bool):
+            return within & batch.truths(attr).get(self.value, 0)
+        values = batch.values(attr)
+        if not self.glob:
+            return within & values.get(self.value, 0)
+        rx = wildcard_regex(self.value)
+        found = 0
+        for value, mask in values.items():
+            if rx.fullmatch(value):
+                found |= mask
+        return within & found
+
     def es(self) -> dict[str, Any]:
         name = FIELD_ATTRS.get(self.field, self.field)
         if self.glob:
@@ -253,6 +331,9 @@ class _Dates:
 
     possible = evaluate
 
+    def select(self, batch: Batch, within: int) -> int:
+        return _each(self, batch, within)
+
     def es(self) -> dict[str, Any]:
         bounds: dict[str, str] = {}
         if self.low is not None:
@@ -279,6 +360,9 @@ class _Every:
 
     possible = evaluate
 
+    def select(self, batch: Batch, within: int) -> int:
+        return within
+
     def es(self) -> dict[str, Any]:
         return {"match_all": {}}
 
@@ -298,6 +382,13 @@ class _And:
 
     def possible(self, doc: TermDoc, article: Article) -> bool:
         return all(c.possible(doc, article) for c in self.children)
+
+    def select(self, batch: Batch, within: int) -> int:
+        for c in sorted(self.children, key=_cost):
+            within = c.select(batch, within)
+            if not within:
+                break
+        return within
 
     def es(self) -> dict[str, Any]:
         return {"bool": {"must": [c.es() for c in self.children]}}
@@ -319,6 +410,14 @@ class _Or:
 
     def possible(self, doc: TermDoc, article: Article) -> bool:
         return any(c.possible(doc, article) for c in self.children)
+
+    def select(self, batch: Batch, within: int) -> int:
+        found = 0
+        for c in sorted(self.children, key=_cost):  # each asked only of the rest
+            found |= c.select(batch, within & ~found)
+            if found == within:
+                break
+        return found
 
     def es(self) -> dict[str, Any]:
         return _should([c.es() for c in self.children])
@@ -343,6 +442,9 @@ class _Not:
 
     def possible(self, doc: TermDoc, article: Article) -> bool:
         return True  # a part of the text may lack what the whole text has
+
+    def select(self, batch: Batch, within: int) -> int:
+        return within & ~self.child.select(batch, within)
 
     def es(self) -> dict[str, Any]:
         # match_all spelled out: a bool of must_not alone reads as "nothing" to some
@@ -461,6 +563,32 @@ class Query:
         if self.lang and article.lang != self.lang:
             return False
         return self._root.evaluate(doc if doc is not None else term_doc(article.terms), article)
+
+    @cached_property
+    def term_forms(self) -> frozenset[str]:
+        """The normalised terms its words and phrases name (wildcards' own terms aside):
+        what a `Batch` indexes beforehand."""
+        forms: set[str] = set()
+        pending: list[_Node] = [self._root]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, _And | _Or):
+                pending.extend(node.children)
+            elif isinstance(node, _Not):
+                pending.append(node.child)
+            elif isinstance(node, _Terms):
+                for slot in node.pattern.slots:
+                    forms |= slot.forms
+        return frozenset(forms)
+
+    def select(self, batch: Batch) -> int:
+        """The articles of the batch that match (those `matches` says true of), by set
+        algebra over the batch's index: only phrases and the like ask articles one by one,
+        and only those the rest of the query leaves."""
+        within = batch.everything
+        if self.lang:
+            within &= batch.values("lang").get(self.lang, 0)
+        return self._root.select(batch, within) if within else 0
 
     def may_match_part(self, article: Article) -> bool:
         """False when no passage of the article's text can match: the query with every

@@ -132,7 +132,7 @@ class TermDoc:
 
     def __init__(self, terms: Sequence[str]) -> None:
         self.terms = tuple(terms)
-        self._index: dict[str, list[int]] | None = None
+        self._positions: dict[str, list[int]] = {}
         self._present: frozenset[str] | None = None
         self._globs: dict[str, list[str]] = {}
 
@@ -144,14 +144,22 @@ class TermDoc:
             self._present = frozenset(self.terms)
         return self._present
 
-    @property
-    def index(self) -> dict[str, list[int]]:
-        # built on first use: a query of field filters alone never needs it
-        if self._index is None:
-            self._index = {}
-            for pos, term in enumerate(self.terms):
-                self._index.setdefault(term, []).append(pos)
-        return self._index
+    def _term_positions(self, term: str) -> list[int]:
+        """Where `term` stands: found by `tuple.index` (a scan at C speed) and kept,
+        as a phrase asks a handful of terms of a text of hundreds."""
+        found = self._positions.get(term)
+        if found is None:
+            found = []
+            if term in self.present:
+                terms, pos = self.terms, -1
+                try:
+                    while True:
+                        pos = terms.index(term, pos + 1)
+                        found.append(pos)
+                except ValueError:
+                    pass
+            self._positions[term] = found
+        return found
 
     def _terms_of(self, slot: Slot) -> list[str]:
         """The distinct terms of this document that `slot` accepts."""
@@ -169,7 +177,7 @@ class TermDoc:
         return bool(self._terms_of(slot))
 
     def positions(self, slot: Slot) -> list[int]:
-        return sorted(p for term in self._terms_of(slot) for p in self.index[term])
+        return sorted(p for term in self._terms_of(slot) for p in self._term_positions(term))
 
 
 @lru_cache(maxsize=128)
