@@ -334,6 +334,15 @@ def test_date_orders_read_the_publication_index(store: SQLiteStore,
         plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + ranked[0]))
         assert "articles_published" in plan, (text, sort, plan)
         assert "TEMP B-TREE FOR ORDER BY" not in plan, (text, sort, plan)
+    # a term with filters an index holds: the filters read there, no candidate's row
+    statements = []
+    store._db.set_trace_callback(statements.append)
+    filtered = search(store, "колонии AND relevant:true", lang="ru")
+    store._db.set_trace_callback(None)
+    assert filtered and all(h.article.lang == "ru" and h.article.relevant for h in filtered)
+    ranked = [s for s in statements if "ORDER BY" in s and not s.startswith("--")]
+    plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + ranked[0]))
+    assert "COVERING INDEX articles_overview" in plan and "PRIMARY KEY" not in plan, plan
     hits = search(store, "колонии", sort="newest", limit=50)
     dated = [h.article for h in hits if h.article.published_at]
     assert dated == sorted(dated, key=lambda a: (a.published_at, a.fetched_at), reverse=True)

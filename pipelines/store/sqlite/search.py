@@ -130,6 +130,13 @@ class SQLiteSearch(SQLiteConnection):
                 )
                 scores_sql = (f"SELECT rowid, {score} FROM articles_fts "
                               "WHERE articles_fts MATCH ?")
+            elif where and sort not in _BY_DATE and _covered(query):
+                # the rows the filters allow, read from an index that holds their
+                # fields: a candidate's own row, fields past its text, is never read
+                ranked = (f"SELECT rowid, {score} FROM articles_fts "
+                          f"WHERE articles_fts MATCH ? AND +rowid IN "
+                          f"(SELECT a.n FROM articles AS a WHERE 1 {where}) "
+                          "ORDER BY 2, rowid DESC")
             elif where or sort in _BY_DATE:
                 order = _BY_DATE.get(sort, "2, a.n DESC")
                 ranked = (
@@ -175,6 +182,17 @@ class SQLiteSearch(SQLiteConnection):
                 cursor.close()
         except sqlite3.Error as exc:
             raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
+
+
+# fields one index holds with the row number (articles_overview, articles_published)
+_INDEXED_TOGETHER = (frozenset({"lang", "source", "translation_status", "relevant"}),
+                     frozenset({"published_at"}))
+
+
+def _covered(query: Query) -> bool:
+    """Whether one index holds every field the query's required filters ask."""
+    fields = {f.field for f in query.required_filters()}
+    return any(fields <= together for together in _INDEXED_TOGETHER)
 
 
 def _required_sql(query: Query, ranked_by_index: bool) -> tuple[str, list[Any]]:
