@@ -36,7 +36,14 @@ def _rules(articles: list[Article], count: int) -> list[AlertRule]:
         a, b, c = rng.sample(words, 3)
         query = [f"{a} OR {b} OR {c}", f"{a} AND ({b} OR {c})", f'"{rng.choice(pairs)}"~1',
                  f"{a} AND NOT {b}", f"{a[:4]}* OR {b}", f"NOT {a}", "relevant:true",
-                 f"({a} OR {b}) AND lang:{rng.choice(['ru', 'uk', 'en'])}"][i % 8]
+                 f"({a} OR {b}) AND lang:{rng.choice(['ru', 'uk', 'en'])}",
+                 # asked article by article, on what the rest of the query leaves
+                 f"title:{a} OR text:({b} AND {c})", f"fetched:>now-1d AND {a}",
+                 f"published:>now-1d OR (possible:false AND {a})",
+                 # field wildcards, multi-valued fields, wildcards inside a word
+                 f"source:src-? AND ({a} OR {b})", f"cluster_id:* AND {a}",
+                 f"event:edited OR {a[:2]}?{a[3:]}",
+                 f"NOT ({a} OR {b}) OR relevant:false"][i % 15]
         extra: dict[str, object] = {}
         if i % 5 == 0:
             extra["languages"] = [rng.choice(["ru", "uk", "en"])]
