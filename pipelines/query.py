@@ -178,6 +178,16 @@ class _Node(Protocol):
     def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]: ...
 
 
+class _WordLess:
+    """A node that names no word: it gives no full-text candidates and marks no term."""
+
+    def cover(self) -> frozenset[str] | None:
+        return None
+
+    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
+        return iter(())
+
+
 def _fts5_quote(s: str) -> str:
     return '"' + s.replace('"', '""') + '"'
 
@@ -256,7 +266,7 @@ class _Terms:
 
 
 @dataclass(frozen=True)
-class _Field:
+class _Field(_WordLess):
     """A filter on one of the article's keyword or boolean fields."""
 
     field: str
@@ -299,15 +309,9 @@ class _Field:
             return {"wildcard": {name: {"value": self.value}}}
         return {"term": {name: self.value}}
 
-    def cover(self) -> frozenset[str] | None:
-        return None
-
-    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
-        return iter(())
-
 
 @dataclass(frozen=True)
-class _Dates:
+class _Dates(_WordLess):
     """A date field between two instants (None: open); resolved when the query compiles,
     so `now-7d` is the same instant for every backend."""
 
@@ -344,15 +348,9 @@ class _Dates:
             return {"exists": {"field": self.field}}
         return {"range": {self.field: bounds}}
 
-    def cover(self) -> frozenset[str] | None:
-        return None
-
-    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
-        return iter(())
-
 
 @dataclass(frozen=True)
-class _Every:
+class _Every(_WordLess):
     """Every article (an export or a listing without a query)."""
 
     def evaluate(self, doc: TermDoc, article: Article) -> bool:
@@ -365,12 +363,6 @@ class _Every:
 
     def es(self) -> dict[str, Any]:
         return {"match_all": {}}
-
-    def cover(self) -> frozenset[str] | None:
-        return None
-
-    def matched(self, doc: TermDoc, positive: bool) -> Iterator[str]:
-        return iter(())
 
 
 @dataclass(frozen=True)
