@@ -435,11 +435,7 @@ class AnalystUI:
             return self.render("search.html", **context)
         context["asked"] = True
         try:
-            query = form.query()
-            first = (form.page - 1) * PER_PAGE
-            # one story beyond the page says whether there is a next one
-            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort,
-                                     collapse=True)
+            query, first, hits = self._stories(form)
         except QueryError as exc:
             context["problem"] = _problem(exc, form.q)
             return self.render("search.html", HTTPStatus.BAD_REQUEST, **context)
@@ -455,16 +451,22 @@ class AnalystUI:
         context["feed_url"] = form.url(path="/search.atom", page=1, sort="")
         return self.render("search.html", **context)
 
+    def _stories(self, form: SearchForm) -> tuple[Query, int, list[SearchHit]]:
+        """The form's query, its page's first offset and the page's stories, copies
+        collapsed, with one story beyond the page: it says whether there is a next one."""
+        query = form.query()
+        first = (form.page - 1) * PER_PAGE
+        hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort,
+                                 collapse=True)
+        return query, first, hits
+
     def search_json(self, params: dict[str, list[str]]) -> Page:
         """The search page as JSON: the totals (stories, articles, copies), facets (of
         articles), the page's stories (export fields, rank, snippet, their copies) and the
         next page's URL."""
         form = self._form(params)
         try:
-            query = form.query()
-            first = (form.page - 1) * PER_PAGE
-            hits = self.store.search(query, limit=PER_PAGE + 1, offset=first, sort=form.sort,
-                                     collapse=True)
+            query, first, hits = self._stories(form)
         except QueryError as exc:
             return _json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         summary = self.store.summarise(query)
