@@ -560,7 +560,11 @@ class Query:
     def term_forms(self) -> frozenset[str]:
         """The normalised terms its words and phrases name (wildcards' own terms aside):
         what a `Batch` indexes beforehand."""
-        forms: set[str] = set()
+        return frozenset(form for node in self._term_nodes()
+                         for slot in node.pattern.slots for form in slot.forms)
+
+    def _term_nodes(self) -> Iterator[_Terms]:
+        """Its words and phrases, under any AND, OR or NOT."""
         pending: list[_Node] = [self._root]
         while pending:
             node = pending.pop()
@@ -569,9 +573,7 @@ class Query:
             elif isinstance(node, _Not):
                 pending.append(node.child)
             elif isinstance(node, _Terms):
-                for slot in node.pattern.slots:
-                    forms |= slot.forms
-        return frozenset(forms)
+                yield node
 
     def select(self, batch: Batch) -> int:
         """The articles of the batch that match (those `matches` says true of), by set
@@ -600,17 +602,8 @@ class Query:
     def unmatchable_wildcards(self) -> list[str]:
         """The query's wildcards, as written, that fit no word Dozor knows: a text
         would hold a term they match only by chance (said at load, not an error)."""
-        out = []
-        pending: list[_Node] = [self._root]
-        while pending:
-            node = pending.pop()
-            if isinstance(node, _And | _Or):
-                pending.extend(node.children)
-            elif isinstance(node, _Not):
-                pending.append(node.child)
-            elif isinstance(node, _Terms) and not all(s.can_match() for s in node.pattern.slots):
-                out.append(node.text)
-        return sorted(out)
+        return sorted(node.text for node in self._term_nodes()
+                      if not all(s.can_match() for s in node.pattern.slots))
 
     def wildcard_warnings(self, where: str) -> list[str]:
         """What loading the query says of each of its unmatchable wildcards; `where`
