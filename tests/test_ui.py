@@ -76,10 +76,10 @@ def build_db(path: Path) -> dict[str, Article]:
 
 @contextmanager
 def running_ui(store: Store, labeller: Labeller | None = None,
-               warc_dir: Path | None = None) -> Iterator[str]:
+               warc_dir: Path | None = None, alerts: Path | None = None) -> Iterator[str]:
     """The UI over `store` on a free port of 127.0.0.1; yields its base URL."""
-    server = make_ui_server(store, "127.0.0.1", 0, ["ru", "uk", "en"], labeller=labeller,
-                            warc_dir=warc_dir)
+    server = make_ui_server(store, "127.0.0.1", 0, ["ru", "uk", "en"], alerts,
+                            labeller=labeller, warc_dir=warc_dir)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -4,10 +4,7 @@ matching stories newest first, read over HTTP and parsed back with feedparser.""
 from __future__ import annotations
 
 import os
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.error import HTTPError
@@ -15,11 +12,11 @@ from urllib.request import urlopen
 
 import feedparser
 
-from dozor.ui.server import make_ui_server, url_of
 from pipelines.store.sqlite import SQLiteStore
 from tests.support.alerts import rules_file, store_articles
 from tests.support.articles import FETCHED, article, corpus
 from tests.support.cli import run_dozor
+from tests.test_ui import running_ui
 
 RULES = """\
 rules:
@@ -29,18 +26,6 @@ rules:
     languages: [en]
     to: [desk@example.org]
 """
-
-
-@contextmanager
-def _ui(store: SQLiteStore, alerts: Path) -> Iterator[str]:
-    server = make_ui_server(store, "127.0.0.1", 0, ["ru", "uk", "en"], alerts)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield url_of(server).rstrip("/")
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 def _get(url: str) -> tuple[int, str, bytes]:
@@ -57,7 +42,7 @@ def test_rule_feed_lists_its_stories_newest_first(tmp_path: Path, store: SQLiteS
                       "Prisoners recruited <b>here</b> & there.", lang="en", source="wire",
                       published=FETCHED - timedelta(minutes=5), relevant=True, score=0.9)
     store_articles(store, [*docs.values(), hostile])
-    with _ui(store, rules_file(tmp_path, RULES)) as base:
+    with running_ui(store, alerts=rules_file(tmp_path, RULES)) as base:
         status, kind, body = _get(f"{base}/rules/recruitment-en.atom")
         missing = _get(f"{base}/rules/nowhere.atom")
     assert status == 200 and kind.startswith("application/atom+xml")
