@@ -143,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     first = counts[0]
     print(f"ratio to {first} worker(s): "
           + ", ".join(f"{n}: {rates[n] / rates[first]:.2f}x" for n in counts))
+    # the loopback Elasticsearch runs in this process: its CPU is on the same cores
     print(f"{os.cpu_count()} CPUs, stage_workers {args.stage_workers} per worker, "
-          f"load average now {os.getloadavg()[0]:.1f} (other processes share the machine).")
+          f"load average now {os.getloadavg()[0]:.1f}; the site and the loopback "
+          "Elasticsearch share these CPUs with the workers.")
     return 0
 
 
