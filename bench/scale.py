@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.support.frontier import REDIS_SERVER, RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
+_RETRIED = re.compile(r"'retry/count': (\d+)")
 
 
 class CountingSite(BenchSite):
@@ -59,9 +61,9 @@ def _serve(bodies: list[bytes], count: int, served: Synchronized, port: Synchron
 
 
 def run(workers: int, pages: int, base: str, served: Synchronized, stage_workers: int,
-        work: Path) -> tuple[float, int, int]:
-    """(pages stored per second, pages stored, article requests answered) with `workers`
-    processes."""
+        work: Path) -> tuple[float, int, int, int]:
+    """(pages stored per second, pages stored, article requests answered, retries) with
+    `workers` processes."""
     red = RedisServer(work / "redis").start()
     es = FakeElasticsearch().start()
     try:
@@ -79,11 +81,14 @@ def run(workers: int, pages: int, base: str, served: Synchronized, stage_workers
         dozor = [sys.executable, "-m", "dozor"]
         subprocess.run([*dozor, "setup", "--es", es.url], env=env, cwd=ROOT, check=True,
                        capture_output=True)
-        procs = [subprocess.Popen([*dozor, "worker", "--redis", red.url, "--es", es.url,
-                                   "--sources", str(sources), "--alerts",
-                                   str(work / "alerts.yaml"), "--exit-when-idle", "3"],
-                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) for _ in range(workers)]
+        logs = [work / f"worker-{i}.log" for i in range(workers)]
+        procs = []
+        for log in logs:
+            with log.open("wb") as err:  # the child holds its own copy
+                procs.append(subprocess.Popen(
+                    [*dozor, "worker", "--redis", red.url, "--es", es.url, "--sources",
+                     str(sources), "--alerts", str(work / "alerts.yaml"), "--exit-when-idle",
+                     "3", "--verbose"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
         server = redis.Redis.from_url(red.url)
         deadline = time.monotonic() + 180
         while server.scard("dozor:workers") < workers:  # every worker reported: it is up
@@ -101,7 +106,11 @@ def run(workers: int, pages: int, base: str, served: Synchronized, stage_workers
             if now > stored:
                 stored, last = now, time.monotonic()
             time.sleep(0.2)
-        return stored / (last - start), stored, served.value - served_before
+        # Scrapy's closing stats dump (INFO, hence --verbose): requests its retry
+        # middleware sent again (printed by both the worker's handler and Scrapy's)
+        retried = sum(int(found[-1]) for log in logs
+                      if (found := _RETRIED.findall(log.read_text(errors="replace"))))
+        return stored / (last - start), stored, served.value - served_before, retried
     finally:
         red.kill()
         es.stop()
@@ -132,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for n in counts:
                 load = os.getloadavg()[0]
-                rate, stored, answered = run(n, args.pages, f"http://127.0.0.1:{port.value}",
+                rate, stored, answered, retried = run(n, args.pages, f"http://127.0.0.1:{port.value}",
                                              served, args.stage_workers, Path(tmp) / f"w{n}")
                 rates[n] = rate
                 print(f"{n} worker(s): {rate:7.1f} pages/s  ({stored} stored, {answered} "
-                      f"article requests answered; load average before {load:.1f})",
+                      f"article requests answered, {retried} retried; load average before "
+                      f"{load:.1f})",
                       flush=True)
     finally:
         site.terminate()
