@@ -148,6 +148,28 @@ def check_archive_dir(directory: Path) -> None:
                            ) from None
 
 
+# warcio's own gzip wrapper always deflates at level 9: on news HTML that costs about 5 ms
+# of the crawl's CPU a page against 3 ms at zlib's default 6, for files only 1% smaller
+_LEVEL = 6
+
+
+class _GzipMembers:
+    """What warcio writes (gzip=False), compressed as one gzip member per record, the
+    layout warcio itself writes and every WARC reader takes: warcio flushes at the end of
+    each record."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self._member = zlib.compressobj(_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+
+    def write(self, data: bytes) -> None:
+        self.out.write(self._member.compress(data))
+
+    def flush(self) -> None:
+        self.out.write(self._member.flush())
+        self._member = zlib.compressobj(_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+
+
 class WarcArchive:
     """Appends exchanges to one WARC file, created on the first write."""
 
@@ -161,7 +183,8 @@ class WarcArchive:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "ab")  # kept open for the whole crawl
-            self._writer = WARCWriter(self._file, gzip=True, warc_version="1.1")
+            self._writer = WARCWriter(_GzipMembers(self._file), gzip=False,
+                                      warc_version="1.1")
             info = self._writer.create_warcinfo_record(
                 self.path.name, {"software": "Dozor", "format": "WARC File Format 1.1"})
             self._writer.write_record(info)
