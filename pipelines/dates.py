@@ -13,11 +13,12 @@ that into a datetime.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from datetime import datetime
 
-import dateparser
+from dateparser.date import DateDataParser
 
 _PUBLISHED = (
     r"Опубліковано|Оприлюднено|Дата\s+публікації|Дата\s+оприлюднення"
@@ -74,5 +75,12 @@ def labelled_dates(text: str, languages: list[str]) -> Iterator[datetime]:
 
 def _parse(match: re.Match[str], languages: list[str]) -> datetime | None:
     month_first = match.group("sep") == "/" and languages[:1] == ["en"]
-    settings = {**_SETTINGS, "DATE_ORDER": "MDY" if month_first else "DMY"}
-    return dateparser.parse(match.group("when"), languages=languages, settings=settings)
+    parser = _parser(tuple(languages), "MDY" if month_first else "DMY")
+    return parser.get_date_data(match.group("when"))["date_obj"]
+
+
+@functools.lru_cache(maxsize=64)
+def _parser(languages: tuple[str, ...], order: str) -> DateDataParser:
+    # what dateparser.parse builds on every call (most of its cost); it keeps no state
+    # between dates unless asked to try previous locales first
+    return DateDataParser(languages=list(languages), settings={**_SETTINGS, "DATE_ORDER": order})

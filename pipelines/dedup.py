@@ -75,6 +75,8 @@ _CONTAINMENT_BANDS = MinHashLSH(threshold=0.4, num_perm=NUM_PERM,
                                 weights=(0.1, 0.9)).hashranges
 # the hashing scheme `signature` uses: stored values are read back with it
 _SCHEME = MinHash(num_perm=NUM_PERM, seed=SEED).scheme
+# the permutations datasketch draws from SEED, drawn once rather than per text
+_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED).permutations
 # Words of the text that, with the headline, make the lead a teaser repeats.
 LEAD_WORDS = 25
 # Words of opening paragraphs a stored teaser may consist of.
@@ -98,15 +100,17 @@ def content_hash(text: str) -> str:
 
 def signature(text: str) -> MinHash | None:
     """MinHash of the text's word shingles, or None when the text is too short."""
-    words = _WORD.findall(_fold(text))
+    words = [w.encode("utf-8") for w in _WORD.findall(_fold(text))]
     if len(words) < MIN_WORDS:
         return None
-    shingles = {
-        " ".join(words[i : i + SHINGLE_WORDS]).encode("utf-8")
-        for i in range(len(words) - SHINGLE_WORDS + 1)
-    }
-    minhash = MinHash(num_perm=NUM_PERM, seed=SEED)
-    minhash.update_batch(list(shingles))
+    runs = (words[i:] for i in range(SHINGLE_WORDS))  # shifted copies: zip stops at the last
+    shingles = set(map(b" ".join, zip(*runs, strict=False)))
+    # datasketch's own hash (sha1_hash32: SHA-1's first four bytes, little-endian),
+    # read for all shingles at once instead of one struct.unpack per shingle
+    digests = b"".join([hashlib.sha1(shingle).digest()[:4] for shingle in shingles])
+    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=int, scheme=_SCHEME,
+                      permutations=_PERMUTATIONS)
+    minhash.update_batch(np.frombuffer(digests, dtype="<u4").tolist())
     return minhash
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from datasketch import MinHash
 
 from pipelines import dedup as dd
 from pipelines.article import Article
@@ -44,6 +47,24 @@ def test_similarity_separates_copies_from_other_reports(original: str, copy: str
     assert dd.similarity(sig.hashvalues.tolist(), dd.signature(copy).hashvalues.tolist()) > 0.75
     # the same subject, told by someone else, is another story
     assert dd.similarity(sig.hashvalues.tolist(), dd.signature(other).hashvalues.tolist()) < 0.1
+
+
+def test_signature_is_datasketchs_own_minhash_of_the_word_pairs() -> None:
+    texts = [RU_WIRE, RU_COPY, EN_WIRE, EN_OTHER] + [a.text for a in corpus().values()]
+    if (SHARED_PAGES / "manifest.json").is_file():
+        manifest = json.loads((SHARED_PAGES / "manifest.json").read_text(encoding="utf-8"))
+        texts += [e["gold"]["body"] for e in manifest if e.get("gold", {}).get("body")]
+    signed = 0
+    for text in texts:
+        words = dd._WORD.findall(dd._fold(text))
+        if len(words) < dd.MIN_WORDS:
+            assert dd.signature(text) is None
+            continue
+        own = MinHash(num_perm=dd.NUM_PERM, seed=dd.SEED)
+        own.update_batch([" ".join(words[i:i + 2]).encode() for i in range(len(words) - 1)])
+        assert dd.signature(text).hashvalues.tolist() == own.hashvalues.tolist()
+        signed += 1
+    assert signed > 10
 
 
 def test_band_keys_follow_datasketch_parameters() -> None:

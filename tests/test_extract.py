@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from trafilatura.utils import load_html
 
 from pipelines import extract as extract_module
 from pipelines.article import RawPage
+from pipelines.charset import decode_html
 from pipelines.extract import extract
 from pipelines.language import detect
+from tests.conftest import SHARED_PAGES
 
 PARAGRAPHS_RU = [
     "Осуждённых из исправительной колонии №7 в Мордовии вербуют на войну: представители "
@@ -411,6 +415,24 @@ def test_standfirst_outside_the_body_is_kept() -> None:
                         .encode("utf-8"))])
     assert unseen not in article.text
     assert article.description == unseen
+
+
+def test_visible_text_is_the_visible_pieces_joined() -> None:
+    hidden = (
+        "<html><head><title>t</title><style>h{}</style></head><body>Видно <b>жирным</b>"
+        "<script>var x = 1;</script> после скрипта<noscript><p>без <i>JS</i></p></noscript>"
+        "<!-- комментарий --><template><div>шаблон</div></template>хвост"
+        "<div>блок<style>p{}</style>конец</div></body></html>"
+    )
+    pages = [hidden.encode("utf-8")]
+    if (SHARED_PAGES / "manifest.json").is_file():
+        manifest = json.loads((SHARED_PAGES / "manifest.json").read_text(encoding="utf-8"))
+        pages += [(SHARED_PAGES / entry["file"]).read_bytes() for entry in manifest]
+    for body in pages:
+        tree = load_html(decode_html(body, "text/html").text)
+        assert extract_module.visible_text(tree) == "".join(extract_module._VISIBLE_TEXT(tree))
+    tree = load_html(hidden)
+    assert extract_module.visible_text(tree) == "Видно жирным после скриптахвостблокконец"
 
 
 def test_unexpected_error_on_one_page_is_logged_and_contained(

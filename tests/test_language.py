@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+from langdetect.lang_detect_exception import LangDetectException
 
 from pipelines.article import Article
-from pipelines.language import classify, detect, normalise_code, text_probabilities
+from pipelines.language import (
+    MAX_SAMPLE_CHARS,
+    _Detector,
+    _factory,
+    classify,
+    detect,
+    normalise_code,
+    text_probabilities,
+)
+from tests.conftest import SHARED_PAGES
 
 LANGS = ("ru", "uk", "en")
 
@@ -126,3 +137,35 @@ def test_configured_codes_are_normalised() -> None:
 )
 def test_normalise_code(code: str | None, expected: str | None) -> None:
     assert normalise_code(code) == expected
+
+
+# what trips langdetect's character walk: URLs and addresses, words in capitals, runs of
+# spaces, punctuation and digits, Vietnamese combining marks, Romanian commas, kana, CJK
+ODD = (
+    "  ЗСУ   и НАТО: https://t.me/x?a=1 mail@example.org — «Шторм-Z» 12:30, №7...\n"
+    "Tiếng Việt có dấu; Ţară şi ţară, ș ț; ひらがな カタカナ 中文字符 한국어 «ABC» AbC ABc"
+)
+
+
+def _own_and_fast(text: str) -> tuple[list[float] | None, list[float] | None]:
+    results = []
+    for detector in (_factory().create(), _Detector(_factory())):
+        detector.append(text)
+        try:
+            detector.get_probabilities()
+        except LangDetectException:
+            results.append(None)
+            continue
+        results.append(detector.langprob)
+    return results[0], results[1]
+
+
+def test_fast_detector_gives_langdetects_own_probabilities() -> None:
+    texts = [RU, UK, EN, BG, DE, NEAR_TIE, ODD, ODD.upper(), "12:30 — 2024 № 7 ... !!!", ""]
+    if (SHARED_PAGES / "manifest.json").is_file():
+        manifest = json.loads((SHARED_PAGES / "manifest.json").read_text(encoding="utf-8"))
+        texts += [f"{gold.get('title') or ''}\n{gold['body'][:MAX_SAMPLE_CHARS]}"
+                  for gold in (entry.get("gold", {}) for entry in manifest) if gold.get("body")]
+    for text in texts:
+        own, fast = _own_and_fast(text)
+        assert fast == own, text[:80]
