@@ -27,11 +27,13 @@ signatures or keys: articles stored before would no longer be found as candidate
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -88,7 +90,9 @@ _WORD = re.compile(r"\w+")
 Signature = Sequence[int] | np.ndarray
 
 
+@functools.lru_cache(maxsize=16)
 def _fold(text: str) -> str:
+    # cached: the content hash, the signature and the lead keys each fold the same text
     return unicodedata.normalize("NFC", text).casefold()
 
 
@@ -137,7 +141,7 @@ def _keys(minhash: MinHash, bands: list[tuple[int, int]], prefix: str) -> list[s
 def lead_keys(title: str, text: str) -> list[str]:
     """The keys of the headline with the lead, and of the lead alone (a candidate key
     only: many stories open alike); none without a text, no headline key without one."""
-    lead = _WORD.findall(_fold(text))[:LEAD_WORDS]
+    lead = [word.group() for word in islice(_WORD.finditer(_fold(text)), LEAD_WORDS)]
     if not lead:
         return []
     headline = _WORD.findall(_fold(title))

@@ -14,6 +14,7 @@ import logging
 import math
 import re
 
+import numpy as np
 from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import ErrorCode, LangDetectException
@@ -176,9 +177,9 @@ class _Detector(Detector):
     look-ups per character) and updates 55 probabilities per sampled n-gram with an
     indexed loop. Here the text is cleaned with regular expressions, its n-grams are
     read word by word (n-gram state starts afresh after every space, so a word's
-    n-grams depend on the word alone and are cached), and the updates run as list
-    comprehensions: the same float operations in the same order, on the same random
-    draws (tests/test_language.py compares both on real articles)."""
+    n-grams depend on the word alone and are cached), and each update multiplies the
+    55 probabilities as one array: the same float operations in the same order, on the
+    same random draws (tests/test_language.py compares both on real articles)."""
 
     def append(self, text: str) -> None:
         text = self.URL_RE.sub(" ", text)
@@ -207,25 +208,25 @@ class _Detector(Detector):
         ngrams = self._extract_ngrams()
         if not ngrams:
             raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
-        rows = self.word_lang_prob_map
+        # one row per n-gram occurrence: choosing among them draws what choosing among
+        # the n-grams draws
+        rows = [_row(gram) for gram in ngrams]
         self.langprob = [0.0] * len(self.langlist)
         self.random.seed(self.seed)
         for _ in range(self.n_trial):
-            prob = self._init_probability()
+            prob = np.array(self._init_probability())
             alpha = self.alpha + self.random.gauss(0.0, 1.0) * self.ALPHA_WIDTH
             weight = alpha / self.BASE_FREQ
             i = 0
             while True:
-                row = rows[self.random.choice(ngrams)]
-                prob = [p * (weight + m) for p, m in zip(prob, row, strict=True)]
+                prob *= weight + self.random.choice(rows)
                 if i % 5 == 0:
-                    total = sum(prob)
-                    prob = [p / total for p in prob]
-                    if max(prob) > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:
+                    prob /= sum(prob.tolist())  # summed in order, as langdetect sums
+                    if prob.max() > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:
                         break
                 i += 1
             self.langprob = [acc + p / self.n_trial
-                             for acc, p in zip(self.langprob, prob, strict=True)]
+                             for acc, p in zip(self.langprob, prob.tolist(), strict=True)]
 
 
 _SPACES = re.compile(" +")
@@ -243,6 +244,22 @@ def _normal_chars(text: str) -> dict[int, str]:
         if ord(ch) not in _NORMAL:
             _NORMAL[ord(ch)] = NGram.normalize(ch)
     return _NORMAL
+
+
+_ROWS: dict[str, np.ndarray] = {}
+# n-grams whose rows are kept as arrays (of 87,598 in the profiles, 440 bytes each);
+# the texts of a few languages meet far fewer
+MAX_ROWS = 40_000
+
+
+def _row(gram: str) -> np.ndarray:
+    """langdetect's probabilities of `gram` per language, as an array (kept as met)."""
+    row = _ROWS.get(gram)
+    if row is None:
+        if len(_ROWS) >= MAX_ROWS:
+            _ROWS.clear()
+        row = _ROWS[gram] = np.array(_factory().word_lang_prob_map[gram])
+    return row
 
 
 @functools.lru_cache(maxsize=200_000)

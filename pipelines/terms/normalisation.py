@@ -152,9 +152,8 @@ def normalise(text: str, lang: str | None) -> list[str]:
     """The normalised terms of `text` written in `lang` (ru, uk, en, other or None)."""
     if not text:
         return []
-    cyr_lang = _cyrillic_lang(text, lang)
-    terms = [_term(word, cyr_lang) for word in TOKEN_RE.findall(text)]
-    return [t for t in terms if t]
+    terms = list(map(_term, TOKEN_RE.findall(text), repeat(_cyrillic_lang(text, lang))))
+    return [t for t in terms if t] if "" in terms else terms
 
 
 def analyse(articles: list[Article]) -> list[Article]:
