@@ -18,7 +18,9 @@ from pipelines.article import Article
 from pipelines.dedup import dedup
 from pipelines.store import Store, StoreError, open_store
 from pipelines.store.sqlite import COLUMNS, MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from pipelines.store.sqlite.codec import from_column, key_digest
 from pipelines.store.sqlite.schema import statements
+from pipelines.terms.normalisation import analyse
 from tests.support.articles import FETCHED, article, corpus, search
 
 
@@ -232,6 +234,87 @@ def test_upgrade_keeps_the_delivery_log_and_alerts_no_old_story(db: Path) -> Non
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
             store._db.execute("UPDATE deliveries SET folded_into = NULL WHERE article_id = ?",
                               (new.id,))
+
+
+def _indexed(store: SQLiteStore) -> dict[int, list[str]]:
+    """Every row's terms as the full-text index holds them, in order."""
+    store._db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab "
+                      "USING fts5vocab(main, articles_fts, instance)")
+    out: dict[int, list[tuple[int, str]]] = {}
+    for term, doc, column, offset in store._db.execute("SELECT * FROM temp.vocab"):
+        if column == "terms":
+            out.setdefault(doc, []).append((offset, term))
+    return {doc: [t for _, t in sorted(terms)] for doc, terms in out.items()}
+
+
+def test_upgrade_packs_the_texts_and_indexes_the_terms_it_held(db: Path) -> None:
+    """A file of schema 18 (texts and terms as text, an index fed by triggers): after
+    the upgrade its long texts are packed, read back as they were, and the index it
+    rebuilt finds the article by its terms, which later writes keep in step."""
+    raw = sqlite3.connect(db, isolation_level=None)
+    raw.create_function("key_digest", 1, key_digest)  # migration 17 uses it
+    for number in range(18):
+        for statement in statements(MIGRATIONS[number]):
+            raw.execute(statement)
+        raw.execute(f"PRAGMA user_version = {number + 1}")
+    now = FETCHED.isoformat()
+    text = " ".join(["Осуждённые из колонии подписали контракт."] * 40)
+    terms = " ".join(["осуждённый из колония подписать контракт"] * 40)
+    keys = [f"{i:02d}:{i:016x}" for i in range(40)]
+    raw.execute(
+        "INSERT INTO articles(id, url, canonical_url, source, fetched_at, title, text, "
+        "lang, terms, title_terms, lsh_bands, stored_at) VALUES ('a1', 'https://old.example/1', "
+        "'https://old.example/1', 'old', ?, 'Колония', ?, 'ru', ?, 'колония', ?, ?)",
+        (now, text, terms, json.dumps(keys), now))
+    raw.executemany("INSERT INTO article_keys(key, n) VALUES (key_digest(?), 1)",
+                    [(k,) for k in keys])
+    raw.close()
+
+    with SQLiteStore(db) as store:
+        types = store._db.execute("SELECT typeof(text), typeof(terms), typeof(lsh_bands), "
+                                  "typeof(title) FROM articles").fetchone()
+        assert tuple(types) == ("blob", "blob", "blob", "text")
+        old = store.get("a1")
+        assert (old.text, old.terms) == (text, terms)
+        assert old.lsh_bands == keys
+        assert [h.article.id for h in search(store, "колонии")] == ["a1"]
+        assert [c.lsh_bands for c in store.dup_candidates([], [keys[3]])] == [keys]
+        assert _indexed(store) == {1: terms.split()}
+
+        old.text, old.terms = "Новый текст о заводе.", "новый текст о завод"
+        old.lsh_bands = ["00:ff"]
+        store.write([old])  # its old keys found in the packed list and taken out
+        assert store._db.execute("SELECT count(*) FROM article_keys").fetchone()[0] == 1
+        assert search(store, "колонии") == []
+        assert [h.article.id for h in search(store, "завода")] == ["a1"]
+        assert _indexed(store) == {1: ["новый", "текст", "о", "завод"]}
+
+
+def test_the_index_follows_every_change_of_the_terms(store: SQLiteStore) -> None:
+    """Writes, translations and revisits tell the index each row's new terms and take
+    its old ones out: the index holds exactly what the rows hold."""
+    docs = [article(f"https://example.org/{i}", f"Колония {i}", "Осуждённые подписали "
+                    "контракт. " * 30, lang="ru", source="s", translation_status="pending")
+            for i in range(3)]
+    store.write(docs)
+
+    def rows() -> dict[int, list[str]]:
+        return {n: from_column("packed", t).split()
+                for n, t in store._db.execute("SELECT n, terms FROM articles")}
+
+    assert _indexed(store) == rows() and len(rows()) == 3
+    translated = store.get(docs[0].id)
+    translated.title_en, translated.text_en = "Colony", "Convicts signed contracts."
+    translated.translation_status = "done"
+    store.mark_translation(analyse([translated]))
+    assert _indexed(store) == rows()
+    assert [h.article.id for h in search(store, "convicts")] == [docs[0].id]
+    revisited = dataclasses.replace(store.get(docs[1].id), text="Завод закрыли.")
+    store.record_change(analyse([revisited])[0], [], [])
+    assert _indexed(store) == rows()
+    assert [h.article.id for h in search(store, "завод")] == [docs[1].id]
+    store.write([dataclasses.replace(store.get(docs[2].id), title="Другое")])
+    assert _indexed(store) == rows()
 
 
 def test_refuses_files_it_cannot_use(tmp_path: Path) -> None:

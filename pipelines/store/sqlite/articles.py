@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from pipelines.article import Article, utcnow
 from pipelines.store.base import StoreStats, WriteResult, check_statuses, chunks
-from pipelines.store.sqlite.codec import key_digest, row_to_article, title_terms, to_column
+from pipelines.store.sqlite.codec import (
+    from_column,
+    key_digest,
+    row_to_article,
+    title_terms,
+    to_column,
+)
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
+from pipelines.store.sqlite.fulltext import index, unindex
 from pipelines.store.sqlite.schema import COLUMNS
 
 
@@ -44,7 +50,8 @@ class SQLiteArticles(SQLiteConnection):
                 )
                 for r in rows:
                     stored[r["id"]] = r["stored_at"]
-                    old_keys.extend((key_digest(k), r["n"]) for k in json.loads(r["lsh_bands"]))
+                    old_keys.extend((key_digest(k), r["n"])
+                                    for k in from_column("packed_json", r["lsh_bands"]))
             now = utcnow()
             result = WriteResult()
             for article in batch:
@@ -54,6 +61,7 @@ class SQLiteArticles(SQLiteConnection):
                 else:
                     article.stored_at = now
                     result.new.append(article.id)
+            unindex(db, result.updated)
             db.executemany(
                 sql,
                 (
@@ -62,6 +70,7 @@ class SQLiteArticles(SQLiteConnection):
                     for a in batch
                 ),
             )
+            index(db, [a.id for a in batch])
             numbers: dict[str, int] = {}
             for ids in chunks([a.id for a in batch], CHUNK):
                 rows = db.execute(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from pipelines.store.base import DatabaseUnusable, StoreError
-from pipelines.store.sqlite.codec import key_digest
+from pipelines.store.sqlite.codec import key_digest, pack
 from pipelines.store.sqlite.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, statements
 
 BUSY_TIMEOUT_MS = 10_000
@@ -110,8 +110,9 @@ class SQLiteConnection:
         except sqlite3.Error as exc:
             raise _error(f"cannot open database {self.path}", exc, self.path) from exc
         db.row_factory = sqlite3.Row
-        # migration 17 converts the stored dedup keys with it
+        # migration 17 converts the stored dedup keys with it, 19 the texts with pack
         db.create_function("key_digest", 1, key_digest, deterministic=True)
+        db.create_function("pack", 1, pack, deterministic=True)
         return db
 
     # ------------------------------------------------------------------ set-up

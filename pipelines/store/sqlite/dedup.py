@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 
 from pipelines.store.base import DupCandidate, chunks
-from pipelines.store.sqlite.codec import decode_minhash, key_digest
+from pipelines.store.sqlite.codec import decode_minhash, from_column, key_digest
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 
 
@@ -29,7 +28,7 @@ class SQLiteDuplicates(SQLiteConnection):
                         cluster_id=r["cluster_id"],
                         content_hash=r["content_hash"],
                         minhash=decode_minhash(r["minhash"]),
-                        lsh_bands=json.loads(r["lsh_bands"]),
+                        lsh_bands=from_column("packed_json", r["lsh_bands"]),
                     ),
                 )
 

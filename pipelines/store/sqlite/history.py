@@ -11,6 +11,7 @@ from pipelines.article import Article
 from pipelines.store.history import Event, RevisitTarget, Version
 from pipelines.store.sqlite.codec import from_column, iso, title_terms, to_column
 from pipelines.store.sqlite.connection import SQLiteConnection
+from pipelines.store.sqlite.fulltext import index, unindex
 from pipelines.store.sqlite.schema import COLUMNS
 
 # the columns a revisit may change; identity, first storage and dedup stay
@@ -78,11 +79,13 @@ class SQLiteHistory(SQLiteConnection):
         event awaits the alert rules."""
 
         def work(db: sqlite3.Connection) -> None:
+            unindex(db, [article.id])  # its terms change with it
             db.execute(
                 f"UPDATE articles SET {', '.join(f'{n} = ?' for n in _UPDATED)}, "
                 "title_terms = ? WHERE id = ?",
                 [to_column(COLUMNS[n], getattr(article, n)) for n in _UPDATED]
                 + [title_terms(article), article.id])
+            index(db, [article.id])
             db.executemany(
                 "INSERT OR IGNORE INTO versions(article_id, version, fetched_at, title, text, "
                 "published_at, warc_file, warc_record_id, changed) "

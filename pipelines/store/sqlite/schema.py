@@ -18,12 +18,14 @@ APPLICATION_ID = 0x447A6F72  # "Dzor"
 
 # The full-text index holds the normalised terms (what queries match, pipelines.query):
 # of the whole article and of both titles, whose hits bm25 weighs more. Until migration
-# 18 it also indexed the raw texts, which no query reads.
+# 18 it also indexed the raw texts, which no query reads; since 19 it keeps no copy of
+# them (contentless), the writes tell it each row's terms (fulltext.py).
 FTS_COLUMNS = ("terms", "title_terms")
 BM25_WEIGHTS = (1.0, 4.0)
 _FTS_COLUMNS_V1 = ("title", "text", "title_en", "text_en", "terms", "title_terms")
 
-# Article field -> how it is kept in a column.
+# Article field -> how it is kept in a column ("packed": codec.pack, a long text as its
+# zlib stream; "packed_json": the JSON text packed so).
 COLUMNS: dict[str, str] = {
     "id": "text",
     "url": "text",
@@ -35,7 +37,7 @@ COLUMNS: dict[str, str] = {
     "discovered_via": "text",
     "status": "int",
     "title": "text",
-    "text": "text",
+    "text": "packed",
     "authors": "json",
     "description": "text",
     "site_name": "text",
@@ -45,19 +47,19 @@ COLUMNS: dict[str, str] = {
     "published_from": "text",
     "lang": "text",
     "lang_confidence": "real",
-    "terms": "text",
+    "terms": "packed",
     "relevant": "bool",
     "possible": "bool",
     "score": "real",
     "matched_terms": "json",
     "title_en": "text",
-    "text_en": "text",
+    "text_en": "packed",
     "translation_status": "text",
     "translation_engine": "text",
     "translation_model": "text",
     "content_hash": "text",
     "cluster_id": "text",
-    "lsh_bands": "json",
+    "lsh_bands": "packed_json",
     "warc_file": "text",
     "warc_record_id": "text",
     "stored_at": "datetime",
@@ -76,7 +78,8 @@ COLUMNS: dict[str, str] = {
 
 
 def _fts_sync(columns: tuple[str, ...]) -> str:
-    """Triggers that keep the external-content index in step with the articles."""
+    """Triggers that kept the external-content index in step with the articles (until
+    migration 19: the writes keep it, fulltext.py)."""
     names = ", ".join(columns)
     new = ", ".join("new." + c for c in columns)
     old = ", ".join("old." + c for c in columns)
@@ -406,6 +409,27 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO articles_fts(articles_fts) VALUES ('rebuild');
     {_fts_sync(FTS_COLUMNS)}
+    """,
+    # 19: the texts, their translations, the terms and the dedup keys' list are kept
+    # packed (codec.pack, registered on the connection as pack): about half their
+    # room; every row is converted, so an older Dozor, which would read the packed
+    # bytes as text, refuses the file by its version. SQL cannot unpack the terms for
+    # the index: it becomes contentless, kept by the writes (fulltext.py) instead of
+    # triggers, and is rebuilt from the rows' terms before they are packed.
+    f"""
+    DROP TRIGGER articles_fts_insert;
+    DROP TRIGGER articles_fts_delete;
+    DROP TRIGGER articles_fts_update;
+    DROP TABLE articles_fts;
+    CREATE VIRTUAL TABLE articles_fts USING fts5(
+        {", ".join(FTS_COLUMNS)},
+        content='',
+        tokenize='unicode61 remove_diacritics 0'
+    );
+    INSERT INTO articles_fts(rowid, {", ".join(FTS_COLUMNS)})
+        SELECT n, {", ".join(FTS_COLUMNS)} FROM articles;
+    UPDATE articles SET text = pack(text), text_en = pack(text_en), terms = pack(terms),
+                        lsh_bands = pack(lsh_bands);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,9 +22,10 @@ from pipelines.store.base import (
     facet_values,
     story_key,
 )
-from pipelines.store.sqlite.codec import iso, row_to_article
+from pipelines.store.sqlite.codec import ARTICLE_COLUMNS, iso, row_to_article, values_to_article
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 from pipelines.store.sqlite.schema import BM25_WEIGHTS
+from pipelines.terms.matching import TermDoc, term_doc
 from pipelines.terms.snippets import article_snippet
 
 # queries match normalised terms (pipelines.query), so candidates come from these
@@ -62,8 +63,8 @@ class SQLiteSearch(SQLiteConnection):
         with self._lock:
             # rows past the first limit + offset are read only when the query's
             # matcher turned some down
-            for article, bm25 in self._matching(query, sort, page=max(limit, 50),
-                                                first=limit + offset):
+            for article, bm25, doc in self._matching(query, sort, page=max(limit, 50),
+                                                     first=limit + offset):
                 if collapse:
                     if story_key(article) in seen:
                         continue
@@ -73,7 +74,7 @@ class SQLiteSearch(SQLiteConnection):
                 if to_skip:
                     to_skip -= 1
                     continue
-                terms = query.matched_terms(article)
+                terms = query.matched_terms(article, doc)
                 hits.append(SearchHit(
                     article=article,
                     rank=-bm25 or 0.0,  # no -0.0 in output
@@ -99,7 +100,7 @@ class SQLiteSearch(SQLiteConnection):
         total = 0
         stories: set[str] = set()
         with self._lock:
-            for article, _ in self._matching(query, "relevance", page=500):
+            for article, _, _ in self._matching(query, "relevance", page=500):
                 total += 1
                 stories.add(story_key(article))
                 for name in FACETS:
@@ -108,15 +109,15 @@ class SQLiteSearch(SQLiteConnection):
                              stories=len(stories))
 
     def _matching(self, query: Query, sort: str, page: int,
-                  first: int | None = None) -> Iterator[tuple[Article, float]]:
+                  first: int | None = None) -> Iterator[tuple[Article, float, TermDoc]]:
         """The articles matching `query` in the order `sort` asks, with their bm25 (0.0
-        when nothing is looked up in the index), read `first` rows then `page` rows at
-        a time; the caller holds the lock."""
+        when nothing is looked up in the index) and the terms they were matched on,
+        read `first` rows then `page` rows at a time; the caller holds the lock."""
         match = query.fts5_match(column=_TERM_COLUMNS)
         where, params = _required_sql(query, ranked_by_index=match is not None)
         # Ranking reads only row numbers and scores; whole rows are fetched a page at a
         # time, so sorting many candidates never carries their texts along.
-        scores_sql = None  # sort newest: bm25 of every candidate, looked up by row
+        scores_sql = None  # sort newest: bm25 of a page's rows, looked up by row
         if match:
             weights = ", ".join(str(w) for w in BM25_WEIGHTS)
             score = f"bm25(articles_fts, {weights})"
@@ -128,8 +129,11 @@ class SQLiteSearch(SQLiteConnection):
                     f"WHERE a.n IN (SELECT rowid FROM articles_fts WHERE articles_fts "
                     f"MATCH ?) {where} ORDER BY {_BY_DATE[sort]}"
                 )
+                # scored within the page's span of row numbers: as many rows as the
+                # page when the newest are stored together, never more than every
+                # candidate (bm25 counts its documents over the whole index)
                 scores_sql = (f"SELECT rowid, {score} FROM articles_fts "
-                              "WHERE articles_fts MATCH ?")
+                              "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?")
             elif where and sort not in _BY_DATE and _covered(query):
                 # the rows the filters allow, read from an index that holds their
                 # fields: a candidate's own row, fields past its text, is never read
@@ -158,28 +162,34 @@ class SQLiteSearch(SQLiteConnection):
                                  "coalesce(a.published_at, a.fetched_at) DESC, a.n DESC")
             ranked = f"SELECT a.n, 0.0 FROM articles AS a WHERE 1 {where} ORDER BY {order}"
         try:
-            scores = dict(self._db.execute(scores_sql, [match])) if scores_sql else None
             cursor = self._db.execute(ranked, params)
+            reader = self._db.cursor()
+            reader.row_factory = None  # tuples, decoded by position
             try:
                 size = first or page
                 while rows_page := cursor.fetchmany(size):
                     size = page
                     numbers = [n for n, _ in rows_page]
+                    if scores_sql:
+                        scores = dict(self._db.execute(
+                            scores_sql, [match, min(numbers), max(numbers)]))
+                        rows_page = [(n, scores[n]) for n, _ in rows_page]
                     rows = {
-                        r["n"]: r
-                        for r in self._db.execute(
-                            f"SELECT * FROM articles WHERE n IN ({marks(len(numbers))})",
+                        r[0]: r
+                        for r in reader.execute(
+                            f"SELECT n, {ARTICLE_COLUMNS} FROM articles "
+                            f"WHERE n IN ({marks(len(numbers))})",
                             numbers,
                         )
                     }
                     for n, bm25 in rows_page:
-                        if scores is not None:
-                            bm25 = scores[n]
-                        article = row_to_article(rows[n])
-                        if query.matches(article):
-                            yield article, bm25
+                        article = values_to_article(rows[n][1:])
+                        doc = term_doc(article.terms)
+                        if query.matches(article, doc):
+                            yield article, bm25, doc
             finally:
                 cursor.close()
+                reader.close()
         except sqlite3.Error as exc:
             raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
 

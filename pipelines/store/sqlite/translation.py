@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from pipelines.article import Article
 from pipelines.store.base import TRANSLATION_FIELDS, check_statuses
-from pipelines.store.sqlite.codec import row_to_article, title_terms
+from pipelines.store.sqlite.codec import row_to_article, title_terms, to_column
 from pipelines.store.sqlite.connection import SQLiteConnection
+from pipelines.store.sqlite.fulltext import index, unindex
+from pipelines.store.sqlite.schema import COLUMNS
 
 
 class SQLiteTranslation(SQLiteConnection):
@@ -25,10 +29,15 @@ class SQLiteTranslation(SQLiteConnection):
             return
         assignments = ", ".join(f"{c} = ?" for c in (*TRANSLATION_FIELDS, "title_terms"))
         rows = [
-            [getattr(a, c) for c in TRANSLATION_FIELDS] + [title_terms(a), a.id]
+            [to_column(COLUMNS[c], getattr(a, c)) for c in TRANSLATION_FIELDS]
+            + [title_terms(a), a.id]
             for a in articles
         ]
-        self._transaction(
-            "record translations",
-            lambda db: db.executemany(f"UPDATE articles SET {assignments} WHERE id = ?", rows),
-        )
+        ids = [a.id for a in articles]
+
+        def work(db: sqlite3.Connection) -> None:
+            unindex(db, ids)  # the terms change with the translation
+            db.executemany(f"UPDATE articles SET {assignments} WHERE id = ?", rows)
+            index(db, ids)
+
+        self._transaction("record translations", work)
