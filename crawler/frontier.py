@@ -14,7 +14,9 @@ for every worker at once: the slots are counted in Redis, not per process, and t
 
 Keys (spider name `frontier`): dozor:frontier:requests (queue), :leases, :scores,
 :redelivered, :dupefilter; dozor:due (sources `dozor schedule --redis` found due);
-dozor:polite:<slot>:*; dozor:workers:<id> (each worker's figures).
+dozor:revisits (the revisits it put on the queue, `<article id>:<step>` each, until
+the store no longer has them due); dozor:polite:<slot>:*; dozor:workers:<id> (each
+worker's figures).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +49,7 @@ QUEUE_KEY = "dozor:%(spider)s:requests"
 DUPEFILTER_KEY = "dozor:%(spider)s:dupefilter"
 DUE_KEY = "dozor:due"  # source names, pushed by the leader scheduler
 DUE_SET = "dozor:due:pending"  # the same names, so a source is queued once at a time
+REVISITS_SET = "dozor:revisits"  # the revisits on the queue, so each is queued once
 WORKERS_KEY = "dozor:workers"  # set of worker ids; each has a hash dozor:workers:<id>
 TOKEN_LEASE = 10.0  # seconds a politeness slot's token lives unless renewed
 LEASE_META = "dozor_lease"
@@ -186,8 +189,9 @@ def _then_ack(queue: ReliableQueue, data: bytes, results: Iterator[Any], respons
     _ack_unless_kept(queue, data, response)
 
 
-def _ack_unless_kept(queue: ReliableQueue, data: bytes, response: Any) -> None:
-    if not (isinstance(response, Response) and response.meta.get(KEPT_META)):
+def _ack_unless_kept(queue: ReliableQueue, data: bytes, outcome: Any) -> None:
+    request = getattr(outcome, "request", None)  # a Response's, or a Failure's
+    if not (isinstance(request, Request) and request.meta.get(KEPT_META)):
         queue.ack(data)
 
 
@@ -235,6 +239,20 @@ class AckOnStore:
                     log.error("Redis unreachable (%s): lease of %s left to lapse", exc, page.url)
             return result
         return run
+
+
+def push_marked(server: redis.Redis, spider: Spider, requests: Iterable[Request],
+                marks_key: str, marks: Iterable[str]) -> None:
+    """`requests` into `spider`'s frontier queue from outside a crawl (the leader), as
+    scrapy-redis's scheduler encodes them, with `marks` added to the set `marks_key` in
+    the same transaction: a leader killed midway leaves both or neither."""
+    queue = ReliableQueue(server, spider, QUEUE_KEY)
+    pipe = server.pipeline(transaction=True)
+    for request in requests:
+        pipe.zadd(queue.key, {queue._encode_request(request): -request.priority})
+    if marks := list(marks):
+        pipe.sadd(marks_key, *marks)
+    pipe.execute()
 
 
 def _unwrap(callback: Any) -> Any:

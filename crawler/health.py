@@ -59,7 +59,9 @@ def _health(spider: Spider | None) -> HealthLog | None:
 
 def _document(request: Request) -> dict[str, Any] | None:
     meta = request.meta.get("dozor")
-    return meta if meta and meta.get("kind") in DOCUMENT_KINDS else None
+    # a revisit's channel page (a worker's, from the frontier) is no poll of the channel
+    return meta if meta and meta.get("kind") in DOCUMENT_KINDS and meta.get(
+        "via") != "revisit" else None
 
 
 def _is_html(response: Response) -> bool:

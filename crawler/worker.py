@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from scrapy.settings import Settings
+
 from crawler.batches import PageProcessor
 from crawler.health import HealthLog
 from crawler.runner import _run, _settings, figures
@@ -12,6 +14,7 @@ from crawler.spiders.frontier import FrontierSpider
 from pipelines.archive import check_archive_dir
 from pipelines.config.config import Config
 from pipelines.config.sources import Source
+from pipelines.revisit import Revisions
 
 VISIBILITY_TIMEOUT = 120.0  # seconds a taken request stays leased without a heartbeat
 
@@ -30,14 +33,25 @@ def frontier_settings(redis_url: str, visibility_timeout: float) -> dict[str, ob
     }
 
 
-def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, redis_url: str,
-         worker_id: str, *, allow_private_network: bool = False, log_level: str | None = None,
-         health: HealthLog | None = None, idle_exit: float | None = None,
-         on_idle: Callable[[], bool] | None = None,
-         visibility_timeout: float = VISIBILITY_TIMEOUT) -> dict[str, int]:
-    """Crawl from the frontier; the figures when it stops."""
+def crawl_settings(config: Config, redis_url: str, *, allow_private_network: bool = False,
+                   log_level: str | None = None,
+                   visibility_timeout: float = VISIBILITY_TIMEOUT) -> Settings:
+    """The settings of a crawl on the frontier (a worker's, or the leader's revisit
+    requests)."""
     settings = _settings(config, allow_private_network, log_level)
     settings.setdict(frontier_settings(redis_url, visibility_timeout), priority="cmdline")
+    return settings
+
+
+def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, redis_url: str,
+         worker_id: str, *, revisions: Revisions, allow_private_network: bool = False,
+         log_level: str | None = None, health: HealthLog | None = None,
+         idle_exit: float | None = None, on_idle: Callable[[], bool] | None = None,
+         visibility_timeout: float = VISIBILITY_TIMEOUT) -> dict[str, int]:
+    """Crawl from the frontier, revisits applied through `revisions`; the figures when
+    it stops."""
+    settings = crawl_settings(config, redis_url, allow_private_network=allow_private_network,
+                              log_level=log_level, visibility_timeout=visibility_timeout)
     # the politeness slots are taken as the download starts: a request the middlewares
     # drop takes none
     handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
@@ -51,4 +65,4 @@ def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, red
         check_archive_dir(warc)
     return figures(_run(settings, FrontierSpider, sources=list(sources), pipeline=pipeline,
                         health=health, idle_exit=idle_exit, on_idle=on_idle,
-                        worker_id=worker_id))
+                        worker_id=worker_id, revisions=revisions))

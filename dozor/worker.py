@@ -1,10 +1,11 @@
 """Distributed crawling on a shared Redis frontier: `dozor worker` and the leader that
 `dozor schedule --redis` runs.
 
-Any number of workers take due sources and article requests from Redis
+Any number of workers take due sources, article requests and revisits from Redis
 (`crawler.frontier`), run the stages and write to Elasticsearch; alerts stay
 exactly-once through the delivery log there, whichever worker matched. One scheduler at
-a time enqueues: it holds a lease on dozor:leader, renewed while it lives.
+a time enqueues the due sources and revisits: it holds a lease on dozor:leader, renewed
+while it lives.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import redis
 
 from crawler.frontier import DUE_KEY, DUE_SET, WORKERS_KEY
 from crawler.health import HealthLog
-from crawler.worker import VISIBILITY_TIMEOUT, work
+from crawler.spiders.frontier import enqueue_revisits
+from crawler.worker import VISIBILITY_TIMEOUT, crawl_settings, work
 from dozor.run import record_health
 from pipelines.alert import notify
 from pipelines.alert.rules import HealthAlerts, load_health
@@ -34,6 +36,7 @@ from pipelines.config.sources import load_sources
 from pipelines.errors import DozorError
 from pipelines.health import due_sources
 from pipelines.process import Pipeline, build_pipeline
+from pipelines.revisit import Revisions, RevisitReport
 from pipelines.store import SourceHealth, Store, StoreError, open_store
 from pipelines.store.elastic.writes import ElasticWrites
 
@@ -113,10 +116,14 @@ def run_worker(config: Config, redis_url: str, es: str | None, *,
             # before the reactor: a pool started by the first batch blocks the crawl
             pipeline.pool.start()
         health = HealthLog(store.health_records() if isinstance(store, SourceHealth) else ())
+        # the revisits the leader put on the frontier, recorded as `dozor revisit` does
+        revisions = Revisions(store, pipeline.profile, config.settings.revisit.delays,
+                              tuple(config.settings.languages))
         settle = _Settle(store, pipeline, health, config, load_health(rules_file), rules_file,
-                         report)
+                         report, revisions.report)
         try:
             report.crawl = work(sources, pipeline, config, redis_url, worker_id,
+                                revisions=revisions,
                                 allow_private_network=allow_private_network,
                                 log_level=log_level, health=health, idle_exit=idle_exit,
                                 on_idle=settle, visibility_timeout=visibility_timeout)
@@ -124,24 +131,30 @@ def run_worker(config: Config, redis_url: str, es: str | None, *,
             pipeline.close()
         settle()
         report.new_ids = len(pipeline.totals.new_ids)
+        if revisions.report.checked:
+            log.info("%s", revisions.report.line())
     finally:
         store.close()
     return report
 
 
 class _Settle:
-    """What the frontier's last pages brought, when the worker is idle: articles an
-    unreachable Elasticsearch left in the spool, health records and alerts, retried with
+    """What the frontier's last pages and revisits brought, when the worker is idle:
+    articles an unreachable Elasticsearch left in the spool, health records and alerts
+    (on new articles and on the revisits' events), retried with
     doubling delays while Elasticsearch fails. Answers True while the spool holds
     articles: the worker does not stop on an empty frontier then (a failed alert or
     health record does not hold it: the stories keep their mark for the next run)."""
 
     def __init__(self, store: Store, pipeline: Pipeline, health: HealthLog, config: Config,
-                 alerting: HealthAlerts | None, rules_file: Path, report: WorkerReport) -> None:
+                 alerting: HealthAlerts | None, rules_file: Path, report: WorkerReport,
+                 revised: RevisitReport) -> None:
         self.store, self.pipeline, self.health = store, pipeline, health
         self.config, self.alerting, self.rules_file, self.report = (config, alerting,
                                                                     rules_file, report)
+        self.revised = revised
         self.done = 0  # pipeline.totals.new_ids already put through the rules
+        self.changes = 0  # revisions with events (changed, removed, restored) alerted on
         self.replayed: list[str] = []  # stored from the spool, not through the rules yet
         self.left = 0  # spooled batches, at the last try
         self.retry_at = 0.0
@@ -158,10 +171,12 @@ class _Settle:
                 self.health.outcomes.clear()
             totals = self.pipeline.totals.new_ids
             new_ids = list(dict.fromkeys(self.replayed + totals[self.done:]))
-            if new_ids:
+            changes = self.revised.changed + self.revised.removed + self.revised.restored
+            if new_ids or changes > self.changes:
+                # the events of the revisions wait in the store for the rules
                 alerts = notify(self.store, self.rules_file, new_ids, self.config)
                 self.report.alerts_sent += len(alerts.sent) if alerts is not None else 0
-            self.done, self.replayed = len(totals), []
+            self.done, self.replayed, self.changes = len(totals), [], changes
         except StoreError as exc:
             why = str(exc).splitlines()[0]
         else:
@@ -238,12 +253,15 @@ def lead(config: Config, redis_url: str, es: str | None, every: float, *,
          sources_file: Path | None = None, cycles: int | None = None,
          ttl: float = 30.0) -> int:
     """`dozor schedule --redis`: every `every` seconds, while leading, enqueue the due
-    sources. Returns the number of ticks that enqueued."""
+    sources and the stored articles due for a revisit (`revisit.schedule`). Returns the
+    number of ticks that enqueued."""
     server = redis_client(redis_url)
     with_backoff(f"Redis at {redis_url}", server.ping)
     store = with_backoff("Elasticsearch", lambda: _open_store(config, es))
     leader = Leader(server, ttl=max(ttl, 3 * every))
     names = [s.name for s in load_sources(sources_file or paths.default_sources())]
+    settings = crawl_settings(config, redis_url)
+    delays = config.settings.revisit.delays
     ticks = 0
     try:
         while cycles is None or ticks < cycles:
@@ -251,14 +269,19 @@ def lead(config: Config, redis_url: str, es: str | None, every: float, *,
                 if leader.hold():
                     queued = enqueue_due(server, names,
                                          store if isinstance(store, SourceHealth) else None)
+                    revisits = enqueue_revisits(server, settings,
+                                                store.revisit_targets(utcnow(), delays))
                     ticks += 1
                     log.info("leader: %d source(s) due put on the frontier: %s", len(queued),
                              ", ".join(queued) or "none")
+                    log.info("leader: %d revisit(s) due put on the frontier", len(revisits))
                 else:
                     log.info("another scheduler leads: standing by")
             except redis.RedisError as exc:
                 log.error("Redis at %s unreachable (%s): retrying at the next tick",
                           redis_url, exc)
+            except StoreError as exc:
+                log.error("%s: retrying at the next tick", str(exc).splitlines()[0])
             time.sleep(every)
     finally:
         try:

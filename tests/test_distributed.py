@@ -2,9 +2,12 @@
 (AOF on), the loopback Elasticsearch and aiosmtpd, against generated sites on 127.0.0.1
 whose every request is counted and timed: every article stored once, none fetched twice,
 each story mailed once whichever worker matched it, one request at a time per host, the
-download delay between them and Telegram's delay over all workers; a worker SIGKILLed
-mid-crawl, Redis SIGKILLed and restarted from its append-only file, Elasticsearch gone
-mid-run and back, and still every article stored once.
+download delay between them (AutoThrottle on) and Telegram's delay over all workers; a
+worker SIGKILLed mid-crawl, Redis SIGKILLed and restarted from its append-only file,
+Elasticsearch gone mid-run and back, and still every article stored once; the revisits
+the leader puts on the frontier each recorded once (an edit among them) and fetched once,
+but the one SIGKILLed workers had in flight, fetched again by another once its lease
+lapsed.
 
 One redis-server, Elasticsearch and SMTP server serve the module (Redis flushed per test,
 each test's articles have numbers of their own); every wait polls for its condition."""
@@ -16,10 +19,11 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -30,8 +34,8 @@ from typer.testing import CliRunner
 from dozor.cli import app
 from dozor.worker import enqueue_due
 from pipelines.archive import warc_files
-from pipelines.article import Article
-from pipelines.store import open_store
+from pipelines.article import Article, utcnow
+from pipelines.store import Store, open_store
 from tests.conftest import REPO
 from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.support.cli import run_dozor
@@ -92,12 +96,20 @@ class Cluster:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.infra.redis.url)
 
-    def worker(self, name: str) -> subprocess.Popen[str]:
+    def worker(self, name: str, idle: float = 2) -> subprocess.Popen[str]:
+        return self._start(name, "worker", "--alerts", str(self.alerts),
+                           "--visibility-timeout", VISIBILITY, "--exit-when-idle", str(idle))
+
+    def leader(self, name: str, sources: Path) -> subprocess.Popen[str]:
+        """`dozor schedule --redis` ticking every second until killed."""
+        return self._start(name, "schedule", "--every", "1s", sources=sources)
+
+    def _start(self, name: str, *args: str, sources: Path | None = None
+               ) -> subprocess.Popen[str]:
         log = open(self.work / f"{name}.log", "w")  # noqa: SIM115 (the process keeps it)
         self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "dozor", "worker", "--redis", self.infra.redis.url,
-             "--es", self.infra.es.url, "--sources", str(self.sources), "--alerts",
-             str(self.alerts), "--visibility-timeout", VISIBILITY, "--exit-when-idle", "2"],
+            [sys.executable, "-m", "dozor", args[0], "--redis", self.infra.redis.url,
+             "--es", self.infra.es.url, "--sources", str(sources or self.sources), *args[1:]],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True))
         return self.procs[-1]
 
@@ -110,9 +122,12 @@ class Cluster:
                             "--cycles", "1"], self.env)
         return result.stdout + result.stderr
 
+    def store(self) -> Store:
+        return open_store(es=self.infra.es.url, spool_dir=self.work / "spool")
+
     def stored(self) -> list[Article]:
         """This test's stored articles: its site's pages and Telegram posts."""
-        store = open_store(es=self.infra.es.url, spool_dir=self.work / "spool")
+        store = self.store()
         try:
             mine = (self.site.base, *(f"https://t.me/{c}/" for c in self.site.channels))
             return [a for a in store.iter_articles() if a.url.startswith(mine)]
@@ -190,9 +205,12 @@ DOWNLOAD_DELAY = 0.15  # seconds between two article requests, whichever worker 
 
 def test_pooled_workers_share_the_frontier_politely_and_mail_once(
         infra: Infra, tmp_path: Path, started: list[subprocess.Popen[str]]) -> None:
-    # each article answer takes 20 ms: two workers fetching at once would overlap
+    # each article answer takes 20 ms: two workers fetching at once would overlap.
+    # AutoThrottle on: each worker's own wait (from its start delay down to the download
+    # delay as the answers come fast) comes before the slot in Redis, which keeps the
+    # download delay between the starts of both workers' requests
     with GeneratedSite(40, delay=0.02, first=0, channels=CHANNELS) as site:
-        settings = ("crawl:\n  stage_workers: 2\n  autothrottle: false\n"
+        settings = ("crawl:\n  stage_workers: 2\n  autothrottle: true\n"
                     "  concurrent_requests_per_domain: 1\n  telegram_concurrency: 1\n"
                     f"  telegram_delay: {TELEGRAM_DELAY}\n  download_delay: {DOWNLOAD_DELAY}\n")
         rules = ("rules:\n  - name: desk\n    query: minister\n    sources: [site]\n"
@@ -231,11 +249,13 @@ def test_pooled_workers_share_the_frontier_politely_and_mail_once(
         fetches = site.requests_to("/news/")
         overlaps = [(a, b) for a, b in zip(fetches, fetches[1:], strict=False) if b[0] < a[1]]
         assert not overlaps, overlaps[:3]
-        # ... the download delay between two starts, both workers' requests together
-        # (the server's clock: a little slack for its threads) ...
+        # ... the download delay between two starts, both workers' requests together (the
+        # server's clock, read once its thread holds the GIL of a process that also serves
+        # Elasticsearch: on busy cores some 30 ms late at times; without the slot in
+        # Redis, two workers' starts come any time apart) ...
         starts = [start for start, _, _ in fetches]
         gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-        assert min(gaps) >= 0.9 * DOWNLOAD_DELAY, sorted(gaps)[:5]
+        assert min(gaps) >= 0.75 * DOWNLOAD_DELAY, sorted(gaps)[:5]
         # ... and Telegram's slot: one channel page at a time, the delay between them
         channel_pages = site.requests_to("/s/")
         assert len(channel_pages) == len(CHANNELS)
@@ -317,3 +337,112 @@ def test_kill_a_worker_redis_and_elasticsearch_mid_crawl(
         assert sum(n - 1 for n in hits.values()) <= 16 + 50 + refused
         assert server.zcard("dozor:frontier:requests:leases") == 0
         assert not list((tmp_path / "data" / "spool").rglob("*.jsonl"))
+
+
+EDIT = (b"<p>The minister resigned on Tuesday evening after the council voted against the "
+        b"harbour budget, officials at the ministry said in a statement.</p>")
+
+
+def test_workers_revisit_what_the_leader_puts_on_the_frontier(
+        infra: Infra, tmp_path: Path, started: list[subprocess.Popen[str]]) -> None:
+    """The leader, ticking every second, puts each due revisit on the frontier once; the
+    workers fetch them one at a time on the host and record the edit through the revisit
+    callbacks; the workers SIGKILLed with a revisit in flight hand it back once its lease
+    lapses, and it is recorded once, by another worker."""
+    # an index of its own: the leader revisits whatever stored article is due
+    with (GeneratedSite(10, delay=0.02, first=3000, channels=("wire_five",)) as site,
+          FakeElasticsearch() as es):
+        run_dozor(["setup", "--es", es.url], infra.env)
+        settings = ("crawl:\n  stage_workers: 0\n  autothrottle: false\n"
+                    "  concurrent_requests_per_domain: 1\n  telegram_delay: 0.1\n"
+                    f"  download_delay: {DOWNLOAD_DELAY}\nrevisit:\n  schedule: [1s, 1h]\n")
+        sources = [*site.sources(), {"name": "channels", "telegram": ["wire_five"]}]
+        cluster = _cluster(replace(infra, es=es), tmp_path, site, settings, sources,
+                           started=started)
+        server = cluster.redis
+        site.gate.clear()  # the feed waits until both workers are up
+        # the leader's revisits only: busy workers record the sources' polls at idle, and
+        # till then a leader ticking every second would find the sources due again
+        (tmp_path / "none.yaml").write_text("sources: []\n", encoding="utf-8")
+        leader = cluster.leader("leader", tmp_path / "none.yaml")
+        workers = [cluster.worker(f"w{i}", idle=60) for i in range(2)]
+        _until(lambda: server.scard("dozor:workers") == 2 or any(
+            w.poll() is not None for w in [leader, *workers]), "two workers reporting")
+        assert enqueue_due(server, ["site", "channels"], None) == ["site", "channels"]
+        site.gate.set()
+        site.pages["/s/wire_five?before=11"] = site.pages["/s/wire_five"]
+        paths = [f"/news/{i}.html" for i in range(3000, 3010)]
+        edited, held = paths[:2]
+
+        # each changes as soon as it answered, a second before its revisit can be due:
+        # one is edited, the other's revisit waits for its answer
+        changes = {edited: lambda: site.pages.update({edited: article_html(3000).replace(
+            b"</article>", EDIT + b"</article>")}),
+                   held: lambda: site.holds.update({held: threading.Event()})}
+
+        def changed() -> bool:
+            for path in [p for p in changes if site.requests_to(p)]:
+                changes.pop(path)()
+            return not changes
+
+        _until(changed, "the first fetches of the pages to change")
+        _until(lambda: len(cluster.stored()) == 11, "the crawl stored")
+        crawled = site.article_hits()
+        assert crawled == dict.fromkeys(paths, 1)
+        articles = {a.url: a for a in cluster.stored()}
+        post = "https://t.me/wire_five/1"
+        store = cluster.store()
+        try:
+            def revised() -> set[str]:
+                due = {t.url for t in store.revisit_targets(utcnow(), [1, 3600])}
+                return set(articles) - due
+
+            def fetched_again() -> set[str]:
+                again = {site.url(p) for p, n in site.article_hits().items() if n > crawled[p]}
+                if site.hits["/s/wire_five?before=11"]:
+                    again.add(post)
+                return again
+
+            # the held revisit in flight, every other one fetched recorded (the post's on
+            # a slot of its own among them): both workers killed
+            _until(lambda: site.url(held) in fetched_again() and post in revised() and (
+                revised() == fetched_again() - {site.url(held)}), "the held revisit")
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+            site.holds[held].set()
+            assert server.zcard("dozor:frontier:requests:leases") > 0
+            last = cluster.worker("last", idle=1)
+            _wait([last])
+            assert last.returncode == 0, cluster.log("last")
+            # every revisit recorded once and fetched once, the held one again after its
+            # lease lapsed
+            assert revised() == set(articles), set(articles) - revised()
+            again = {p: n - crawled[p] for p, n in site.article_hits().items()}
+            assert again == {p: 2 if p == held else 1 for p in paths}, again
+            assert site.hits["/s/wire_five?before=11"] == 1
+            events = {url: [e.kind for e in store.events(a.id)] for url, a in articles.items()}
+            assert events == {url: ["edited"] if url == site.url(edited) else []
+                              for url in articles}
+            current = store.get(articles[site.url(edited)].id)
+            assert current is not None and "resigned on Tuesday" in current.text
+        finally:
+            store.close()
+        logs = cluster.log("last")
+        assert "revisits:" in logs and "Traceback" not in logs
+        # the leader put each on the frontier once, though it ticked while they waited;
+        # once revised, their marks go at its next tick
+        assert server.zcard("dozor:frontier:requests") == 0
+        assert server.zcard("dozor:frontier:requests:leases") == 0
+        _until(lambda: server.scard("dozor:revisits") == 0, "the marks dropped", timeout=10)
+        leader.kill()
+        leader.wait()
+        ticks = re.findall(r"leader: (\d+) revisit\(s\) due", cluster.log("leader"))
+        assert sum(map(int, ticks)) == 11 and len(ticks) > 2, cluster.log("leader")
+        # politeness over every worker, crawl and revisits: one request at a time on the
+        # host (the delay between starts is the first test's: with the stages and the
+        # revisits' extraction in a worker's reactor, a busy core can hold a request
+        # between its slot and the wire)
+        fetches = site.requests_to("/news/")
+        overlaps = [(a, b) for a, b in zip(fetches, fetches[1:], strict=False) if b[0] < a[1]]
+        assert len(fetches) == 21 and not overlaps, overlaps[:3]

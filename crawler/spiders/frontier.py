@@ -3,8 +3,11 @@
 It starts with no request of its own. Sources come from dozor:due (put there by the
 leader `dozor schedule --redis`); their feed, sitemap, listing and channel requests and
 the article requests they lead to go into the shared scrapy-redis queue, which every
-worker takes from. It runs until stopped (or, with `idle_exit`, once the frontier has
-been empty that long), reporting its figures to Redis.
+worker takes from. The leader puts the due revisits straight into that queue
+(`enqueue_revisits`): the worker that takes one records what changed through the same
+revisit callbacks as `dozor revisit`, and its lease goes once the revision is stored. It
+runs until stopped (or, with `idle_exit`, once the frontier has been empty that long),
+reporting its figures to Redis.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Self
 
 import redis
-from scrapy import Request, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Response
+from scrapy.settings import Settings
 from twisted.internet import task
+from twisted.python.failure import Failure
 
 from crawler.batches import BatchPipeline
 from crawler.frontier import (
@@ -28,12 +34,18 @@ from crawler.frontier import (
     DUE_SET,
     KEPT_META,
     LEASE_META,
+    REVISITS_SET,
     WORKERS_KEY,
     AckOnStore,
     FrontierScheduler,
+    push_marked,
 )
 from crawler.spiders.news import NewsSpider
+from crawler.spiders.revisit import Revisiting
 from pipelines.article import RawPage
+from pipelines.revisit import Revisions
+from pipelines.store import StoreError
+from pipelines.store.history import RevisitTarget
 from pipelines.urls import canonicalize
 
 log = logging.getLogger(__name__)
@@ -42,12 +54,16 @@ REPORT_EVERY = 2.0  # seconds between a worker's figures in Redis
 FLUSH_AFTER = 1.0  # seconds without a new page before a partial batch is stored
 
 
-class FrontierSpider(NewsSpider):
+class FrontierSpider(NewsSpider, Revisiting):
     name = "frontier"
 
     def __init__(self, *args: Any, worker_id: str | None = None, idle_exit: float | None = None,
-                 on_idle: Callable[[], bool] | None = None, **kwargs: Any) -> None:
+                 on_idle: Callable[[], bool] | None = None, revisions: Revisions | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if revisions is None:
+            raise ValueError("FrontierSpider needs the revisions to apply")
+        self.revisions = revisions
         self.idle_exit = idle_exit
         self.on_idle = on_idle  # alerts and health records, in the worker's cycle layer
         self.idle_since: float | None = None
@@ -100,8 +116,9 @@ class FrontierSpider(NewsSpider):
                 if isinstance(component, BatchPipeline) and component.pending:
                     component.flush()
         server = self._scheduler.server
-        if self._guard(lambda: server.zcard(self._scheduler.queue.key)):
-            # another worker's requests: take them now, not at the engine's next heartbeat
+        if self._guard(lambda: len(self._scheduler.queue)):
+            # another worker's requests, or its leases (a dead worker's lapse at a pop):
+            # take them now, not at the engine's next heartbeat
             self.crawler.engine._slot.nextcall.schedule()  # type: ignore[union-attr]
         for _ in range(20):
             name = self._guard(lambda: server.lpop(DUE_KEY))
@@ -178,9 +195,62 @@ class FrontierSpider(NewsSpider):
                 response.meta[KEPT_META] = True
             yield item
 
+    # --- revisits, put on the frontier by the leader -------------------------------------
+
+    def revisit_article(self, response: Response) -> Iterator[Any]:
+        return self._revised(response, super().revisit_article)
+
+    def revisit_channel(self, response: Response) -> Iterator[Any]:
+        return self._revised(response, super().revisit_channel)
+
+    def revisit_failed(self, failure: Failure) -> Iterator[Any]:  # type: ignore[override]
+        return self._revised(failure, super().revisit_failed)
+
+    def _revised(self, outcome: Response | Failure,
+                 call: Callable[[Any], Iterable[Any] | None]) -> Iterator[Any]:
+        """What `call(outcome)` yields; the lease is acknowledged after it (`_acking`),
+        the revision stored, unless the store refused it: then the lease lapses and the
+        revisit is fetched again, by any worker."""
+        self.idle_since = None
+        request: Request = outcome.request  # type: ignore[union-attr]
+        try:
+            yield from call(outcome) or ()
+        except StoreError as exc:
+            lease = request.meta.get(LEASE_META)
+            if lease is not None:
+                self._scheduler.queue.release(lease)
+                request.meta[KEPT_META] = True
+            log.error("revision of %s not stored (%s): revisited again once its lease lapses",
+                      request.url, str(exc).splitlines()[0])
+
     def _own(self, request: Any) -> Any:
         """A request whose callback is the spider's: a request in Redis names its callback
         as a method of the spider, and Telegram's are a helper object's."""
         if isinstance(request, Request) and request.callback == self.telegram.parse:
             return request.replace(callback=self.parse_telegram)
         return request
+
+
+class _RevisitPlanner(Revisiting, Spider):
+    """The frontier spider's revisit requests, made by the leader: the callbacks go into
+    the queue by their names, which the worker's FrontierSpider resolves. Named (the
+    frontier's) per instance: Scrapy's spider loader lists no spider without a name."""
+
+
+def enqueue_revisits(server: redis.Redis, settings: Settings,
+                     targets: Iterable[RevisitTarget]) -> list[RevisitTarget]:
+    """The due `targets` (the store's revisit_targets) onto the shared frontier, each once
+    while it waits there: marked `<article id>:<step>` in dozor:revisits with its request,
+    the marks the store no longer has due dropped (revised, the article gone). The
+    targets enqueued."""
+    due = {f"{t.article_id}:{t.step}": t for t in targets}
+    waiting = {m.decode() for m in server.smembers(REVISITS_SET)}
+    if done := waiting - due.keys():
+        server.srem(REVISITS_SET, *done)
+    new = {mark: t for mark, t in due.items() if mark not in waiting}
+    if new:
+        crawler = Crawler(_RevisitPlanner, settings)
+        planner = _RevisitPlanner.from_crawler(crawler, name=FrontierSpider.name)
+        push_marked(server, planner, planner.revisit_requests(new.values()), REVISITS_SET,
+                    new.keys())
+    return list(new.values())

@@ -8,15 +8,21 @@ above): a post the page no longer holds while it holds posts on both sides of it
 deleted. Requests go through the crawl's own middlewares, so the WARC archive holds
 every answer and the politeness limits (per-domain concurrency, AutoThrottle, robots.txt,
 the Telegram host's delay) hold for revisits too.
+
+The requests and their callbacks are `Revisiting`'s: `RevisitSpider` (`dozor revisit`,
+`dozor run`) crawls them by itself, and the frontier spider of `dozor worker` takes them
+from the shared frontier, where the leader put them (the callbacks named there by their
+method names, the same in both).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from scrapy import Request, Spider
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -33,20 +39,18 @@ POST_WINDOW = 10
 _ANSWERED = [304, 404, 410]
 
 
-class RevisitSpider(Spider):
-    name = "dozor-revisit"
+class Revisiting:
+    """The revisit requests of a spider and their callbacks, which apply each answer
+    through its `revisions` (needed by the callbacks only)."""
 
-    def __init__(self, targets: list[RevisitTarget] | None = None,
-                 revisions: Revisions | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.targets = list(targets or [])
-        if revisions is None:
-            raise ValueError("RevisitSpider needs the revisions to apply")
-        self.revisions = revisions
+    crawler: Crawler
+    revisions: Revisions
+    logger: Any  # the spider's
 
-    async def start(self) -> AsyncIterator[Request]:
+    def revisit_requests(self, targets: Iterable[RevisitTarget]) -> Iterator[Request]:
+        """One request per web article, one per channel for its posts."""
         channels: dict[str, list[RevisitTarget]] = {}
-        for target in self.targets:
+        for target in targets:
             if target.channel and target.post_id:
                 channels.setdefault(target.channel, []).append(target)
             else:
@@ -64,13 +68,13 @@ class RevisitSpider(Spider):
             headers["If-None-Match"] = target.etag
         if target.last_modified:
             headers["If-Modified-Since"] = target.last_modified
-        return Request(target.url, headers=headers, callback=self.parse_article,
-                       errback=self.failed, dont_filter=True,
+        return Request(target.url, headers=headers, callback=self.revisit_article,
+                       errback=self.revisit_failed, dont_filter=True,
                        meta={"dozor": {"kind": "revisit", "source": target.source,
                                        "url": target.url, "via": "revisit"},
                              "revisit": target, "handle_httpstatus_list": _ANSWERED})
 
-    def parse_article(self, response: Response) -> Iterator[Any]:
+    def revisit_article(self, response: Response) -> Iterator[Any]:
         target: RevisitTarget = response.meta["revisit"]
         archived = response.meta.get("dozor_warc")
         fetched_at: datetime = archived.date if archived else utcnow()
@@ -86,7 +90,7 @@ class RevisitSpider(Spider):
                                 last_modified=headers.get("last-modified", ""))
         yield from ()
 
-    def failed(self, failure: Failure) -> None:
+    def revisit_failed(self, failure: Failure) -> None:
         request: Request = failure.request  # type: ignore[attr-defined]
         target = request.meta.get("revisit")
         if isinstance(target, RevisitTarget):
@@ -105,13 +109,13 @@ class RevisitSpider(Spider):
         assert posts[0].post_id is not None
         meta = {"kind": "telegram", "source": posts[0].source, "via": "revisit"}
         request = channel_request(telegram_base(self.crawler), channel, meta,
-                                  self.parse_channel, self.failed,
+                                  self.revisit_channel, self.revisit_failed,
                                   before=posts[0].post_id + POST_WINDOW)
         request.meta["revisit_posts"] = posts
         request.dont_filter = True
         return request
 
-    def parse_channel(self, response: Response) -> Iterator[Request]:
+    def revisit_channel(self, response: Response) -> Iterator[Request]:
         posts: list[RevisitTarget] = response.meta["revisit_posts"]
         channel = posts[0].channel or ""
         archived = response.meta.get("dozor_warc")
@@ -147,3 +151,19 @@ class RevisitSpider(Spider):
         else:  # a page that ignores `before` would be asked for forever
             for target in rest:
                 self.revisions.failed(target, fetched_at)
+
+
+class RevisitSpider(Revisiting, Spider):
+    name = "dozor-revisit"
+
+    def __init__(self, targets: list[RevisitTarget] | None = None,
+                 revisions: Revisions | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.targets = list(targets or [])
+        if revisions is None:
+            raise ValueError("RevisitSpider needs the revisions to apply")
+        self.revisions = revisions
+
+    async def start(self) -> AsyncIterator[Request]:
+        for request in self.revisit_requests(self.targets):
+            yield request

@@ -105,7 +105,8 @@ class GeneratedSite(LoopbackServer):
     texts) listed in /feed.xml, `delay` seconds per article answer; with `channels`,
     a Telegram stand-in too (DOZOR_TELEGRAM_URL=base): one page of one post each.
     `timeline` holds every request's (start, end, path), on the monotonic clock; while
-    `gate` is cleared the feed's answer waits (every worker up before any has work)."""
+    `gate` is cleared the feed's answer waits (every worker up before any has work), and
+    while an event of `holds` is cleared, the answer to its path."""
 
     def __init__(self, count: int, delay: float = 0.0, first: int = 0,
                  channels: tuple[str, ...] = ()) -> None:
@@ -114,6 +115,7 @@ class GeneratedSite(LoopbackServer):
         self.delay = delay
         self.gate = threading.Event()
         self.gate.set()
+        self.holds: dict[str, threading.Event] = {}
         self.channels = channels
         self.hits: Counter[str] = Counter()
         self.timeline: list[tuple[float, float, str]] = []
@@ -146,6 +148,8 @@ class GeneratedSite(LoopbackServer):
         if path == "/feed.xml":
             self.gate.wait(60)
             return 200, {"Content-Type": "application/rss+xml"}, self.feed
+        if path in self.holds:
+            self.holds[path].wait(60)
         body = self.pages.get(path)
         if body is None:
             return 404, {"Content-Type": "text/plain"}, b"not found"
