@@ -66,6 +66,21 @@ _VISIBLE_TEXT = etree.XPath(
     smart_strings=False,
 )
 
+# What trafilatura's author searches (AUTHOR_XPATHS) look for: an <author> element, a
+# <rel> child (their rel='me'), or one of these words in one of these attributes. A page
+# without any has no author for them to find, and they are the dearest part of its
+# metadata (run on a pruned copy of the page); tests/test_extract.py checks the words
+# against the searches.
+AUTHOR_WORDS = ("author", "Author", "byl", "Byline", "BBL", "username", "writer",
+                "screenname", "channel-name", "submitted-by", "posted-by", "journalist-name",
+                "zuozhe", "bianji", "xiaobian")
+AUTHOR_ATTRIBUTES = ("class", "id", "itemprop", "rel", "data-testid", "data-component")
+_HOLDS_AUTHOR_WORD = " or ".join(f"contains(., '{word}')" for word in AUTHOR_WORDS)
+_MAY_NAME_AUTHOR = etree.XPath(
+    "boolean(//author | //rel | "
+    + " | ".join(f"//@{name}[{_HOLDS_AUTHOR_WORD}]" for name in AUTHOR_ATTRIBUTES) + ")"
+)
+
 # WHATWG MIME sniffing: the tags that make an unlabelled body HTML
 _HTML_START = re.compile(
     rb"\s*<(?:!doctype\s+html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body"
@@ -158,7 +173,8 @@ def page_metadata(tree: HtmlElement, url: str) -> Document:
     except Exception as exc:  # trafilatura guards its JSON-LD reader the same way
         log.info("extract: %s: JSON-LD metadata unreadable: %s", url, exc)
     doc.title = doc.title or m.extract_title(tree)
-    doc.author = doc.author or m.extract_author(tree)
+    if not doc.author:
+        doc.author = m.extract_author(tree) if _MAY_NAME_AUTHOR(tree) else None
     doc.url = doc.url or m.extract_url(tree, url)
     doc.date = find_date(tree, url=doc.url, **_METADATA_DATES)
     doc.sitename = doc.sitename or m.extract_sitename(tree)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from trafilatura.metadata import extract_author
 from trafilatura.utils import load_html
+from trafilatura.xpaths import AUTHOR_XPATHS
 
 from pipelines import extract as extract_module
 from pipelines.article import RawPage
@@ -433,6 +436,43 @@ def test_visible_text_is_the_visible_pieces_joined() -> None:
         assert extract_module.visible_text(tree) == "".join(extract_module._VISIBLE_TEXT(tree))
     tree = load_html(hidden)
     assert extract_module.visible_text(tree) == "Видно жирным после скриптахвостблокконец"
+
+
+def test_author_words_cover_trafilaturas_author_searches() -> None:
+    for search in AUTHOR_XPATHS:
+        assert set(re.findall(r"@([\w-]+)", search.path)) <= set(extract_module.AUTHOR_ATTRIBUTES)
+        for literal in re.findall(r"'([^']*)'", search.path):
+            if literal == "me":
+                continue  # rel='me' compares a <rel> child's text: the <rel> is looked for
+            for alternative in literal.split("|"):
+                # spelled out: [Aa]uthor both ways, author-?name with and without the hyphen
+                spellings = [re.sub(r"\[(\w)\w\]", r"\1", alternative),
+                             re.sub(r"\[\w(\w)\]", r"\1", alternative)]
+                spellings = [v for s in spellings for v in (s.replace("-?", "-"),
+                                                             s.replace("-?", ""))]
+                for spelling in spellings:
+                    assert any(w in spelling for w in extract_module.AUTHOR_WORDS), spelling
+        # elements found by name alone: <author>, and <rel> (rel='me')
+        assert set(re.findall(r"//(\w+)", search.path)) <= {"author"}
+        assert set(re.findall(r"(?<![@:\w-])([a-z]+)\s*=", search.path)) <= {"rel"}
+
+
+def test_author_search_is_skipped_only_where_it_finds_nothing() -> None:
+    byline = page_html(byline="<span class='byline'>Иван Петров</span>")
+    no_author = page_html()
+    pages = [byline.encode("utf-8"), no_author.encode("utf-8")]
+    if (SHARED_PAGES / "manifest.json").is_file():
+        manifest = json.loads((SHARED_PAGES / "manifest.json").read_text(encoding="utf-8"))
+        pages += [(SHARED_PAGES / entry["file"]).read_bytes() for entry in manifest]
+    skipped = 0
+    for body in pages:
+        tree = load_html(decode_html(body, "text/html").text)
+        if not extract_module._MAY_NAME_AUTHOR(tree):
+            assert extract_author(tree) is None
+            skipped += 1
+    assert skipped >= 1
+    [article] = extract([raw(pages[0])])
+    assert article.authors == ["Иван Петров"]
 
 
 def test_unexpected_error_on_one_page_is_logged_and_contained(
