@@ -115,6 +115,22 @@ def test_delivery_log_folds_copies_into_their_story(store: Store) -> None:
     assert store.cluster_deliveries(RULE, [wire.cluster_id]) == {wire.cluster_id: wire.id}
 
 
+def test_the_earliest_recorded_delivery_of_a_cluster_carries_its_story(store: Store) -> None:
+    docs = corpus()
+    store_articles(store, list(docs.values()))
+    wire, copy = docs["ru_wire"], docs["ru_copy"]
+    # the copy was logged on its own first (as a story, not folded): it carries the story,
+    # though the wire founded the cluster
+    assert store.add_deliveries(RULE, [copy.id]) == [copy.id]
+    assert store.add_deliveries(RULE, [wire.id]) == [wire.id]
+    # logged in one write, at one time: the smaller id
+    assert store.add_deliveries("other-rule", [wire.id, copy.id]) == [wire.id, copy.id]
+    assert store.many_cluster_deliveries(
+        {RULE: [wire.id], "other-rule": [wire.id, ""], "third-rule": [wire.id]}) == {
+        RULE: {wire.id: copy.id}, "other-rule": {wire.id: min(wire.id, copy.id)},
+        "third-rule": {}}
+
+
 def test_a_copy_of_a_story_sent_in_an_earlier_run_is_folded_not_sent_again(
         store: Store, smtp: SmtpServer, rules: Path) -> None:
     docs = corpus()

@@ -21,6 +21,7 @@ from pipelines.store.sqlite.codec import key_digest, pack
 from pipelines.store.sqlite.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, statements
 
 BUSY_TIMEOUT_MS = 10_000
+CACHE_KIB = 65_536  # the page cache's ceiling; pages are allocated as used
 # Well under SQLite's limit on bound parameters per statement.
 CHUNK = 500
 
@@ -119,6 +120,9 @@ class SQLiteConnection:
 
     def _configure(self) -> None:
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # a batch of alert matches touches every rule's part of the delivery log; within
+        # SQLite's default 2 MB cache it reads and writes the same pages again and again
+        self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         if self.read_only:
             # reading the schema is the first access: it fails here on unusable media
             self._db.execute("SELECT count(*) FROM sqlite_schema").fetchone()

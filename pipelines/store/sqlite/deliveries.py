@@ -56,23 +56,37 @@ class SQLiteDeliveryLog(OneRuleDeliveries, SQLiteConnection):
 
     def many_cluster_deliveries(self, cluster_ids: Mapping[str, Iterable[str]],
                                 ) -> dict[str, dict[str, str]]:
-        pairs = [(rule, c) for rule, clusters in cluster_ids.items()
-                 for c in dict.fromkeys(clusters) if c]
-        found: dict[str, dict[str, str]] = {rule: {} for rule in cluster_ids}
+        wanted = {rule: [c for c in dict.fromkeys(clusters) if c]
+                  for rule, clusters in cluster_ids.items()}
+        # the clusters' articles once for every rule, then their deliveries by key: a
+        # batch names each cluster for many rules
+        cluster_of: dict[str, str] = {}
+        members: dict[str, list[str]] = {}
+        every = list(dict.fromkeys(c for clusters in wanted.values() for c in clusters))
+        for chunk in chunks(every, CHUNK):
+            for cluster, article_id in self._query(
+                    f"SELECT cluster_id, id FROM articles WHERE cluster_id IN "
+                    f"({marks(len(chunk))})", chunk):
+                cluster_of[article_id] = cluster
+                members.setdefault(cluster, []).append(article_id)
+        pairs = [(rule, i) for rule, clusters in wanted.items() for c in clusters
+                 for i in members.get(c, ())]
+        earliest: dict[tuple[str, str], tuple[str, str]] = {}  # (created_at, article id)
         for chunk in chunks(pairs, CHUNK):
-            # CROSS JOIN keeps this order: the few articles of these clusters, then their
-            # deliveries by key, never all the deliveries of a rule
-            rows = self._query(
-                f"WITH wanted(rule, cluster_id) AS (VALUES {_pair_marks(len(chunk))}) "
-                "SELECT w.rule, a.cluster_id, d.article_id FROM wanted AS w "
-                "CROSS JOIN articles AS a ON a.cluster_id = w.cluster_id "
-                "CROSS JOIN deliveries AS d ON d.rule = w.rule AND d.article_id = a.id "
-                "WHERE d.status != 'folded' ORDER BY d.created_at DESC, d.article_id DESC",
+            for rule, article_id, created in self._query(
+                f"WITH wanted(rule, article_id) AS (VALUES {_pair_marks(len(chunk))}) "
+                "SELECT d.rule, d.article_id, d.created_at FROM wanted AS w "
+                "CROSS JOIN deliveries AS d ON d.rule = w.rule AND d.article_id = w.article_id "
+                "WHERE d.status != 'folded'",
                 [v for pair in chunk for v in pair],
-            )
-            # the earliest recorded wins: it comes last
-            for rule, cluster, article_id in rows:
-                found[rule][cluster] = article_id
+            ):
+                # the earliest recorded carries the story
+                key, seen = (rule, cluster_of[article_id]), (created, article_id)
+                if key not in earliest or seen < earliest[key]:
+                    earliest[key] = seen
+        found: dict[str, dict[str, str]] = {rule: {} for rule in cluster_ids}
+        for (rule, cluster), (_, article_id) in earliest.items():
+            found[rule][cluster] = article_id
         return found
 
     def folded_deliveries(self, rule: str, article_ids: Iterable[str]) -> list[Delivery]:
