@@ -62,26 +62,32 @@ class _BatchIndex:
     """A batch's articles as bit masks (bit i: the i-th article) per normalised term and
     per field value, built on first use (`pipelines.query.Batch`).
 
-    The terms the rules name (`wanted`) are indexed up front, each article's distinct
-    terms intersected with them at C speed; any other term (one a wildcard fits) is
-    looked up in every article's set when asked."""
+    The terms the rules name (`wanted`) are indexed up front, each article's terms
+    intersected with them at C speed; any other term (one a wildcard fits) is looked
+    up in every article's set of terms, made when first asked."""
 
     def __init__(self, batch: list[Article], wanted: frozenset[str]) -> None:
         self.batch = batch
         self.everything = (1 << len(batch)) - 1
         self._terms = [article.terms.split() for article in batch]
-        self._present = [frozenset(terms) for terms in self._terms]
+        self._sets: list[frozenset[str]] | None = None
         self._docs: list[TermDoc | None] = [None] * len(batch)
         self._wanted = wanted
         self._postings: dict[str, list[int]] = {}
-        for i, present in enumerate(self._present):
-            for term in present & wanted:
+        for i, terms in enumerate(self._terms):
+            for term in wanted.intersection(terms):
                 self._postings.setdefault(term, []).append(i)
         self._vocabulary: list[str] | None = None  # sorted, for wildcards
         self._masks: dict[str, int] = {}
         self._globs: dict[str, int] = {}
         self._values: dict[str, dict[str, int]] = {}
         self._truths: dict[str, dict[bool, int]] = {}
+
+    @property
+    def _present(self) -> list[frozenset[str]]:
+        if self._sets is None:
+            self._sets = [frozenset(terms) for terms in self._terms]
+        return self._sets
 
     def article(self, i: int) -> Article:
         return self.batch[i]

@@ -129,6 +129,12 @@ def test_the_earliest_recorded_delivery_of_a_cluster_carries_its_story(store: St
         {RULE: [wire.id], "other-rule": [wire.id, ""], "third-rule": [wire.id]}) == {
         RULE: {wire.id: copy.id}, "other-rule": {wire.id: min(wire.id, copy.id)},
         "third-rule": {}}
+    # a batch with new pairs before one logged already records the new ones, once
+    other = docs["ru_other"]
+    assert store.add_many_deliveries({"third-rule": [copy.id], RULE: [other.id, wire.id]}) == {
+        "third-rule": [copy.id], RULE: [other.id]}
+    assert sorted(d.article_id for d in store.pending_deliveries(RULE)) == sorted(
+        [copy.id, wire.id, other.id])
 
 
 def test_a_copy_of_a_story_sent_in_an_earlier_run_is_folded_not_sent_again(

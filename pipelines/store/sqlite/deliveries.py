@@ -31,7 +31,26 @@ class SQLiteDeliveryLog(OneRuleDeliveries, SQLiteConnection):
         pairs = [(rule, i) for rule, ids in batch.items() for i in ids]
         now = iso(utcnow())
 
-        def work(db: sqlite3.Connection) -> dict[str, list[str]]:
+        def insert(db: sqlite3.Connection, new: Iterable[tuple[str, str]]) -> None:
+            # one statement for the whole batch
+            db.executemany(
+                "INSERT INTO deliveries(rule, article_id, status, folded_into, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(rule, i, "folded" if lead else "pending", lead, now)
+                 for rule, i in new for lead in [folded.get(rule, {}).get(i)]])
+
+        def unseen(db: sqlite3.Connection) -> dict[str, list[str]]:
+            # the matches of articles no rule has seen yet, as most batches are: the
+            # primary key refuses a pair already logged, and the batch is written again
+            try:
+                insert(db, pairs)
+            except sqlite3.IntegrityError as exc:
+                if getattr(exc, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_PRIMARYKEY":
+                    raise _AlreadyLogged from exc
+                raise
+            return batch
+
+        def some_seen(db: sqlite3.Connection) -> dict[str, list[str]]:
             logged: set[tuple[str, str]] = set()
             for chunk in chunks(pairs, CHUNK):
                 logged.update((r[0], r[1]) for r in db.execute(
@@ -40,19 +59,18 @@ class SQLiteDeliveryLog(OneRuleDeliveries, SQLiteConnection):
                     "ON d.rule = w.rule AND d.article_id = w.article_id",
                     [v for pair in chunk for v in pair]))
             new = [(rule, i) for rule, i in pairs if (rule, i) not in logged]
-            # one statement for the whole batch, in the transaction that read `logged`
-            db.executemany(
-                "INSERT INTO deliveries(rule, article_id, status, folded_into, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(rule, i, "folded" if lead else "pending", lead, now)
-                 for rule, i in new for lead in [folded.get(rule, {}).get(i)]])
+            # in the transaction that read `logged`
+            insert(db, new)
             added: dict[str, list[str]] = {rule: [] for rule in batch}
             for rule, i in new:
                 added[rule].append(i)
             return added
 
         what = (f"rule {next(iter(batch))!r}" if len(batch) == 1 else f"{len(batch)} rules")
-        return self._transaction(f"record deliveries for {what}", work)
+        try:
+            return self._transaction(f"record deliveries for {what}", unseen)
+        except _AlreadyLogged:  # rolled back: nothing of that attempt stays
+            return self._transaction(f"record deliveries for {what}", some_seen)
 
     def many_cluster_deliveries(self, cluster_ids: Mapping[str, Iterable[str]],
                                 ) -> dict[str, dict[str, str]]:
@@ -172,6 +190,10 @@ class SQLiteDeliveryLog(OneRuleDeliveries, SQLiteConnection):
             "status = 'pending', attempts = attempts + 1, last_error = ?, "
             "possible_repeat = possible_repeat OR ?", (error, outcome_unknown),
         )
+
+
+class _AlreadyLogged(Exception):
+    """A pair of the batch is in the delivery log already."""
 
 
 def _pair_marks(n: int) -> str:
