@@ -12,11 +12,22 @@ fetched again.
 for every worker at once: the slots are counted in Redis, not per process, and taken by
 `PoliteDownloadHandler` as the download starts.
 
+A due source stays marked from the leader's enqueue until the health of its poll is
+recorded: `queue_due` puts it on dozor:due with a marker set dozor:polling:<source> (a
+placeholder member while it waits), the worker that takes it puts in the URLs of its
+poll's documents (`start_poll`), and whichever worker records a document's health takes
+its URL out (`finish_polls`): the set goes with its last member. The leader enqueues no
+source whose marker is there; the marker expires after POLL_TTL, so a poll whose worker
+died (and whose documents' leases lapse to another) or that ended with no outcome (a
+request dropped before the download) holds the source back no longer than that.
+
 Keys (spider name `frontier`): dozor:frontier:requests (queue), :leases, :scores,
-:redelivered, :dupefilter; dozor:due (sources `dozor schedule --redis` found due);
-dozor:revisits (the revisits it put on the queue, `<article id>:<step>` each, until
-the store no longer has them due); dozor:polite:<slot>:*; dozor:workers:<id> (each
-worker's figures).
+:redelivered, :dupefilter; dozor:due (sources `dozor schedule --redis` found due) and
+dozor:due:pending (the same names, each queued once while it waits);
+dozor:polling:<source> (a due source's poll until its health is recorded);
+dozor:revisits (the revisits it put on the queue, `<article id>:<step>` each, until the
+store no longer has them due); dozor:polite:<slot>:*; dozor:workers:<id> (each worker's
+figures).
 """
 
 from __future__ import annotations
@@ -43,12 +54,17 @@ from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet.task import deferLater
 
+from crawler.health import _document
+
 log = logging.getLogger(__name__)
 
 QUEUE_KEY = "dozor:%(spider)s:requests"
 DUPEFILTER_KEY = "dozor:%(spider)s:dupefilter"
 DUE_KEY = "dozor:due"  # source names, pushed by the leader scheduler
 DUE_SET = "dozor:due:pending"  # the same names, so a source is queued once at a time
+POLLING_KEY = "dozor:polling:"  # + source name: its poll's documents, not recorded yet
+POLL_TTL = 600.0  # seconds a poll holds its source back at most (its worker dead)
+WAITING = "-"  # the marker's member while the source waits on dozor:due
 REVISITS_SET = "dozor:revisits"  # the revisits on the queue, so each is queued once
 WORKERS_KEY = "dozor:workers"  # set of worker ids; each has a hash dozor:workers:<id>
 TOKEN_LEASE = 10.0  # seconds a politeness slot's token lives unless renewed
@@ -78,6 +94,16 @@ local t = redis.call('TIME')
 local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[i]) end
 return #ARGV - 1
+"""
+# a due source onto dozor:due, marked, unless its last poll is not recorded yet or it waits
+_QUEUE_DUE = """
+if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 1
 """
 # a slot's concurrency (live tokens) and delay (next start), on Redis's clock
 _ACQUIRE = """
@@ -117,6 +143,8 @@ class ReliableQueue(PriorityQueue):
         self._pop = server.register_script(_POP)
         self._extend = server.register_script(_EXTEND)
         self.held: set[bytes] = set()  # this worker's leases
+        # the leased feed, sitemap, listing and channel requests: (source, health URL)
+        self.documents: dict[bytes, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -135,9 +163,12 @@ class ReliableQueue(PriorityQueue):
         if not found:
             return None
         data, again = found
+        request = self._decode_request(data)
+        poll = poll_key(request)
         with self._lock:
             self.held.add(data)
-        request = self._decode_request(data)
+            if poll is not None:
+                self.documents[data] = poll
         request.meta[LEASE_META] = data
         request.meta[REDELIVERED_META] = bool(again)
         request.callback = _acking(self, data, request.callback)
@@ -147,6 +178,7 @@ class ReliableQueue(PriorityQueue):
     def ack(self, data: bytes) -> None:
         with self._lock:
             self.held.discard(data)
+            self.documents.pop(data, None)
         pipe = self.server.pipeline()
         pipe.zrem(self.leases_key, data).hdel(self.scores_key, data)
         pipe.execute()
@@ -155,6 +187,13 @@ class ReliableQueue(PriorityQueue):
         """Stop extending a lease: its request goes back to the queue once it lapses."""
         with self._lock:
             self.held.discard(data)
+            self.documents.pop(data, None)
+
+    def polls(self) -> set[tuple[str, str]]:
+        """(source, health URL) of the documents this worker has taken and not done with:
+        their outcomes are not complete yet (the callback acknowledges after it ran)."""
+        with self._lock:
+            return set(self.documents.values())
 
     def extend(self) -> None:
         """Push this worker's lease deadlines on: it is alive and still fetching them."""
@@ -162,6 +201,47 @@ class ReliableQueue(PriorityQueue):
             held = list(self.held)
         if held:
             self._extend(keys=[self.leases_key], args=[self.visibility_ms, *held])
+
+
+def poll_key(request: Request) -> tuple[str, str] | None:
+    """(source, health URL) of a source's feed, sitemap, listing or channel request; the
+    key of its health outcome (`crawler.health.HealthLog`)."""
+    meta = _document(request)
+    return None if meta is None else (meta["source"], meta.get("health_url", request.url))
+
+
+def queue_due(server: redis.Redis, name: str) -> bool:
+    """`name` onto dozor:due, marked as polling (False: its poll is not recorded yet, or
+    it waits there already)."""
+    script = server.register_script(_QUEUE_DUE)
+    return bool(script(keys=[DUE_KEY, DUE_SET, POLLING_KEY + name],
+                       args=[name, int(POLL_TTL * 1000), WAITING]))
+
+
+def polling(server: redis.Redis, names: Iterable[str]) -> set[str]:
+    """The sources among `names` whose poll is queued or not recorded yet."""
+    names = list(names)
+    pipe = server.pipeline(transaction=False)
+    for name in names:
+        pipe.exists(POLLING_KEY + name)
+    return {n for n, there in zip(names, pipe.execute(), strict=True) if there}
+
+
+def start_poll(server: redis.Redis, name: str, urls: Iterable[str]) -> None:
+    """The source taken off dozor:due: its marker holds its documents' URLs now."""
+    pipe = server.pipeline(transaction=True)
+    pipe.delete(POLLING_KEY + name)
+    if urls := list(urls):
+        pipe.sadd(POLLING_KEY + name, *urls).pexpire(POLLING_KEY + name, int(POLL_TTL * 1000))
+    pipe.execute()
+
+
+def finish_polls(server: redis.Redis, polled: Iterable[tuple[str, str]]) -> None:
+    """(source, URL) of the health records just written out of the sources' markers."""
+    pipe = server.pipeline(transaction=False)
+    for source, url in polled:
+        pipe.srem(POLLING_KEY + source, url)
+    pipe.execute()
 
 
 def _acking(queue: ReliableQueue, data: bytes, callback: Callable[..., Any] | None

@@ -3,14 +3,14 @@ process's reactor until stopped (or idle for `idle_exit` seconds)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
 from crawler.batches import PageProcessor
 from crawler.health import HealthLog
 from crawler.runner import _run, _settings, figures
-from crawler.spiders.frontier import FrontierSpider
+from crawler.spiders.frontier import FrontierSpider, Settle
 from pipelines.archive import check_archive_dir
 from pipelines.config.config import Config
 from pipelines.config.sources import Source
@@ -46,7 +46,7 @@ def crawl_settings(config: Config, redis_url: str, *, allow_private_network: boo
 def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, redis_url: str,
          worker_id: str, *, revisions: Revisions, allow_private_network: bool = False,
          log_level: str | None = None, health: HealthLog | None = None,
-         idle_exit: float | None = None, on_idle: Callable[[], bool] | None = None,
+         idle_exit: float | None = None, settle: Settle | None = None,
          visibility_timeout: float = VISIBILITY_TIMEOUT) -> dict[str, int]:
     """Crawl from the frontier, revisits applied through `revisions`; the figures when
     it stops."""
@@ -64,5 +64,5 @@ def work(sources: Sequence[Source], pipeline: PageProcessor, config: Config, red
     if settings.getbool("DOZOR_ARCHIVE"):
         check_archive_dir(warc)
     return figures(_run(settings, FrontierSpider, sources=list(sources), pipeline=pipeline,
-                        health=health, idle_exit=idle_exit, on_idle=on_idle,
+                        health=health, idle_exit=idle_exit, settle=settle,
                         worker_id=worker_id, revisions=revisions))

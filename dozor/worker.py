@@ -21,9 +21,9 @@ from typing import TypeVar
 
 import redis
 
-from crawler.frontier import DUE_KEY, DUE_SET, WORKERS_KEY
+from crawler.frontier import WORKERS_KEY, finish_polls, polling, queue_due
 from crawler.health import HealthLog
-from crawler.spiders.frontier import enqueue_revisits
+from crawler.spiders.frontier import Outcomes, enqueue_revisits
 from crawler.worker import VISIBILITY_TIMEOUT, crawl_settings, work
 from dozor.run import record_health
 from pipelines.alert import notify
@@ -34,7 +34,7 @@ from pipelines.config.backend import store_options
 from pipelines.config.config import Config
 from pipelines.config.sources import load_sources
 from pipelines.errors import DozorError
-from pipelines.health import due_sources
+from pipelines.health import HealthRecord, due_sources
 from pipelines.process import Pipeline, build_pipeline
 from pipelines.revisit import Revisions, RevisitReport
 from pipelines.store import SourceHealth, Store, StoreError, open_store
@@ -120,16 +120,16 @@ def run_worker(config: Config, redis_url: str, es: str | None, *,
         revisions = Revisions(store, pipeline.profile, config.settings.revisit.delays,
                               tuple(config.settings.languages))
         settle = _Settle(store, pipeline, health, config, load_health(rules_file), rules_file,
-                         report, revisions.report)
+                         report, revisions.report, lambda records: _polled(server, records))
         try:
             report.crawl = work(sources, pipeline, config, redis_url, worker_id,
                                 revisions=revisions,
                                 allow_private_network=allow_private_network,
                                 log_level=log_level, health=health, idle_exit=idle_exit,
-                                on_idle=settle, visibility_timeout=visibility_timeout)
+                                settle=settle, visibility_timeout=visibility_timeout)
         finally:
             pipeline.close()
-        settle()
+        settle(health.outcomes)
         report.new_ids = len(pipeline.totals.new_ids)
         if revisions.report.checked:
             log.info("%s", revisions.report.line())
@@ -139,49 +139,61 @@ def run_worker(config: Config, redis_url: str, es: str | None, *,
 
 
 class _Settle:
-    """What the frontier's last pages and revisits brought, when the worker is idle:
-    articles an unreachable Elasticsearch left in the spool, health records and alerts
-    (on new articles and on the revisits' events), retried with
-    doubling delays while Elasticsearch fails. Answers True while the spool holds
-    articles: the worker does not stop on an empty frontier then (a failed alert or
-    health record does not hold it: the stories keep their mark for the next run)."""
+    """What the frontier's pages, polls and revisits brought, at the worker's idle moments
+    and every while it is busy (then in a thread, the crawl going on: one call at a time):
+    articles an unreachable Elasticsearch left in the spool (`replay`: idle only), the
+    finished polls' health records and alerts (on new articles and on the revisits'
+    events), retried with doubling delays while Elasticsearch fails. Answers True while
+    the spool holds articles: the worker does not stop on an empty frontier then (a
+    failed alert or health record does not hold it: the stories keep their mark for the
+    next run)."""
 
     def __init__(self, store: Store, pipeline: Pipeline, health: HealthLog, config: Config,
                  alerting: HealthAlerts | None, rules_file: Path, report: WorkerReport,
-                 revised: RevisitReport) -> None:
+                 revised: RevisitReport, polled: Callable[[list[HealthRecord]], None]
+                 ) -> None:
         self.store, self.pipeline, self.health = store, pipeline, health
         self.config, self.alerting, self.rules_file, self.report = (config, alerting,
                                                                     rules_file, report)
-        self.revised = revised
+        self.revised, self.polled = revised, polled
         self.done = 0  # pipeline.totals.new_ids already put through the rules
         self.changes = 0  # revisions with events (changed, removed, restored) alerted on
         self.replayed: list[str] = []  # stored from the spool, not through the rules yet
+        self.outcomes: Outcomes = {}  # finished polls, not recorded yet
         self.left = 0  # spooled batches, at the last try
         self.retry_at = 0.0
         self.delay = 1.0
 
-    def __call__(self) -> bool:
+    def __call__(self, outcomes: Outcomes, replay: bool = True) -> bool:
+        self.outcomes.update(outcomes)
         if time.monotonic() < self.retry_at:
             return self.left > 0
         try:
-            left = self._replay()
-            if isinstance(self.store, SourceHealth) and self.health.outcomes:
-                records = record_health(self.store, self.health, self.config, self.alerting)
+            left = self._replay() if replay else 0
+            if isinstance(self.store, SourceHealth) and self.outcomes:
+                polls = HealthLog()
+                polls.previous, polls.outcomes = self.health.previous, self.outcomes
+                records = record_health(self.store, polls, self.config, self.alerting)
                 self.health.previous.update({r.key: r for r in records})
-                self.health.outcomes.clear()
+                self.outcomes = {}
+                self.polled(records)
+            # the crawl appends to the totals meanwhile (a busy settle runs in a thread):
+            # up to their length now, the rest next time
             totals = self.pipeline.totals.new_ids
-            new_ids = list(dict.fromkeys(self.replayed + totals[self.done:]))
+            upto = len(totals)
+            new_ids = list(dict.fromkeys(self.replayed + totals[self.done:upto]))
             changes = self.revised.changed + self.revised.removed + self.revised.restored
             if new_ids or changes > self.changes:
                 # the events of the revisions wait in the store for the rules
                 alerts = notify(self.store, self.rules_file, new_ids, self.config)
                 self.report.alerts_sent += len(alerts.sent) if alerts is not None else 0
-            self.done, self.replayed, self.changes = len(totals), [], changes
+            self.done, self.replayed, self.changes = upto, [], changes
         except StoreError as exc:
             why = str(exc).splitlines()[0]
         else:
             if not left:
-                self.delay = 1.0
+                if replay:
+                    self.delay = 1.0
                 return False
             why = f"{left} spooled batch(es) still refused"
         log.error("%s; retrying in %.0f s", why, self.delay)
@@ -197,6 +209,14 @@ class _Settle:
         result, self.left = self.store.replay_spool()
         self.replayed += result.new
         return self.left
+
+
+def _polled(server: redis.Redis, records: list[HealthRecord]) -> None:
+    """The polls just recorded no longer hold their sources back from the leader."""
+    try:
+        finish_polls(server, [(r.source, r.url) for r in records])
+    except redis.RedisError as exc:
+        log.error("Redis unreachable (%s): the polls' marks left to expire", exc)
 
 
 def _open_store(config: Config, es: str | None) -> Store:
@@ -239,14 +259,13 @@ class Leader:
 def enqueue_due(server: redis.Redis, names: Iterable[str], store: SourceHealth | None
                 ) -> list[str]:
     """Put the due sources (by their adaptive schedule, `pipelines.health.due_sources`)
-    on the frontier, each once while it waits there."""
+    on the frontier, each once while it waits there or its poll is not recorded."""
+    names = list(names)
+    # the marks first: a poll recorded after this is in the records read next
+    busy = polling(server, names)
     records = store.health_records() if store is not None else []
-    queued = []
-    for name in due_sources(list(names), records, utcnow()):
-        if server.sadd(DUE_SET, name):
-            server.rpush(DUE_KEY, name)
-            queued.append(name)
-    return queued
+    due = due_sources([n for n in names if n not in busy], records, utcnow())
+    return [name for name in due if queue_due(server, name)]
 
 
 def lead(config: Config, redis_url: str, es: str | None, every: float, *,

@@ -7,7 +7,9 @@ worker SIGKILLed mid-crawl, Redis SIGKILLed and restarted from its append-only f
 Elasticsearch gone mid-run and back, and still every article stored once; the revisits
 the leader puts on the frontier each recorded once (an edit among them) and fetched once,
 but the one SIGKILLed workers had in flight, fetched again by another once its lease
-lapsed.
+lapsed; a worker kept busy mails its stories and records its source's poll before it is
+ever idle, and a leader ticking every second does not queue a source whose poll is in
+flight (its feed fetched once).
 
 One redis-server, Elasticsearch and SMTP server serve the module (Redis flushed per test,
 each test's articles have numbers of their own); every wait polls for its condition."""
@@ -35,6 +37,7 @@ from dozor.cli import app
 from dozor.worker import enqueue_due
 from pipelines.archive import warc_files
 from pipelines.article import Article, utcnow
+from pipelines.health import HealthRecord
 from pipelines.store import Store, open_store
 from tests.conftest import REPO
 from tests.fakes.elasticsearch import FakeElasticsearch
@@ -96,19 +99,25 @@ class Cluster:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.infra.redis.url)
 
-    def worker(self, name: str, idle: float = 2) -> subprocess.Popen[str]:
+    def worker(self, name: str, idle: float = 2, settle_every: float | None = None
+               ) -> subprocess.Popen[str]:
+        """`dozor worker`; `settle_every`: its busy settles that often, not every 30 s."""
+        program = ("-m", "dozor") if settle_every is None else (
+            "-c", f"import crawler.spiders.frontier as f; f.SETTLE_EVERY = {settle_every}; "
+                  "from dozor.cli import main; main()")
         return self._start(name, "worker", "--alerts", str(self.alerts),
-                           "--visibility-timeout", VISIBILITY, "--exit-when-idle", str(idle))
+                           "--visibility-timeout", VISIBILITY, "--exit-when-idle", str(idle),
+                           program=program)
 
     def leader(self, name: str, sources: Path) -> subprocess.Popen[str]:
         """`dozor schedule --redis` ticking every second until killed."""
         return self._start(name, "schedule", "--every", "1s", sources=sources)
 
-    def _start(self, name: str, *args: str, sources: Path | None = None
-               ) -> subprocess.Popen[str]:
+    def _start(self, name: str, *args: str, sources: Path | None = None,
+               program: tuple[str, str] = ("-m", "dozor")) -> subprocess.Popen[str]:
         log = open(self.work / f"{name}.log", "w")  # noqa: SIM115 (the process keeps it)
         self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "dozor", args[0], "--redis", self.infra.redis.url,
+            [sys.executable, *program, args[0], "--redis", self.infra.redis.url,
              "--es", self.infra.es.url, "--sources", str(sources or self.sources), *args[1:]],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True))
         return self.procs[-1]
@@ -361,8 +370,7 @@ def test_workers_revisit_what_the_leader_puts_on_the_frontier(
                            started=started)
         server = cluster.redis
         site.gate.clear()  # the feed waits until both workers are up
-        # the leader's revisits only: busy workers record the sources' polls at idle, and
-        # till then a leader ticking every second would find the sources due again
+        # the leader's revisits only: the test puts the sources on the frontier itself
         (tmp_path / "none.yaml").write_text("sources: []\n", encoding="utf-8")
         leader = cluster.leader("leader", tmp_path / "none.yaml")
         workers = [cluster.worker(f"w{i}", idle=60) for i in range(2)]
@@ -446,3 +454,70 @@ def test_workers_revisit_what_the_leader_puts_on_the_frontier(
         fetches = site.requests_to("/news/")
         overlaps = [(a, b) for a, b in zip(fetches, fetches[1:], strict=False) if b[0] < a[1]]
         assert len(fetches) == 21 and not overlaps, overlaps[:3]
+
+
+def test_a_busy_worker_records_health_and_mails_while_the_leader_ticks(
+        infra: Infra, tmp_path: Path, started: list[subprocess.Popen[str]]) -> None:
+    """A worker kept busy (an article's answer held) records its source's poll and mails
+    the stories it stored at its busy settles, before its first idle moment; the leader,
+    ticking every second, does not queue the source again while its poll is in flight
+    (the feed's answer held for two ticks, then its articles fetched): the feed is
+    fetched once."""
+    with GeneratedSite(20, delay=0.02, first=4000) as site:
+        settings = ("crawl:\n  stage_workers: 0\n  autothrottle: false\n"
+                    "  concurrent_requests_per_domain: 2\n")
+        rules = ("rules:\n  - name: busy\n    query: minister\n    sources: [busy]\n"
+                 "    to: [busy@example.org]\n    digest_limit: 500\n")
+        # a source of its own: the module's Elasticsearch holds other tests' health
+        feed = site.url("/feed.xml")
+        sources = [{"name": "busy", "lang": "en", "feeds": [feed]}]
+        cluster = _cluster(infra, tmp_path, site, settings, sources, rules, started=started)
+        mailed_before = len(infra.smtp.received)
+        matching = {i for i in range(4000, 4020) if b"minister" in article_html(i).lower()}
+        held = max(matching)
+        site.holds[f"/news/{held}.html"] = threading.Event()
+        site.gate.clear()
+        leader = cluster.leader("leader", cluster.sources)
+        worker = cluster.worker("w", settle_every=1)
+
+        def ticks() -> int:
+            return len(re.findall(r"leader: \d+ source\(s\) due", cluster.log("leader")))
+
+        _until(lambda: site.hits["/feed.xml"] or worker.poll() is not None, "the feed asked")
+        after = ticks()
+        _until(lambda: ticks() >= after + 2, "two ticks of the leader")
+        assert site.hits["/feed.xml"] == 1
+        site.gate.set()
+
+        def mailed() -> set[int]:
+            out = set()
+            for message in infra.smtp.messages()[mailed_before:]:
+                text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+                out.update(int(n) for n in re.findall(r"/news/(\d+)\.html", text))
+            return out
+
+        def polled() -> list[HealthRecord]:
+            store = cluster.store()
+            try:
+                return [r for r in store.health_records() if r.source == "busy"]
+            finally:
+                store.close()
+
+        # the held answer keeps the worker busy: it never was idle meanwhile
+        _until(lambda: mailed() == matching - {held} and polled() or worker.poll() is not None,
+               "the busy worker's mail and health record", timeout=30)
+        assert worker.poll() is None, cluster.log("w")
+        assert not site.requests_to(f"/news/{held}.html")  # still unanswered
+        [record] = polled()
+        assert (record.url, record.status, record.state) == (feed, 200, "ok")
+        assert not cluster.redis.exists("dozor:polling:busy")
+        site.holds[f"/news/{held}.html"].set()
+        _until(lambda: mailed() == matching, "the held story's mail", timeout=30)
+        for proc in (worker, leader):
+            proc.kill()
+            proc.wait()
+        assert "Traceback" not in cluster.log("w")
+        # the leader queued the source once: neither in flight nor once polled again
+        assert site.hits["/feed.xml"] == 1, cluster.log("leader")
+        assert re.findall(r"leader: (\d+) source\(s\) due", cluster.log("leader")).count(
+            "1") == 1

@@ -5,9 +5,12 @@ leader `dozor schedule --redis`); their feed, sitemap, listing and channel reque
 the article requests they lead to go into the shared scrapy-redis queue, which every
 worker takes from. The leader puts the due revisits straight into that queue
 (`enqueue_revisits`): the worker that takes one records what changed through the same
-revisit callbacks as `dozor revisit`, and its lease goes once the revision is stored. It
-runs until stopped (or, with `idle_exit`, once the frontier has been empty that long),
-reporting its figures to Redis.
+revisit callbacks as `dozor revisit`, and its lease goes once the revision is stored.
+
+The worker's layer settles (health records of the finished polls, alerts) at every idle
+moment and, while the worker stays busy, every SETTLE_EVERY seconds in a thread, one
+settle at a time. It runs until stopped (or, with `idle_exit`, once the frontier has
+been empty that long), reporting its figures to Redis.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 from scrapy.settings import Settings
-from twisted.internet import task
+from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
 from crawler.batches import BatchPipeline
@@ -38,11 +41,14 @@ from crawler.frontier import (
     WORKERS_KEY,
     AckOnStore,
     FrontierScheduler,
+    poll_key,
     push_marked,
+    start_poll,
 )
 from crawler.spiders.news import NewsSpider
 from crawler.spiders.revisit import Revisiting
 from pipelines.article import RawPage
+from pipelines.health import FetchOutcome
 from pipelines.revisit import Revisions
 from pipelines.store import StoreError
 from pipelines.store.history import RevisitTarget
@@ -52,20 +58,29 @@ log = logging.getLogger(__name__)
 
 REPORT_EVERY = 2.0  # seconds between a worker's figures in Redis
 FLUSH_AFTER = 1.0  # seconds without a new page before a partial batch is stored
+# seconds between a busy worker's settles: a fleet at scale is never idle, and its alerts
+# and health records (which tell the leader a source was polled) must not wait for that
+SETTLE_EVERY = 30.0
+
+Outcomes = dict[tuple[str, str], FetchOutcome]
+# the worker's layer: records the outcomes, alerts (and, `replay`, stores its spool);
+# True while stored pages wait in the spool
+Settle = Callable[[Outcomes, bool], bool]
 
 
 class FrontierSpider(NewsSpider, Revisiting):
     name = "frontier"
 
     def __init__(self, *args: Any, worker_id: str | None = None, idle_exit: float | None = None,
-                 on_idle: Callable[[], bool] | None = None, revisions: Revisions | None = None,
+                 settle: Settle | None = None, revisions: Revisions | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if revisions is None:
             raise ValueError("FrontierSpider needs the revisions to apply")
         self.revisions = revisions
         self.idle_exit = idle_exit
-        self.on_idle = on_idle  # alerts and health records, in the worker's cycle layer
+        self.settle = settle  # alerts and health records, in the worker's cycle layer
+        self.settling = False  # a busy settle runs in its thread
         self.idle_since: float | None = None
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.started = time.time()
@@ -86,8 +101,9 @@ class FrontierSpider(NewsSpider, Revisiting):
         yield  # the requests come from the frontier
 
     def _opened(self) -> None:
-        self.loops = [task.LoopingCall(self._take_sources), task.LoopingCall(self._report)]
-        for loop, every in zip(self.loops, (0.5, REPORT_EVERY), strict=True):
+        self.loops = [task.LoopingCall(self._take_sources), task.LoopingCall(self._report),
+                      task.LoopingCall(self._settle_busy)]
+        for loop, every in zip(self.loops, (0.5, REPORT_EVERY, SETTLE_EVERY), strict=True):
             loop.start(every).addErrback(
                 lambda failure: log.error("worker loop stopped: %s", failure.getTraceback()))
 
@@ -130,11 +146,16 @@ class FrontierSpider(NewsSpider, Revisiting):
             source = self.by_name.get(name)
             if source is None:
                 log.warning("due source %s is not in this worker's sources.yaml", name)
+                self._guard(lambda n=name: start_poll(server, n, ()))  # the leader's again
                 continue
             requests = self.source_requests(
                 source, feed=self.parse_feed, sitemap=self.parse_sitemap,
                 listing=self.parse_listing, errback=self.failed)
             requests += map(self._own, self.telegram.requests(source))
+            # marked polling until the health of each document is recorded (by whichever
+            # worker fetches it): the leader does not queue the source again meanwhile
+            urls = {key[1] for key in map(poll_key, requests) if key is not None}
+            self._guard(lambda n=name, u=urls: start_poll(server, n, u))
             for request in requests:
                 self.crawler.engine.crawl(request.replace(dont_filter=True))
 
@@ -166,10 +187,36 @@ class FrontierSpider(NewsSpider, Revisiting):
 
         self._guard(write)
 
+    def _finished_polls(self) -> Outcomes:
+        """The health outcomes of the documents this worker is done with, taken out of
+        its log (in the reactor's thread, where the middlewares write them)."""
+        health = getattr(self, "health", None)
+        if health is None:
+            return {}
+        busy = self._scheduler.queue.polls()
+        outcomes = health.outcomes
+        done = {key: outcome for key, outcome in outcomes.items() if key not in busy}
+        for key in done:
+            del outcomes[key]
+        return done
+
+    def _settle_busy(self) -> None:
+        """A settle in a thread, the crawl going on meanwhile; none while one runs. The
+        spool is left to the batches' writes, which replay it themselves."""
+        if self.settle is None or self.settling:
+            return
+        self.settling = True
+        settled = threads.deferToThread(self.settle, self._finished_polls(), False)
+        settled.addErrback(lambda failure: log.error("settling failed: %s",
+                                                     failure.getTraceback()))
+        settled.addBoth(lambda _: setattr(self, "settling", False))
+
     def _idle(self) -> None:
         # the worker's layer answers True while its work is not done (stored pages that
-        # wait in a spool for the store): the worker does not stop then
-        busy = self.on_idle() if self.on_idle is not None else False
+        # wait in a spool for the store): the worker does not stop then, nor while a
+        # busy settle still runs (the next idle moment settles again)
+        busy = self.settling or (self.settle is not None and self.settle(
+            self._finished_polls(), True))
         now = time.monotonic()
         self.idle_since = self.idle_since or now
         pending = busy or self._guard(lambda: self._scheduler.server.llen(DUE_KEY))
