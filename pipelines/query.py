@@ -557,6 +557,17 @@ class Query:
         return self._root.evaluate(doc if doc is not None else term_doc(article.terms), article)
 
     @cached_property
+    def reads_terms(self) -> bool:
+        """Whether matching reads the article's terms (the query has words or phrases),
+        not only its keyword, boolean and date fields."""
+        return next(self._term_nodes(), None) is not None
+
+    @cached_property
+    def reads_texts(self) -> bool:
+        """Whether matching reads the titles and texts themselves (`title:`, `text:`)."""
+        return any(node.scope for node in self._term_nodes())
+
+    @cached_property
     def term_forms(self) -> frozenset[str]:
         """The normalised terms its words and phrases name (wildcards' own terms aside):
         what a `Batch` indexes beforehand."""

@@ -80,7 +80,9 @@ def test_sort_by_date_both_ways_undated_last(store: Store, docs: dict[str, Artic
     assert page2 == newest[3:6]
 
 
-@pytest.mark.parametrize("text", ["fetched:<now", "колония OR prison*", "lang:ru"])
+# a summary reads of each row only what the query matches on: fields, terms, or texts
+@pytest.mark.parametrize("text", ["fetched:<now", "колония OR prison*", "lang:ru",
+                                  "text:Вагнер OR title:Storm", "Вагнер NOT title:Вагнер"])
 def test_summary_counts_what_search_finds(store: Store, docs: dict[str, Article],
                                           text: str) -> None:
     query = parse_query(text)

@@ -87,22 +87,28 @@ def from_column(kind: str, value: Any) -> Any:
     return decode(value) if decode else value
 
 
-# an article's columns as a search reads them, in this order (`values_to_article`)
-ARTICLE_COLUMNS = ", ".join(COLUMNS)
-_FIELD_DECODERS = tuple((name, _DECODERS.get(kind)) for name, kind in COLUMNS.items())
+class ArticleColumns:
+    """Some of an article's columns, as a SELECT lists them, and the article of their
+    values in that order (the fields not read left at their defaults): each decoded by
+    a function chosen once per column, not by comparing kinds per value."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(names)
+        self.sql = ", ".join(self.names)
+        self._decoders = tuple((name, _DECODERS.get(COLUMNS[name])) for name in self.names)
+
+    def article(self, values: Iterable[Any]) -> Article:
+        return Article(**{name: decode(value) if decode else value
+                          for (name, decode), value in zip(self._decoders, values, strict=True)})
 
 
-def values_to_article(values: Iterable[Any]) -> Article:
-    """The article of its column values in ARTICLE_COLUMNS' order: each decoded by a
-    function chosen once per column, not by comparing kinds per value."""
-    return Article(**{name: decode(value) if decode else value
-                      for (name, decode), value in zip(_FIELD_DECODERS, values, strict=True)})
+ALL_COLUMNS = ArticleColumns(COLUMNS)
 
 
 def row_to_article(row: sqlite3.Row) -> Article:
     # one pass over the row: a Row looks a name up by comparing it with each column's
     values = dict(zip(row.keys(), row, strict=True))
-    return values_to_article(values[name] for name in COLUMNS)
+    return ALL_COLUMNS.article(values[name] for name in COLUMNS)
 
 
 def row_to_delivery(row: sqlite3.Row) -> Delivery:

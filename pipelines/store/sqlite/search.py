@@ -22,7 +22,7 @@ from pipelines.store.base import (
     facet_values,
     story_key,
 )
-from pipelines.store.sqlite.codec import ARTICLE_COLUMNS, iso, row_to_article, values_to_article
+from pipelines.store.sqlite.codec import ALL_COLUMNS, ArticleColumns, iso, row_to_article
 from pipelines.store.sqlite.connection import CHUNK, SQLiteConnection, marks
 from pipelines.store.sqlite.schema import BM25_WEIGHTS
 from pipelines.terms.matching import TermDoc, term_doc
@@ -100,7 +100,8 @@ class SQLiteSearch(SQLiteConnection):
         total = 0
         stories: set[str] = set()
         with self._lock:
-            for article, _, _ in self._matching(query, "relevance", page=500):
+            for article, _, _ in self._matching(query, "relevance", page=500,
+                                                columns=_counted(query)):
                 total += 1
                 stories.add(story_key(article))
                 for name in FACETS:
@@ -108,11 +109,13 @@ class SQLiteSearch(SQLiteConnection):
         return SearchSummary(total, {k: dict(c.most_common()) for k, c in counts.items()},
                              stories=len(stories))
 
-    def _matching(self, query: Query, sort: str, page: int,
-                  first: int | None = None) -> Iterator[tuple[Article, float, TermDoc]]:
+    def _matching(self, query: Query, sort: str, page: int, first: int | None = None,
+                  columns: ArticleColumns = ALL_COLUMNS,
+                  ) -> Iterator[tuple[Article, float, TermDoc]]:
         """The articles matching `query` in the order `sort` asks, with their bm25 (0.0
         when nothing is looked up in the index) and the terms they were matched on,
-        read `first` rows then `page` rows at a time; the caller holds the lock."""
+        read `first` rows then `page` rows at a time, each with `columns` only (what
+        matching and the caller read); the caller holds the lock."""
         match = query.fts5_match(column=_TERM_COLUMNS)
         where, params = _required_sql(query, ranked_by_index=match is not None)
         # Ranking reads only row numbers and scores; whole rows are fetched a page at a
@@ -177,14 +180,14 @@ class SQLiteSearch(SQLiteConnection):
                     rows = {
                         r[0]: r
                         for r in reader.execute(
-                            f"SELECT n, {ARTICLE_COLUMNS} FROM articles "
+                            f"SELECT n, {columns.sql} FROM articles "
                             f"WHERE n IN ({marks(len(numbers))})",
                             numbers,
                         )
                     }
                     for n, bm25 in rows_page:
-                        article = values_to_article(rows[n][1:])
-                        doc = term_doc(article.terms)
+                        article = columns.article(rows[n][1:])
+                        doc = term_doc(article.terms if query.reads_terms else "")
                         if query.matches(article, doc):
                             yield article, bm25, doc
             finally:
@@ -192,6 +195,22 @@ class SQLiteSearch(SQLiteConnection):
                 reader.close()
         except sqlite3.Error as exc:
             raise StoreError(f"search {query.text!r} failed in {self.path}: {exc}") from exc
+
+
+# what counting a search's matches reads of each: its facets, its story, the fields a
+# query filters on (keyword, boolean, date), and what an Article cannot be without
+_COUNTED = ("id", "url", "canonical_url", "source", "fetched_at", "published_at", "lang",
+            "relevant", "possible", "translation_status", "cluster_id", "events")
+_COUNTED_COLUMNS = {
+    (terms, texts): ArticleColumns([*_COUNTED, *(["terms"] if terms else []),
+                                    *(["title", "title_en", "text", "text_en"] if texts else [])])
+    for terms in (False, True) for texts in (False, True)}
+
+
+def _counted(query: Query) -> ArticleColumns:
+    """The columns `summarise` reads for `query`: no text is unpacked that the query
+    does not match on (`title:` and `text:` read the texts, words the terms)."""
+    return _COUNTED_COLUMNS[query.reads_terms, query.reads_texts]
 
 
 # fields one index holds with the row number (articles_overview, articles_published)
